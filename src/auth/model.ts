@@ -1,0 +1,28 @@
+/**
+ * Auth — pure model.
+ *
+ * Roles: admin (everything, including tokens), operator (submit and control work), viewer
+ * (read only), worker (the agent protocol and endpoint registration), learner (one run only;
+ * issued with a run by the run orchestrator).
+ */
+export const ROLES = ['admin', 'operator', 'viewer', 'worker', 'learner'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  token_id: string;
+  name: string;
+  role: Role;
+  /** For learner tokens: the only run they may act on. */
+  run_id: string | null;
+}
+
+/** Who may call what; routes name one of these. */
+export const ACCESS = {
+  read: ['admin', 'operator', 'viewer'],
+  operate: ['admin', 'operator'],
+  agent: ['admin', 'worker'],
+  endpointsWrite: ['admin', 'operator', 'worker'],
+  endpointsRead: ['admin', 'operator', 'viewer', 'worker'],
+  admin: ['admin'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Access = keyof typeof ACCESS;

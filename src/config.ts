@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration } from './shared/duration.js';
+
+/** One typed configuration for `runplane up`: flags > env RUNPLANE_* > config file > defaults. */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  /** Embedded local workers started with the controller. */
+  workers: number;
+  workerCpu: number;
+  workerMemoryMb: number;
+  workerGpu: number;
+  workerTimeoutMs: number;
+  workerHeartbeatMs: number;
+  killGraceMs: number;
+  logLevel: string;
+  adminToken: string | null;
+  /** URL the controller advertises to jobs (RUNPLANE_CONTROLLER_URL). */
+  publicUrl: string | null;
+}
+
+type Raw = Record<string, string | number | undefined>;
+
+const KEYS: Record<keyof Config, { env: string; file: string }> = {
+  host: { env: 'RUNPLANE_HOST', file: 'host' },
+  port: { env: 'RUNPLANE_PORT', file: 'port' },
+  dataDir: { env: 'RUNPLANE_DATA_DIR', file: 'data_dir' },
+  databaseUrl: { env: 'RUNPLANE_DATABASE_URL', file: 'database_url' },
+  workers: { env: 'RUNPLANE_WORKERS', file: 'workers' },
+  workerCpu: { env: 'RUNPLANE_WORKER_CPU', file: 'worker_cpu' },
+  workerMemoryMb: { env: 'RUNPLANE_WORKER_MEMORY_MB', file: 'worker_memory_mb' },
+  workerGpu: { env: 'RUNPLANE_WORKER_GPU', file: 'worker_gpu' },
+  workerTimeoutMs: { env: 'RUNPLANE_WORKER_TIMEOUT', file: 'worker_timeout' },
+  workerHeartbeatMs: { env: 'RUNPLANE_WORKER_HEARTBEAT', file: 'worker_heartbeat' },
+  killGraceMs: { env: 'RUNPLANE_KILL_GRACE', file: 'kill_grace' },
+  logLevel: { env: 'RUNPLANE_LOG_LEVEL', file: 'log_level' },
+  adminToken: { env: 'RUNPLANE_ADMIN_TOKEN', file: 'admin_token' },
+  publicUrl: { env: 'RUNPLANE_PUBLIC_URL', file: 'public_url' },
+};
+
+export class ConfigError extends Error {}
+
+/**
+ * Resolves the configuration. `flags` holds only what was given on the command line
+ * (camelCase keys as in Config); `env` is usually process.env.
+ */
+export function loadConfig(flags: Partial<Record<keyof Config, string | number>>, env: NodeJS.ProcessEnv = process.env, configFile?: string): Config {
+  const filePath = configFile ?? env.RUNPLANE_CONFIG;
+  let file: Raw = {};
+  if (filePath) {
+    if (!existsSync(filePath)) throw new ConfigError(`config file ${filePath} not found`);
+    file = (parseYaml(readFileSync(filePath, 'utf8')) ?? {}) as Raw;
+  }
+  const pick = (k: keyof Config): string | number | undefined => flags[k] ?? env[KEYS[k].env] ?? file[KEYS[k].file];
+  const num = (k: keyof Config, dflt: number, min = 0): number => {
+    const v = pick(k);
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new ConfigError(`${KEYS[k].env}: expected a number >= ${min}, got "${v}"`);
+    return n;
+  };
+  const dur = (k: keyof Config, dflt: string): number => {
+    const v = pick(k);
+    try {
+      return parseDuration(v === undefined || v === '' ? dflt : v);
+    } catch (e) {
+      throw new ConfigError(`${KEYS[k].env}: ${(e as Error).message}`);
+    }
+  };
+  const dataDir = resolve(String(pick('dataDir') ?? '.runplane'));
+  const port = num('port', 7878);
+  if (!Number.isInteger(port) || port > 65535) throw new ConfigError(`port must be 0-65535, got ${port}`);
+  const admin = pick('adminToken');
+  const publicUrl = pick('publicUrl');
+  return {
+    host: String(pick('host') ?? '127.0.0.1'),
+    port,
+    dataDir,
+    databaseUrl: String(pick('databaseUrl') ?? `sqlite:${join(dataDir, 'runplane.db')}`),
+    workers: Math.floor(num('workers', 1)),
+    workerCpu: num('workerCpu', cpus().length),
+    workerMemoryMb: Math.floor(num('workerMemoryMb', Math.floor(totalmem() / 1024 / 1024))),
+    workerGpu: Math.floor(num('workerGpu', 0)),
+    workerTimeoutMs: dur('workerTimeoutMs', '60s'),
+    workerHeartbeatMs: dur('workerHeartbeatMs', '5s'),
+    killGraceMs: dur('killGraceMs', '10s'),
+    logLevel: String(pick('logLevel') ?? 'info'),
+    adminToken: admin === undefined || admin === '' ? null : String(admin),
+    publicUrl: publicUrl === undefined || publicUrl === '' ? null : String(publicUrl),
+  };
+}

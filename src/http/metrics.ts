@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricSources {
+  jobsByState(): Promise<Array<{ state: string; n: number }>>;
+  workersByHealth(): Promise<Array<{ health: string; n: number }>>;
+}
+
+/**
+ * Prometheus metrics of one controller. Counts by state are read from the store at scrape
+ * time, so they are right after a restart and across replicas.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly schedulingPass: Histogram;
+  readonly placements: Counter;
+
+  constructor(sources: MetricSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'runplane_process_' });
+    this.httpDuration = new Histogram({
+      name: 'runplane_http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30],
+      registers: [this.registry],
+    });
+    this.schedulingPass = new Histogram({
+      name: 'runplane_scheduling_pass_duration_seconds',
+      help: 'Duration of one scheduling pass (decide + persist)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [this.registry],
+    });
+    this.placements = new Counter({
+      name: 'runplane_placements_total',
+      help: 'Attempts placed on workers',
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'runplane_jobs',
+      help: 'Jobs by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { state, n } of await sources.jobsByState()) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'runplane_queue_depth',
+      help: 'Jobs waiting for placement (PENDING)',
+      registers: [this.registry],
+      async collect() {
+        const rows = await sources.jobsByState();
+        this.set(rows.find((r) => r.state === 'PENDING')?.n ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'runplane_workers',
+      help: 'Workers by health',
+      labelNames: ['health'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { health, n } of await sources.workersByHealth()) this.set({ health }, n);
+      },
+    });
+  }
+}

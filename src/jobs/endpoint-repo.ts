@@ -1,0 +1,40 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../store/database.js';
+import type { EndpointsTable } from '../store/schema.js';
+
+export type EndpointRow = Selectable<EndpointsTable>;
+
+/** SQL for the endpoint registry. Lookups only return endpoints of RUNNING jobs. */
+export const endpointRepo = {
+  async insert(tx: Executor, row: EndpointRow): Promise<void> {
+    await tx.insertInto('endpoints').values(row).execute();
+  },
+
+  async get(db: Executor, id: string): Promise<EndpointRow | undefined> {
+    return db.selectFrom('endpoints').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  async delete(tx: Executor, id: string): Promise<boolean> {
+    const r = await tx.deleteFrom('endpoints').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  },
+
+  /** Removes every endpoint of a job that ended; returns what was removed. */
+  async deleteForJob(tx: Executor, jobId: string): Promise<EndpointRow[]> {
+    return tx.deleteFrom('endpoints').where('job_id', '=', jobId).returningAll().execute();
+  },
+
+  async findLive(db: Executor, by: { name?: string | undefined; prefix?: string | undefined }): Promise<EndpointRow[]> {
+    let q = db
+      .selectFrom('endpoints')
+      .innerJoin('jobs', 'jobs.id', 'endpoints.job_id')
+      .selectAll('endpoints')
+      .where('jobs.state', '=', 'RUNNING');
+    if (by.name !== undefined) q = q.where('endpoints.name', '=', by.name);
+    if (by.prefix !== undefined && by.prefix !== '') {
+      // A range scan instead of LIKE, so prefixes containing % or _ behave.
+      q = q.where('endpoints.name', '>=', by.prefix).where('endpoints.name', '<', `${by.prefix}\u{10FFFF}`);
+    }
+    return q.orderBy('endpoints.name').orderBy('endpoints.created_at').execute();
+  },
+};

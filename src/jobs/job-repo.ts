@@ -1,0 +1,239 @@
+import { type Selectable, sql } from 'kysely';
+import type { Executor } from '../store/database.js';
+import type { AttemptsTable, JobsTable } from '../store/schema.js';
+
+export type JobRow = Selectable<JobsTable>;
+export type AttemptRow = Selectable<AttemptsTable>;
+export type NewJobRow = Omit<JobRow, 'seq'>;
+
+export interface JobFilter {
+  state?: string | undefined;
+  labels?: Array<[string, string]>;
+  parent?: string | undefined;
+  afterSeq?: number | undefined;
+  limit: number;
+}
+
+/** Columns the scheduling pass needs of a pending job. */
+export interface PendingJobRow {
+  id: string;
+  seq: number;
+  cpu: number;
+  memory_mb: number;
+  gpu: number;
+  device_type: string | null;
+  gang_id: string | null;
+  gang_size: number | null;
+  reason: string | null;
+  run_id: string | null;
+}
+
+/** SQL for jobs and their attempts. One statement per method. */
+export const jobRepo = {
+  async insert(tx: Executor, job: NewJobRow): Promise<number> {
+    const r = await tx.insertInto('jobs').values(job).returning('seq').executeTakeFirstOrThrow();
+    return r.seq;
+  },
+
+  async insertLabels(tx: Executor, jobId: string, jobSeq: number, labels: Record<string, string>): Promise<void> {
+    const rows = Object.entries(labels).map(([key, value]) => ({ job_id: jobId, job_seq: jobSeq, key, value }));
+    if (rows.length > 0) await tx.insertInto('job_labels').values(rows).execute();
+  },
+
+  async get(db: Executor, id: string): Promise<JobRow | undefined> {
+    return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  async getMany(db: Executor, ids: readonly string[]): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    return db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
+  },
+
+  async existsByName(db: Executor, parentKey: string, name: string): Promise<boolean> {
+    const r = await db
+      .selectFrom('jobs')
+      .select('id')
+      .where('parent_key', '=', parentKey)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return r !== undefined;
+  },
+
+  async list(db: Executor, f: JobFilter): Promise<JobRow[]> {
+    let q = db.selectFrom('jobs').selectAll();
+    if (f.state) q = q.where('state', '=', f.state);
+    if (f.parent) q = q.where('parent_job_id', '=', f.parent);
+    if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+    for (const [key, value] of f.labels ?? []) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('job_labels')
+            .select('job_labels.job_id')
+            .whereRef('job_labels.job_id', '=', 'jobs.id')
+            .where('job_labels.key', '=', key)
+            .where('job_labels.value', '=', value),
+        ),
+      );
+    }
+    return q.orderBy('seq').limit(f.limit).execute();
+  },
+
+  async childrenOf(db: Executor, parentIds: readonly string[]): Promise<JobRow[]> {
+    if (parentIds.length === 0) return [];
+    return db.selectFrom('jobs').selectAll().where('parent_job_id', 'in', parentIds).execute();
+  },
+
+  async gangMembers(db: Executor, gangId: string): Promise<JobRow[]> {
+    return db.selectFrom('jobs').selectAll().where('gang_id', '=', gangId).execute();
+  },
+
+  /** Pending jobs in FIFO order, with only what placement needs. */
+  async pendingForScheduling(db: Executor): Promise<PendingJobRow[]> {
+    return db
+      .selectFrom('jobs')
+      .select(['id', 'seq', 'cpu', 'memory_mb', 'gpu', 'device_type', 'gang_id', 'gang_size', 'reason', 'run_id'])
+      .where('state', '=', 'PENDING')
+      .orderBy('seq')
+      .execute();
+  },
+
+  /** For each gang, how many members are no longer pending (placed, running or finished). */
+  async gangNonPendingCounts(db: Executor, gangIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < gangIds.length; i += 500) {
+      const rows = await db
+        .selectFrom('jobs')
+        .select(['gang_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('gang_id', 'in', gangIds.slice(i, i + 500))
+        .where('state', '!=', 'PENDING')
+        .groupBy('gang_id')
+        .execute();
+      for (const r of rows) if (r.gang_id) out.set(r.gang_id, Number(r.n));
+    }
+    return out;
+  },
+
+  /** Pending jobs whose scheduling timeout has passed; they become UNSCHEDULABLE. */
+  async expiredPending(db: Executor, now: number): Promise<JobRow[]> {
+    return db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('state', '=', 'PENDING')
+      .where('scheduling_timeout_s', '>', 0)
+      .where(sql<boolean>`pending_since + scheduling_timeout_s * 1000 <= ${now}`)
+      .execute();
+  },
+
+  /**
+   * Marks placed jobs BUILDING with their new attempt. The attempt id is derived from the job
+   * id and attempt number, so one statement updates many jobs. Only still-PENDING jobs move;
+   * returns the ids that did.
+   */
+  async markPlaced(tx: Executor, ids: readonly string[], now: number): Promise<Array<{ id: string; attempt_count: number }>> {
+    if (ids.length === 0) return [];
+    return tx
+      .updateTable('jobs')
+      .set({
+        state: 'BUILDING',
+        attempt_count: sql`attempt_count + 1`,
+        current_attempt_id: sql`id || '-' || (attempt_count + 1)`,
+        reason: null,
+        started_at: sql`coalesce(started_at, ${now})`,
+        updated_at: now,
+      })
+      .where('id', 'in', ids)
+      .where('state', '=', 'PENDING')
+      .returning(['id', 'attempt_count'])
+      .execute();
+  },
+
+  async setReason(tx: Executor, id: string, reason: string | null, now: number): Promise<void> {
+    await tx.updateTable('jobs').set({ reason, updated_at: now }).where('id', '=', id).execute();
+  },
+
+  /** Applies a state change to one job; returns false when the job was not in `expected`. */
+  async transition(
+    tx: Executor,
+    id: string,
+    expected: readonly string[],
+    set: Partial<Pick<JobRow, 'state' | 'reason' | 'failure_count' | 'preemption_count' | 'finished_at' | 'pending_since'>>,
+    now: number,
+  ): Promise<boolean> {
+    const r = await tx
+      .updateTable('jobs')
+      .set({ ...set, updated_at: now })
+      .where('id', '=', id)
+      .where('state', 'in', expected)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  },
+
+  async countByState(db: Executor): Promise<Array<{ state: string; n: number }>> {
+    const rows = await db
+      .selectFrom('jobs')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
+    return rows.map((r) => ({ state: r.state, n: Number(r.n) }));
+  },
+
+  // ----- attempts -----
+
+  async insertAttempts(tx: Executor, rows: readonly AttemptRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 400) await tx.insertInto('attempts').values(rows.slice(i, i + 400)).execute();
+  },
+
+  async attemptsOf(db: Executor, jobId: string): Promise<AttemptRow[]> {
+    return db.selectFrom('attempts').selectAll().where('job_id', '=', jobId).orderBy('attempt_no').execute();
+  },
+
+  async getAttempts(db: Executor, ids: readonly string[]): Promise<AttemptRow[]> {
+    if (ids.length === 0) return [];
+    return db.selectFrom('attempts').selectAll().where('id', 'in', ids).execute();
+  },
+
+  /** Active (BUILDING or RUNNING) attempts on the given worker. */
+  async activeAttemptsOn(db: Executor, workerId: string): Promise<AttemptRow[]> {
+    return db
+      .selectFrom('attempts')
+      .selectAll()
+      .where('worker_id', '=', workerId)
+      .where('state', 'in', ['BUILDING', 'RUNNING'])
+      .execute();
+  },
+
+  /** Capacity in use per worker: the sum over its active attempts. */
+  async usedCapacity(db: Executor): Promise<Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>> {
+    const rows = await db
+      .selectFrom('attempts')
+      .select((eb) => [
+        'worker_id',
+        eb.fn.sum<number>('cpu').as('cpu'),
+        eb.fn.sum<number>('memory_mb').as('memory_mb'),
+        eb.fn.sum<number>('gpu').as('gpu'),
+        eb.fn.countAll<number>().as('n'),
+      ])
+      .where('state', 'in', ['BUILDING', 'RUNNING'])
+      .groupBy('worker_id')
+      .execute();
+    return rows.map((r) => ({
+      worker_id: r.worker_id,
+      cpu: Number(r.cpu),
+      memory_mb: Number(r.memory_mb),
+      gpu: Number(r.gpu),
+      n: Number(r.n),
+    }));
+  },
+
+  /** Moves an attempt to a new state if it is still in one of `expected`. */
+  async transitionAttempt(
+    tx: Executor,
+    id: string,
+    expected: readonly string[],
+    set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
+  ): Promise<boolean> {
+    const r = await tx.updateTable('attempts').set(set).where('id', '=', id).where('state', 'in', expected).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  },
+};

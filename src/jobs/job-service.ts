@@ -1,0 +1,160 @@
+import { event } from '../events/catalog.js';
+import { outboxRepo } from '../events/outbox-repo.js';
+import type { Clock } from '../shared/clock.js';
+import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { Store } from '../store/database.js';
+import { lifecycle } from './lifecycle.js';
+import { logRepo } from './log-repo.js';
+import { type JobRow, jobRepo } from './job-repo.js';
+import { DEFAULT_RESOURCES, type JobState, isTerminal } from './model.js';
+import type { JobListQuery, JobRequest, JobView, LogsQuery } from './schemas.js';
+import { jobView } from './views.js';
+
+/** Hooks the job service pokes after a commit; the scheduler loop and poll waiters own them. */
+export interface JobSignals {
+  kickScheduler(): void;
+  wakeWorkers(ids: Iterable<string>): void;
+}
+
+/** Use cases of the controller's job API: LaunchJob, GetJobStatus, TerminateJob, ListJobs, logs. */
+export class JobService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly signals: JobSignals,
+  ) {}
+
+  async launch(req: JobRequest): Promise<{ job_id: string }> {
+    const now = this.clock.now();
+    const id = newId('job', now);
+    const name = req.name ?? id;
+    const parentKey = req.parent_job_id ?? '';
+    const resources = { ...DEFAULT_RESOURCES, ...req.resources };
+    const row: Omit<JobRow, 'seq'> = {
+      id,
+      name,
+      parent_job_id: req.parent_job_id ?? null,
+      parent_key: parentKey,
+      command: JSON.stringify(req.command),
+      env: JSON.stringify(req.env ?? {}),
+      cwd: req.cwd ?? null,
+      setup: req.setup ? JSON.stringify(req.setup) : null,
+      cpu: resources.cpu,
+      memory_mb: resources.memory_mb,
+      gpu: resources.gpu,
+      device_type: resources.device_type ?? null,
+      labels: JSON.stringify(req.labels ?? {}),
+      max_retries_failure: req.max_retries_failure ?? 0,
+      max_retries_preemption: req.max_retries_preemption ?? 100,
+      scheduling_timeout_s: req.scheduling_timeout_s ?? 0,
+      gang_id: req.gang?.id ?? null,
+      gang_size: req.gang?.size ?? null,
+      run_id: req.run_id ?? null,
+      state: 'PENDING',
+      reason: null,
+      failure_count: 0,
+      preemption_count: 0,
+      attempt_count: 0,
+      current_attempt_id: null,
+      submitted_at: now,
+      pending_since: now,
+      started_at: null,
+      finished_at: null,
+      updated_at: now,
+    };
+    await this.store.write(async (tx) => {
+      if (req.parent_job_id) {
+        const parent = await jobRepo.get(tx, req.parent_job_id);
+        if (!parent) {
+          throw invalid([
+            { field: '/parent_job_id', code: 'UNKNOWN_PARENT', message: `job ${req.parent_job_id} not found` },
+          ]);
+        }
+        if (isTerminal(parent.state as JobState)) {
+          throw conflict('PARENT_TERMINAL', `parent job ${parent.id} is already ${parent.state}`);
+        }
+      }
+      if (await jobRepo.existsByName(tx, parentKey, name)) {
+        throw conflict('DUPLICATE_JOB_NAME', `a job named "${name}" already exists under this parent`);
+      }
+      if (req.gang) {
+        const members = await jobRepo.gangMembers(tx, req.gang.id);
+        if (members.some((m) => m.gang_size !== req.gang?.size)) {
+          throw conflict('GANG_SIZE_MISMATCH', `gang ${req.gang.id} was declared with another size`);
+        }
+        if (members.length >= req.gang.size) {
+          throw conflict('GANG_FULL', `gang ${req.gang.id} already has ${members.length} members`);
+        }
+      }
+      const seq = await jobRepo.insert(tx, row);
+      await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});
+      await outboxRepo.append(
+        tx,
+        [event('job.submitted', id, { job_id: id, name, parent_job_id: row.parent_job_id, run_id: row.run_id })],
+        now,
+      );
+    });
+    this.signals.kickScheduler();
+    return { job_id: id };
+  }
+
+  async get(id: string): Promise<JobView> {
+    const row = await jobRepo.get(this.store.db, id);
+    if (!row) throw notFound('job', id);
+    return jobView(row, await jobRepo.attemptsOf(this.store.db, id));
+  }
+
+  async list(q: JobListQuery): Promise<{ jobs: JobView[]; next_cursor: string | null }> {
+    const limit = q.limit ?? 100;
+    const labels = (q.label === undefined ? [] : Array.isArray(q.label) ? q.label : [q.label]).map((l) => {
+      const i = l.indexOf('=');
+      return [l.slice(0, i), l.slice(i + 1)] as [string, string];
+    });
+    const rows = await jobRepo.list(this.store.db, {
+      state: q.state,
+      parent: q.parent,
+      labels,
+      afterSeq: q.cursor === undefined ? undefined : Number(q.cursor),
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { jobs: page.map((r) => jobView(r)), next_cursor: rows.length > limit && last ? String(last.seq) : null };
+  }
+
+  /** TerminateJob: the job and all its descendants become KILLED; their processes are stopped. */
+  async terminate(id: string, reason = 'terminated by request'): Promise<JobView> {
+    const now = this.clock.now();
+    const wake = await this.store.write(async (tx) => {
+      const job = await jobRepo.get(tx, id);
+      if (!job) throw notFound('job', id);
+      return lifecycle.kill(tx, [job], reason, now, true);
+    });
+    this.signals.wakeWorkers(wake);
+    return this.get(id);
+  }
+
+  async logs(id: string, q: LogsQuery): Promise<{ job_id: string; attempt_id: string | null; lines: Array<{ stream: string; line: string }> }> {
+    const job = await jobRepo.get(this.store.db, id);
+    if (!job) throw notFound('job', id);
+    const attempts = await jobRepo.attemptsOf(this.store.db, id);
+    const attempt = q.attempt === undefined ? attempts[attempts.length - 1] : attempts.find((a) => a.attempt_no === q.attempt);
+    if (q.attempt !== undefined && !attempt) {
+      throw new AppError(404, 'ATTEMPT_NOT_FOUND', `job ${id} has no attempt ${q.attempt}`);
+    }
+    if (!attempt) return { job_id: id, attempt_id: null, lines: [] };
+    const stream = q.stream ?? 'all';
+    const lines: Array<{ stream: string; line: string }> = [];
+    // Chunks are arbitrary slices of output; rebuild lines per stream before tailing.
+    const partial: Record<string, string> = { stdout: '', stderr: '' };
+    for (const c of await logRepo.read(this.store.db, attempt.id)) {
+      if (stream !== 'all' && c.stream !== stream) continue;
+      const parts = ((partial[c.stream] ?? '') + c.data).split('\n');
+      partial[c.stream] = parts.pop() ?? '';
+      for (const line of parts) lines.push({ stream: c.stream, line });
+    }
+    for (const [s, rest] of Object.entries(partial)) if (rest !== '') lines.push({ stream: s, line: rest });
+    return { job_id: id, attempt_id: attempt.id, lines: q.tail === undefined ? lines : lines.slice(-q.tail) };
+  }
+}

@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import { event } from '../events/catalog.js';
+import { outboxRepo } from '../events/outbox-repo.js';
+import type { Clock } from '../shared/clock.js';
+import type { Store, Tx } from '../store/database.js';
+import { type AttemptRow, type PendingJobRow, jobRepo } from './job-repo.js';
+import { couldEverFit, describeResources } from './model.js';
+import { type PendingJob, type WorkerSlot, decidePlacements } from './scheduler.js';
+import { type WorkerRow, workerRepo } from './worker-repo.js';
+
+export interface PassStats {
+  pending: number;
+  placed: number;
+  expired: number;
+  workers: number;
+  durationMs: number;
+}
+
+const NEVER_FITS = 'no registered worker can ever hold this job';
+
+/**
+ * Runs scheduling passes: load pending jobs and free capacity, decide with the pure
+ * first-fit function, persist every placement in one transaction, then wake the workers.
+ * Passes are triggered by submissions and freed capacity (coalesced) and by a timer.
+ */
+export class SchedulerLoop {
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private idle: Promise<void> = Promise.resolve();
+  private stopped = true;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly onPlaced: (workerIds: Set<string>) => void,
+    private readonly onPass: (stats: PassStats) => void = () => {},
+  ) {}
+
+  start(intervalMs = 1000): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle;
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.idle = this.pass()
+      .then(() => undefined)
+      .catch((err: unknown) => this.log.error({ err }, 'scheduling pass failed'))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          // Let reports and submissions that queued behind this pass go first.
+          setImmediate(() => this.kick());
+        }
+      });
+  }
+
+  /** One scheduling pass (decide + persist). Returns null when another replica holds the lock. */
+  async pass(): Promise<PassStats | null> {
+    const started = performance.now();
+    const now = this.clock.now();
+    const result = await this.store.write(async (tx) => {
+      if (!(await this.store.tryLeaderLock(tx, 'scheduler'))) return null;
+      const expired = await this.expire(tx, now);
+      const [pending, workers, used] = await Promise.all([
+        jobRepo.pendingForScheduling(tx),
+        workerRepo.list(tx),
+        jobRepo.usedCapacity(tx),
+      ]);
+      const usedBy = new Map(used.map((u) => [u.worker_id, u]));
+      const slots: WorkerSlot[] = workers
+        .filter((w) => w.health === 'healthy')
+        .map((w) => {
+          const u = usedBy.get(w.id);
+          return {
+            id: w.id,
+            healthy: true,
+            device_type: w.device_type,
+            free: {
+              cpu: w.cpu - (u?.cpu ?? 0),
+              memory_mb: w.memory_mb - (u?.memory_mb ?? 0),
+              gpu: w.gpu - (u?.gpu ?? 0),
+            },
+          };
+        });
+      const gangIds = [...new Set(pending.flatMap((p) => (p.gang_id ? [p.gang_id] : [])))];
+      const nonPending = await jobRepo.gangNonPendingCounts(tx, gangIds);
+      const jobs: PendingJob[] = pending.map((p) => ({
+        id: p.id,
+        seq: p.seq,
+        resources: { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type },
+        gang: p.gang_id ? { id: p.gang_id, required: (p.gang_size ?? 1) - (nonPending.get(p.gang_id) ?? 0) } : null,
+      }));
+      const { placements } = decidePlacements(jobs, slots);
+      const wake = await this.persist(tx, placements, pending, now);
+      await this.explainNeverFits(tx, pending, workers, new Set(placements.map((p) => p.job_id)), now);
+      return { wake, stats: { pending: pending.length, placed: placements.length, expired, workers: slots.length } };
+    });
+    if (!result) return null;
+    const stats = { ...result.stats, durationMs: performance.now() - started };
+    if (result.wake.size > 0) this.onPlaced(result.wake);
+    this.onPass(stats);
+    return stats;
+  }
+
+  private async persist(
+    tx: Tx,
+    placements: ReturnType<typeof decidePlacements>['placements'],
+    pending: PendingJobRow[],
+    now: number,
+  ): Promise<Set<string>> {
+    const wake = new Set<string>();
+    if (placements.length === 0) return wake;
+    const byId = new Map(pending.map((p) => [p.id, p]));
+    const target = new Map(placements.map((p) => [p.job_id, p.worker_id]));
+    const attempts: AttemptRow[] = [];
+    const events = [];
+    for (let i = 0; i < placements.length; i += 500) {
+      const moved = await jobRepo.markPlaced(tx, placements.slice(i, i + 500).map((p) => p.job_id), now);
+      for (const m of moved) {
+        const job = byId.get(m.id);
+        const workerId = target.get(m.id);
+        if (!job || !workerId) continue;
+        const attemptId = `${m.id}-${m.attempt_count}`;
+        attempts.push({
+          id: attemptId,
+          job_id: m.id,
+          attempt_no: m.attempt_count,
+          worker_id: workerId,
+          state: 'BUILDING',
+          exit_code: null,
+          reason: null,
+          cpu: job.cpu,
+          memory_mb: job.memory_mb,
+          gpu: job.gpu,
+          assigned_at: now,
+          started_at: null,
+          finished_at: null,
+        });
+        events.push(
+          event('job.state_changed', m.id, {
+            job_id: m.id,
+            state: 'BUILDING',
+            previous: 'PENDING',
+            attempt_id: attemptId,
+            worker_id: workerId,
+            reason: null,
+            run_id: job.run_id,
+          }),
+        );
+        wake.add(workerId);
+      }
+    }
+    await jobRepo.insertAttempts(tx, attempts);
+    await outboxRepo.append(tx, events, now);
+    return wake;
+  }
+
+  /** Pending jobs past their scheduling timeout become UNSCHEDULABLE. */
+  private async expire(tx: Tx, now: number): Promise<number> {
+    const expired = await jobRepo.expiredPending(tx, now);
+    for (const job of expired) {
+      const reason = `not scheduled within ${job.scheduling_timeout_s}s${job.reason ? `: ${job.reason}` : ''}`;
+      if (await jobRepo.transition(tx, job.id, ['PENDING'], { state: 'UNSCHEDULABLE', reason, finished_at: now }, now)) {
+        await outboxRepo.append(
+          tx,
+          [
+            event('job.state_changed', job.id, {
+              job_id: job.id,
+              state: 'UNSCHEDULABLE',
+              previous: 'PENDING',
+              attempt_id: job.current_attempt_id,
+              worker_id: null,
+              reason,
+              run_id: job.run_id,
+            }),
+          ],
+          now,
+        );
+      }
+    }
+    return expired.length;
+  }
+
+  /**
+   * Says in `reason`, at once, when no registered worker could hold a job even if idle, and
+   * clears that when one that could has registered. Written only when it changes.
+   */
+  private async explainNeverFits(tx: Tx, pending: PendingJobRow[], workers: WorkerRow[], placed: Set<string>, now: number): Promise<void> {
+    const live = workers.filter((w) => w.health !== 'offline');
+    const max = { cpu: 0, memory_mb: 0, gpu: 0 };
+    for (const w of live) {
+      max.cpu = Math.max(max.cpu, w.cpu);
+      max.memory_mb = Math.max(max.memory_mb, w.memory_mb);
+      max.gpu = Math.max(max.gpu, w.gpu);
+    }
+    for (const p of pending) {
+      if (placed.has(p.id)) continue;
+      const req = { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type };
+      const withinMax = req.cpu <= max.cpu + 1e-9 && req.memory_mb <= max.memory_mb && req.gpu <= max.gpu;
+      const fits = withinMax && live.some((w) => couldEverFit(req, w));
+      let reason = p.reason;
+      if (!fits) {
+        reason =
+          live.length === 0
+            ? `${NEVER_FITS}: no worker is registered`
+            : `${NEVER_FITS}: needs ${describeResources(req)}; largest worker offers cpu=${max.cpu} memory_mb=${max.memory_mb} gpu=${max.gpu}`;
+      } else if (p.reason?.startsWith(NEVER_FITS)) {
+        reason = null;
+      }
+      if (reason !== p.reason) await jobRepo.setReason(tx, p.id, reason, now);
+    }
+  }
+}

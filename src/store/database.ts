@@ -1,0 +1,151 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction, sql } from 'kysely';
+import pg from 'pg';
+import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
+import { migrationsFor } from './migrations/index.js';
+import type { DB } from './schema.js';
+
+export type Tx = Transaction<DB>;
+export type Executor = Kysely<DB> | Tx;
+
+// Postgres returns int8 as strings by default; every bigint here is an epoch-ms time or a
+// sequence number, both well inside Number.MAX_SAFE_INTEGER.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+export interface StoreOptions {
+  /** Postgres schema to use (created if missing); tests use one per test. */
+  pgSchema?: string;
+  /** Max pooled Postgres connections. */
+  pgPoolSize?: number;
+}
+
+/**
+ * The database: a Kysely instance over SQLite (default) or Postgres, the dialect's
+ * capabilities, and a commit signal the event relay and scheduler listen to.
+ */
+export class Store {
+  readonly caps: DialectCapabilities;
+  private readonly commits = new EventEmitter();
+
+  private constructor(
+    readonly db: Kysely<DB>,
+    readonly dialect: DialectName,
+    readonly description: string,
+  ) {
+    this.caps = CAPABILITIES[dialect];
+    this.commits.setMaxListeners(0);
+  }
+
+  static async open(url: string, opts: StoreOptions = {}): Promise<Store> {
+    if (/^postgres(ql)?:\/\//.test(url)) {
+      // `?schema=name` picks a Postgres schema (created if missing), e.g. one per tenant or test.
+      const parsed = new URL(url);
+      const schema = opts.pgSchema ?? parsed.searchParams.get('schema') ?? undefined;
+      parsed.searchParams.delete('schema');
+      url = parsed.toString();
+      if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+      if (schema) {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        try {
+          await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        } finally {
+          await c.end();
+        }
+      }
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: opts.pgPoolSize ?? 10,
+        ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      });
+      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      const safe = url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+      return new Store(db, 'postgres', schema ? `${safe} (schema ${schema})` : safe);
+    }
+    const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : url;
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const database = new SQLite(file);
+    // WAL for concurrent readers; synchronous=FULL so an acknowledged commit survives power loss,
+    // not only kill -9. Throughput comes from batching writes, not from weaker durability.
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = FULL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+    return new Store(db, 'sqlite', `sqlite:${file}`);
+  }
+
+  /** Applies pending migrations under the migrator's lock; idempotent. */
+  async migrate(): Promise<string[]> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: { getMigrations: async () => migrationsFor(this.dialect) },
+      migrationTableName: 'schema_migrations',
+      migrationLockTableName: 'schema_migrations_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  /** Runs fn in one transaction; on commit, listeners of onCommit() are told. */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const result = await this.db.transaction().execute(fn);
+    this.commits.emit('commit');
+    return result;
+  }
+
+  /**
+   * A state-changing transaction: takes the outbox lock first (Postgres), so writers that
+   * append events serialise in one order and can never deadlock on it.
+   */
+  async write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.transaction(async (tx) => {
+      await this.lockOutbox(tx);
+      return fn(tx);
+    });
+  }
+
+  onCommit(listener: () => void): () => void {
+    this.commits.on('commit', listener);
+    return () => this.commits.off('commit', listener);
+  }
+
+  /**
+   * Serialises outbox writers on Postgres, so event sequence numbers become visible in
+   * commit order and the relay can never skip a late-committing lower number. SQLite already
+   * has a single writer.
+   */
+  async lockOutbox(tx: Tx): Promise<void> {
+    if (this.caps.advisoryLocks) await sql`select pg_advisory_xact_lock(7878001)`.execute(tx);
+  }
+
+  /**
+   * Takes a named transaction-scoped leader lock for loops that must run once across
+   * replicas (scheduling pass, health sweep). Always true on SQLite.
+   */
+  async tryLeaderLock(tx: Tx, name: string): Promise<boolean> {
+    if (!this.caps.advisoryLocks) return true;
+    const key = lockKey(name);
+    const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${key}) as ok`.execute(tx);
+    return r.rows[0]?.ok === true;
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+function lockKey(name: string): number {
+  let h = 7878;
+  for (const ch of name) h = (Math.imul(h, 31) + ch.charCodeAt(0)) | 0;
+  return h;
+}

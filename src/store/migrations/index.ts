@@ -1,0 +1,13 @@
+import type { Migration } from 'kysely';
+import type { DialectName } from '../dialect.js';
+import { up0001 } from './0001_initial.js';
+
+/**
+ * Append-only list of migrations. A shipped migration is never edited: add the next number.
+ * Kysely's Migrator keeps the ledger (schema_migrations) and the lock (schema_migrations_lock).
+ */
+export function migrationsFor(dialect: DialectName): Record<string, Migration> {
+  return {
+    '0001_initial': { up: up0001(dialect) },
+  };
+}

@@ -1,0 +1,129 @@
+import type { Generated } from 'kysely';
+
+/** Row types of every table, as Kysely sees them. Times are epoch milliseconds. */
+export interface JobsTable {
+  seq: Generated<number>;
+  id: string;
+  name: string;
+  parent_job_id: string | null;
+  /** parent_job_id or '' — lets (parent_key, name) be unique in both dialects. */
+  parent_key: string;
+  command: string; // JSON argv
+  env: string; // JSON object
+  cwd: string | null;
+  setup: string | null; // JSON argv
+  cpu: number;
+  memory_mb: number;
+  gpu: number;
+  device_type: string | null;
+  labels: string; // JSON object
+  max_retries_failure: number;
+  max_retries_preemption: number;
+  scheduling_timeout_s: number;
+  gang_id: string | null;
+  gang_size: number | null;
+  run_id: string | null;
+  state: string;
+  reason: string | null;
+  failure_count: number;
+  preemption_count: number;
+  attempt_count: number;
+  current_attempt_id: string | null;
+  submitted_at: number;
+  pending_since: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+export interface JobLabelsTable {
+  job_id: string;
+  job_seq: number;
+  key: string;
+  value: string;
+}
+
+export interface AttemptsTable {
+  id: string;
+  job_id: string;
+  attempt_no: number;
+  worker_id: string;
+  state: string;
+  exit_code: number | null;
+  reason: string | null;
+  cpu: number;
+  memory_mb: number;
+  gpu: number;
+  assigned_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface WorkersTable {
+  id: string;
+  name: string;
+  address: string | null;
+  labels: string; // JSON object
+  device_type: string | null;
+  cpu: number;
+  memory_mb: number;
+  gpu: number;
+  health: string;
+  registered_at: number;
+  last_heartbeat_at: number;
+  updated_at: number;
+}
+
+export interface EndpointsTable {
+  id: string;
+  name: string;
+  address: string;
+  metadata: string; // JSON object
+  job_id: string;
+  created_at: number;
+}
+
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  entity_id: string;
+  payload: string; // JSON
+  created_at: number;
+}
+
+export interface EventCursorsTable {
+  subscriber: string;
+  last_seq: number;
+  updated_at: number;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  role: string;
+  token_hash: string;
+  run_id: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface LogChunksTable {
+  seq: Generated<number>;
+  attempt_id: string;
+  stream: string;
+  data: string;
+  created_at: number;
+}
+
+export interface DB {
+  jobs: JobsTable;
+  job_labels: JobLabelsTable;
+  attempts: AttemptsTable;
+  workers: WorkersTable;
+  endpoints: EndpointsTable;
+  events: EventsTable;
+  event_cursors: EventCursorsTable;
+  tokens: TokensTable;
+  log_chunks: LogChunksTable;
+}

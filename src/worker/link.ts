@@ -1,0 +1,67 @@
+import type { RunplaneClient } from '../client/client.js';
+import { ApiError } from '../client/client.js';
+import type { PollResponse, ReportRequest, WorkerRegister, WorkerRegistered } from '../jobs/schemas.js';
+import type { WorkerService } from '../jobs/worker-service.js';
+import { AppError } from '../shared/errors.js';
+
+/**
+ * How an agent talks to its controller: over HTTP for `runplane worker`, or by direct
+ * calls for the workers embedded in `runplane up`. Same protocol, same semantics.
+ */
+export interface ControllerLink {
+  readonly controllerUrl: string;
+  register(req: WorkerRegister): Promise<WorkerRegistered>;
+  heartbeat(workerId: string): Promise<void>;
+  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal): Promise<PollResponse>;
+  report(workerId: string, body: ReportRequest): Promise<void>;
+  deregister(workerId: string): Promise<void>;
+}
+
+/** True when the controller does not know this worker (e.g. its database was reset). */
+export function isUnknownWorker(err: unknown): boolean {
+  return (err instanceof ApiError || err instanceof AppError) && err.status === 404;
+}
+
+export class HttpLink implements ControllerLink {
+  constructor(private readonly client: RunplaneClient) {}
+  get controllerUrl(): string {
+    return this.client.baseUrl;
+  }
+  register(req: WorkerRegister) {
+    return this.client.registerWorker(req);
+  }
+  async heartbeat(workerId: string) {
+    await this.client.workerHeartbeat(workerId);
+  }
+  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal) {
+    return this.client.poll(workerId, known, waitMs, signal);
+  }
+  async report(workerId: string, body: ReportRequest) {
+    await this.client.report(workerId, body);
+  }
+  async deregister(workerId: string) {
+    await this.client.deregisterWorker(workerId);
+  }
+}
+
+export class LocalLink implements ControllerLink {
+  constructor(
+    private readonly workers: WorkerService,
+    readonly controllerUrl: string,
+  ) {}
+  register(req: WorkerRegister) {
+    return this.workers.register(req);
+  }
+  heartbeat(workerId: string) {
+    return this.workers.heartbeat(workerId);
+  }
+  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal) {
+    return this.workers.poll(workerId, known, waitMs, signal);
+  }
+  async report(workerId: string, body: ReportRequest) {
+    await this.workers.report(workerId, body);
+  }
+  deregister(workerId: string) {
+    return this.workers.deregister(workerId);
+  }
+}

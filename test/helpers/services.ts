@@ -1,0 +1,36 @@
+import pg from 'pg';
+
+/**
+ * Service availability for suites that need Postgres, NATS or Slurm. A missing service skips
+ * its suite with one line, unless RUNPLANE_TEST_REQUIRE names it: then the suite fails.
+ */
+export const PG_URL = process.env.RUNPLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const required = new Set(
+  (process.env.RUNPLANE_TEST_REQUIRE ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+async function pgReachable(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export async function serviceAvailable(name: 'postgres'): Promise<boolean> {
+  const ok = name === 'postgres' ? await pgReachable() : false;
+  if (!ok) {
+    if (required.has(name)) throw new Error(`${name} is required (RUNPLANE_TEST_REQUIRE) but not reachable`);
+    console.warn(`[skip] ${name} is not reachable; its suite is skipped`);
+  }
+  return ok;
+}
