@@ -4,6 +4,9 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './shared/duration.js';
 
+/** Where `runplane up` writes its first admin token, inside the data dir. */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
 /** One typed configuration for `runplane up`: flags > env RUNPLANE_* > config file > defaults. */
 export interface Config {
   host: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { registerTokenRoutes } from './auth/routes.js';
 import { TokenService } from './auth/token-service.js';
-import type { Config } from './config.js';
+import { ADMIN_TOKEN_FILE, type Config } from './config.js';
 import { EventRelay } from './events/relay.js';
 import { type App, createApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
@@ -18,11 +18,10 @@ import { WorkerService } from './jobs/worker-service.js';
 import { workerRepo } from './jobs/worker-repo.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { Store } from './store/database.js';
+import { VERSION } from './version.js';
 import { WorkerAgent } from './worker/agent.js';
 import { LocalLink } from './worker/link.js';
 
-export const VERSION = '0.1.0';
-export const ADMIN_TOKEN_FILE = 'admin.token';
 
 export interface Controller {
   url: string;

@@ -100,22 +100,28 @@ interface Attempt {
   done: Promise<void>;
 }
 
-/** Append-only log file with backpressure towards the pipe that feeds it. */
+/**
+ * Append-only log file with backpressure towards the pipe that feeds it. The file is opened on the
+ * first chunk: most short attempts print nothing, and two opens per spawn are a large share of the
+ * cost of an attempt like /bin/true. No output => no file.
+ */
 class LogSink {
-  private readonly ws: WriteStream;
+  private ws: WriteStream | null = null;
   private broken = false;
 
-  constructor(path: string) {
-    this.ws = createWriteStream(path, { flags: 'a' });
-    // A failing log file (disk full, dir removed) must not kill the worker or stall the child.
-    this.ws.on('error', () => {
-      this.broken = true;
-      this.ws.emit('drain');
-    });
-  }
+  constructor(private readonly path: string) {}
 
   write(buf: Buffer, src: Readable): void {
     if (this.broken) return;
+    if (this.ws === null) {
+      const ws = createWriteStream(this.path, { flags: 'a' });
+      // A failing log file (disk full, dir removed) must not kill the worker or stall the child.
+      ws.on('error', () => {
+        this.broken = true;
+        ws.emit('drain');
+      });
+      this.ws = ws;
+    }
     if (!this.ws.write(buf)) {
       src.pause();
       this.ws.once('drain', () => src.resume());
@@ -123,6 +129,7 @@ class LogSink {
   }
 
   async close(): Promise<void> {
+    if (this.ws === null) return;
     if (!this.broken) this.ws.end();
     try {
       await finished(this.ws);
@@ -320,6 +327,7 @@ export class Supervisor {
     return [...this.attempts.keys()];
   }
 
+  /** Where the attempt's output goes; a file exists only once that stream produced output. */
   logPaths(attempt_id: string): { stdout: string; stderr: string } {
     assertSafeId(attempt_id);
     return {

@@ -1,0 +1,40 @@
+/** Plain-text tables for benchmark output: every column padded to its widest cell. */
+
+export type Cell = string | number | null | undefined;
+
+function text(c: Cell): string {
+  if (c === null || c === undefined) return '';
+  return typeof c === 'number' ? String(c) : c;
+}
+
+/** Numbers (and "123 x"-like figures) are right-aligned, everything else left-aligned. */
+function isNumeric(s: string): boolean {
+  return /^[-+]?[\d.,]+(\s*(%|x|s|ms|\/s))?$/.test(s.trim());
+}
+
+export function formatTable(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {
+  const cells = rows.map((r) => headers.map((_, i) => text(r[i])));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => {
+        const w = widths[i] ?? 0;
+        return isNumeric(c) ? c.padStart(w) : c.padEnd(w);
+      })
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(headers), rule, ...cells.map(line)].join('\n');
+}
+
+/** The same table as GitHub markdown (for bench/RESULTS.md). */
+export function formatMarkdown(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  const out = [`| ${headers.map(esc).join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`];
+  for (const r of rows) out.push(`| ${headers.map((_, i) => esc(text(r[i]))).join(' | ')} |`);
+  return out.join('\n');
+}
+
+export function printTable(headers: readonly string[], rows: readonly (readonly Cell[])[]): void {
+  console.log(formatTable(headers, rows));
+}
