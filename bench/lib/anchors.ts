@@ -19,11 +19,19 @@ export interface SpawnCeiling {
  * Anchor (a): one fresh Node process spawning /bin/true n times at the given concurrency,
  * alone on its event loop. `supervised` spawns like the worker supervisor (for reference).
  */
-export async function spawnCeiling(n: number, concurrency: number, mode: 'plain' | 'supervised' = 'plain'): Promise<SpawnCeiling> {
+export async function spawnCeiling(
+  n: number,
+  concurrency: number,
+  mode: 'plain' | 'supervised' = 'plain',
+): Promise<SpawnCeiling> {
   const script = fileURLToPath(new URL('./spawn-ceiling.ts', import.meta.url));
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', script, String(n), String(concurrency), mode], {
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', script, String(n), String(concurrency), mode],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
   const line = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as SpawnCeiling;
 }
@@ -38,7 +46,9 @@ export type SlurmResult =
 
 /** Remaining (not finished) tasks of the named jobs, array tasks expanded. */
 async function slurmRemaining(name: string): Promise<number> {
-  const { stdout } = await run('squeue', ['-h', '-r', '-n', name, '-t', 'PD,R,CG,CF,S', '-o', '%i'], { maxBuffer: 16 << 20 });
+  const { stdout } = await run('squeue', ['-h', '-r', '-n', name, '-t', 'PD,R,CG,CF,S', '-o', '%i'], {
+    maxBuffer: 16 << 20,
+  });
   return stdout.split('\n').filter((l) => l.trim() !== '').length;
 }
 
@@ -51,10 +61,16 @@ export async function slurmDrain(n: number, timeoutMs = 30 * 60_000): Promise<Sl
   try {
     const { stdout } = await run('sinfo', ['-h', '-o', '%t'], { timeout: 15_000 });
     if (!/idle|mix|alloc/.test(stdout)) {
-      return { available: false, why: `no usable node (sinfo: ${stdout.trim() || 'empty'}); run bench/slurm/setup.sh` };
+      return {
+        available: false,
+        why: `no usable node (sinfo: ${stdout.trim() || 'empty'}); run bench/slurm/setup.sh`,
+      };
     }
   } catch (err) {
-    return { available: false, why: `slurmctld not responding (${(err as Error).message.split('\n')[0]}); run bench/slurm/setup.sh` };
+    return {
+      available: false,
+      why: `slurmctld not responding (${(err as Error).message.split('\n')[0]}); run bench/slurm/setup.sh`,
+    };
   }
   const name = `rpbench-${process.pid}-${Date.now().toString(36)}`;
   const t0 = nowMs();
@@ -75,11 +91,21 @@ export async function slurmDrain(n: number, timeoutMs = 30 * 60_000): Promise<Sl
   }
   for (;;) {
     if ((await slurmRemaining(name)) === 0) break;
-    if (nowMs() - t0 > timeoutMs) return { available: false, why: `did not drain ${n} jobs within ${timeoutMs / 1000}s` };
+    if (nowMs() - t0 > timeoutMs)
+      return { available: false, why: `did not drain ${n} jobs within ${timeoutMs / 1000}s` };
     await sleep(200);
   }
   const ms = nowMs() - t0;
-  const { stdout } = await run('squeue', ['-h', '-r', '-n', name, '-t', 'all', '-o', '%T'], { maxBuffer: 16 << 20 });
+  const { stdout } = await run('squeue', ['-h', '-r', '-n', name, '-t', 'all', '-o', '%T'], {
+    maxBuffer: 16 << 20,
+  });
   const completed = stdout.split('\n').filter((l) => l.trim() === 'COMPLETED').length;
-  return { available: true, n, ms, rate: (n * 1000) / ms, completed, mode: 'sbatch --array, --wrap /bin/true' };
+  return {
+    available: true,
+    n,
+    ms,
+    rate: (n * 1000) / ms,
+    completed,
+    mode: 'sbatch --array, --wrap /bin/true',
+  };
 }

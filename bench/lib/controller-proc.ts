@@ -5,16 +5,81 @@
  *   node --import tsx bench/lib/controller-proc.ts '<json flags>'
  *
  * The flags are Config keys (camelCase). Prints "READY <url>" once listening; stops cleanly on
- * SIGTERM/SIGINT or when stdin closes (the parent went away).
+ * SIGTERM/SIGINT or when stdin closes (the parent went away). Over the IPC channel (when spawned
+ * with one) it answers {cmd:'mark'} (start a measurement window) and {cmd:'stats'} with what
+ * happened since: event-loop utilisation and, with RUNPLANE_BENCH_TRACE=1, counts and times of
+ * store transactions and scheduling passes (the methods are wrapped in this process only).
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config.js';
+import { SchedulerLoop } from '../../src/jobs/scheduler-loop.js';
 import { startController } from '../../src/runtime.js';
+import { Store } from '../../src/store/database.js';
+
+export interface ControllerStats {
+  elu: number;
+  traced: boolean;
+  transactions: number;
+  transactionMs: number;
+  passes: number;
+  passMs: number;
+  placed: number;
+}
+
+const trace = process.env.RUNPLANE_BENCH_TRACE === '1';
+const counters = { transactions: 0, transactionMs: 0, passes: 0, passMs: 0, placed: 0 };
+if (trace) {
+  const transaction = Store.prototype.transaction;
+  Store.prototype.transaction = async function <T>(
+    this: Store,
+    fn: Parameters<typeof transaction<T>>[0],
+  ): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return (await transaction.call(this, fn)) as T;
+    } finally {
+      counters.transactions++;
+      counters.transactionMs += performance.now() - t0;
+    }
+  } as typeof transaction;
+  const pass = SchedulerLoop.prototype.pass;
+  SchedulerLoop.prototype.pass = async function (this: SchedulerLoop) {
+    const t0 = performance.now();
+    const stats = await pass.call(this);
+    counters.passes++;
+    counters.passMs += performance.now() - t0;
+    counters.placed += stats?.placed ?? 0;
+    return stats;
+  };
+}
 
 const flags = JSON.parse(process.argv[2] ?? '{}') as Record<string, string | number>;
 // An empty environment: RUNPLANE_* variables of the shell must not change what is measured.
 const config = loadConfig({ port: 0, logLevel: 'warn', ...flags }, {});
 const ctl = await startController(config);
 process.stdout.write(`READY ${ctl.url}\n`);
+
+let mark: EventLoopUtilization = performance.eventLoopUtilization();
+let base = { ...counters };
+process.on('message', (msg: { cmd?: string }) => {
+  if (msg.cmd === 'mark') {
+    mark = performance.eventLoopUtilization();
+    base = { ...counters };
+    process.send?.({ cmd: 'mark' });
+  } else if (msg.cmd === 'stats') {
+    const stats: ControllerStats = {
+      elu: performance.eventLoopUtilization(mark).utilization,
+      traced: trace,
+      transactions: counters.transactions - base.transactions,
+      transactionMs: counters.transactionMs - base.transactionMs,
+      passes: counters.passes - base.passes,
+      passMs: counters.passMs - base.passMs,
+      placed: counters.placed - base.placed,
+    };
+    process.send?.({ cmd: 'stats', stats });
+  }
+});
 
 let stopping = false;
 const stop = (): void => {

@@ -103,9 +103,9 @@ export class RunplaneClient {
   deregisterWorker(id: string) {
     return this.request<null>('DELETE', `/api/v1/workers/${encodeURIComponent(id)}`);
   }
-  poll(id: string, known: string[], waitMs: number, signal?: AbortSignal) {
+  poll(id: string, known: string[], waitMs: number, signal?: AbortSignal, stopping: string[] = []) {
     return this.request<PollResponse>('POST', `/api/v1/workers/${encodeURIComponent(id)}/poll`, {
-      body: { known, wait_ms: waitMs },
+      body: { known, stopping, wait_ms: waitMs },
       ...(signal ? { signal } : {}),
     });
   }

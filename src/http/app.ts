@@ -38,6 +38,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     forceCloseConnections: true,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+  // The API speaks JSON only: without this, Fastify's built-in text/plain parser lets a text body
+  // through to validation (422) instead of refusing its media type (415).
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {

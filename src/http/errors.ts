@@ -15,6 +15,8 @@ export function toAppError(err: FastifyError | Error): AppError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError(400, 'MALFORMED_JSON', `body is not valid JSON: ${err.message}`);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError(400, 'MALFORMED_JSON', 'body is empty but Content-Type is application/json');
     default:

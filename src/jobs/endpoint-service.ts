@@ -20,7 +20,7 @@ export class EndpointService {
     const now = this.clock.now();
     return this.store.write(async (tx) => {
       const job = await jobRepo.get(tx, req.job_id);
-      if (!job) throw invalid([{ field: '/job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
+      if (!job) throw invalid([{ field: 'job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
       // A job registers while it starts up (BUILDING) or runs; an ended job has no endpoints.
       if (job.state !== 'RUNNING' && job.state !== 'BUILDING') {
         throw conflict('JOB_NOT_RUNNING', `job ${job.id} is ${job.state}; only a running job can register endpoints`);

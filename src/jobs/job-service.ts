@@ -68,7 +68,7 @@ export class JobService {
         const parent = await jobRepo.get(tx, req.parent_job_id);
         if (!parent) {
           throw invalid([
-            { field: '/parent_job_id', code: 'UNKNOWN_PARENT', message: `job ${req.parent_job_id} not found` },
+            { field: 'parent_job_id', code: 'UNKNOWN_PARENT', message: `job ${req.parent_job_id} not found` },
           ]);
         }
         if (isTerminal(parent.state as JobState)) {

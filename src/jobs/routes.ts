@@ -54,8 +54,12 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
         tags: ['jobs'],
         summary: 'TerminateJob (cascades to child jobs)',
         params: JobIdParams,
-        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false })),
+        body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
         response: { 200: JobSchema, ...errors },
+      },
+      // The body is optional: `POST .../terminate` with none means "no reason given".
+      preValidation: async (req) => {
+        req.body ??= {};
       },
     },
     async (req) => s.jobs.terminate(req.params.job_id, req.body?.reason ? `terminated: ${req.body.reason}` : undefined),
@@ -109,7 +113,8 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
       // Stop waiting when the agent hangs up, so an abandoned long-poll holds nothing.
       const ac = new AbortController();
       reply.raw.once('close', () => ac.abort());
-      return s.workers.poll(req.params.worker_id, req.body.known, req.body.wait_ms ?? 30_000, ac.signal);
+      const b = req.body;
+      return s.workers.poll(req.params.worker_id, b.known, b.wait_ms ?? 30_000, ac.signal, b.stopping ?? []);
     },
   );
   app.post(

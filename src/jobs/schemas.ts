@@ -165,6 +165,8 @@ export const PollRequestSchema = Type.Object(
   {
     /** Attempts the agent has (running, or finished with a report not yet acknowledged). */
     known: Type.Array(Type.String(), { maxItems: 100000 }),
+    /** Attempts the agent is already stopping: a kill for them is not news worth returning. */
+    stopping: Type.Optional(Type.Array(Type.String(), { maxItems: 100000 })),
     wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
   },
   { additionalProperties: false },

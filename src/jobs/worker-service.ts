@@ -111,11 +111,19 @@ export class WorkerService {
    * simply sent again and nothing is ever started twice; attempts the agent has that are over
    * (killed, superseded, unknown) come back in `kill`.
    */
-  async poll(workerId: string, known: readonly string[], waitMs: number, signal?: AbortSignal): Promise<PollResponse> {
+  async poll(
+    workerId: string,
+    known: readonly string[],
+    waitMs: number,
+    signal?: AbortSignal,
+    stopping: readonly string[] = [],
+  ): Promise<PollResponse> {
+    const alreadyStopping = new Set(stopping);
     // Real time, not the injected clock: this bounds how long a connection is held open.
     const deadline = Date.now() + waitMs;
     for (;;) {
       const res = await this.pollOnce(workerId, new Set(known));
+      res.kill = res.kill.filter((k) => !alreadyStopping.has(k.attempt_id));
       const left = deadline - Date.now();
       if (res.assignments.length > 0 || res.kill.length > 0 || left <= 0 || signal?.aborted) return res;
       // Re-check now and then even without a wake-up: another replica may have placed work.

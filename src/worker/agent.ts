@@ -36,6 +36,8 @@ export class WorkerAgent {
   private logs: LogItem[] = [];
   /** Attempts that ended but whose final report is not yet acknowledged. */
   private readonly unacked = new Set<string>();
+  /** Attempts this agent was told to kill and is stopping now. */
+  private readonly stoppingAttempts = new Set<string>();
   private flushing: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pollLoop: Promise<void> | null = null;
@@ -131,9 +133,13 @@ export class WorkerAgent {
       }
       try {
         const known = [...new Set([...this.supervisor.active(), ...this.unacked])];
-        const res = await this.link.poll(id, known, this.opts.pollWaitMs ?? 30_000, this.abort.signal);
+        const stopping = [...this.stoppingAttempts];
+        const res = await this.link.poll(id, known, stopping, this.opts.pollWaitMs ?? 30_000, this.abort.signal);
         delay = 250;
-        for (const k of res.kill) this.supervisor.kill(k.attempt_id, k.reason);
+        for (const k of res.kill) {
+          if (this.supervisor.active().includes(k.attempt_id)) this.stoppingAttempts.add(k.attempt_id);
+          this.supervisor.kill(k.attempt_id, k.reason);
+        }
         for (const a of res.assignments) this.launch(a);
       } catch (err) {
         if (this.stopping) return;
@@ -174,6 +180,7 @@ export class WorkerAgent {
         // Stopped because this agent is going away: lost work, which the controller retries
         // as a preemption, not a kill the user asked for.
         const lost = this.stopping && ev.outcome === 'KILLED';
+        this.stoppingAttempts.delete(ev.attempt_id);
         this.unacked.add(ev.attempt_id);
         this.queue.push({
           attempt_id: ev.attempt_id,

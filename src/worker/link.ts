@@ -12,7 +12,7 @@ export interface ControllerLink {
   readonly controllerUrl: string;
   register(req: WorkerRegister): Promise<WorkerRegistered>;
   heartbeat(workerId: string): Promise<void>;
-  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal): Promise<PollResponse>;
+  poll(workerId: string, known: string[], stopping: string[], waitMs: number, signal: AbortSignal): Promise<PollResponse>;
   report(workerId: string, body: ReportRequest): Promise<void>;
   deregister(workerId: string): Promise<void>;
 }
@@ -33,8 +33,8 @@ export class HttpLink implements ControllerLink {
   async heartbeat(workerId: string) {
     await this.client.workerHeartbeat(workerId);
   }
-  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal) {
-    return this.client.poll(workerId, known, waitMs, signal);
+  poll(workerId: string, known: string[], stopping: string[], waitMs: number, signal: AbortSignal) {
+    return this.client.poll(workerId, known, waitMs, signal, stopping);
   }
   async report(workerId: string, body: ReportRequest) {
     await this.client.report(workerId, body);
@@ -55,8 +55,11 @@ export class LocalLink implements ControllerLink {
   heartbeat(workerId: string) {
     return this.workers.heartbeat(workerId);
   }
-  poll(workerId: string, known: string[], waitMs: number, signal: AbortSignal) {
-    return this.workers.poll(workerId, known, waitMs, signal);
+  async poll(workerId: string, known: string[], stopping: string[], waitMs: number, signal: AbortSignal) {
+    // In-process calls over SQLite never touch real I/O; yield once so a poll loop can never
+    // starve timers, child-process exits and sockets of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.workers.poll(workerId, known, waitMs, signal, stopping);
   }
   async report(workerId: string, body: ReportRequest) {
     await this.workers.report(workerId, body);

@@ -1,0 +1,675 @@
+/**
+ * `npm run bench -- controller`: N no-op jobs (/bin/true) through K local workers with S slots
+ * each, end to end (first submit -> last SUCCEEDED), on SQLite and on Postgres, beside
+ * (a) the machine's spawn ceiling at the same concurrency and (b) Slurm when sbatch is there;
+ * then one scheduling pass with 100,000 pending jobs and 1,000 workers (decide + persist).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { RunplaneClient } from '../src/client/client.js';
+import { jobRepo, type NewJobRow } from '../src/jobs/job-repo.js';
+import { decidePlacements, type PendingJob, type WorkerSlot } from '../src/jobs/scheduler.js';
+import { SchedulerLoop } from '../src/jobs/scheduler-loop.js';
+import { workerRepo } from '../src/jobs/worker-repo.js';
+import { systemClock } from '../src/shared/clock.js';
+import { newId } from '../src/shared/ids.js';
+import { Store } from '../src/store/database.js';
+import type { WorkersTable } from '../src/store/schema.js';
+import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from './lib/anchors.js';
+import type { ControllerStats } from './lib/controller-proc.js';
+import { type Cell, formatMarkdown, printTable } from './lib/table.js';
+import {
+  fmtPercent,
+  fmtRate,
+  fmtSeconds,
+  machine,
+  machineLine,
+  mapLimit,
+  nowMs,
+  sleep,
+} from './lib/timing.js';
+
+type Dialect = 'sqlite' | 'postgres';
+
+const PG_URL =
+  process.env.RUNPLANE_BENCH_PG_URL ??
+  process.env.RUNPLANE_TEST_PG_URL ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN_TOKEN = 'rp_bench_admin_token_0123456789abcdef';
+const TARGET_E2E: Record<Dialect, number> = { sqlite: 0.5, postgres: 0.35 };
+const TARGET_PASS_S: Record<Dialect, number> = { sqlite: 2, postgres: 4 };
+
+export const usage = `npm run bench -- controller [options]
+  --jobs N            no-op jobs end to end (default 2000)
+  --workers K         embedded local workers (default 2)
+  --slots S           slots (cpu) per worker; jobs take cpu 1, so K x S run at once (default 8)
+  --dialect D         sqlite | postgres | both (default both)
+  --concurrency C     concurrent launch requests of the load generator (default 32)
+  --warmup W          jobs run to completion before the timed phase (default 100)
+  --slurm-jobs M      jobs for the Slurm anchor (default min(jobs, 1000))
+  --pass-jobs P       pending jobs of the scheduling pass (default 100000)
+  --pass-workers Q    registered workers of the scheduling pass (default 1000)
+  --skip-e2e          skip the end-to-end part (and its anchors)
+  --skip-slurm        skip the Slurm anchor
+  --skip-pass         skip the scheduling pass
+  --profile DIR       run the controller with --cpu-prof, profiles written to DIR
+  --trace             count and time the controller's store transactions and scheduling passes
+  --markdown          also print the result table as markdown`;
+
+interface Options {
+  jobs: number;
+  workers: number;
+  slots: number;
+  dialects: Dialect[];
+  concurrency: number;
+  warmup: number;
+  slurmJobs: number;
+  passJobs: number;
+  passWorkers: number;
+  skipE2e: boolean;
+  skipSlurm: boolean;
+  skipPass: boolean;
+  profile: string | null;
+  trace: boolean;
+  markdown: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      jobs: { type: 'string' },
+      workers: { type: 'string' },
+      slots: { type: 'string' },
+      dialect: { type: 'string' },
+      concurrency: { type: 'string' },
+      warmup: { type: 'string' },
+      'slurm-jobs': { type: 'string' },
+      'pass-jobs': { type: 'string' },
+      'pass-workers': { type: 'string' },
+      'skip-e2e': { type: 'boolean' },
+      'skip-slurm': { type: 'boolean' },
+      'skip-pass': { type: 'boolean' },
+      profile: { type: 'string' },
+      trace: { type: 'boolean' },
+      markdown: { type: 'boolean' },
+    },
+  });
+  const int = (name: string, v: string | undefined, dflt: number, min = 1): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const dialect = values.dialect ?? 'both';
+  if (!['sqlite', 'postgres', 'both'].includes(dialect))
+    throw new UsageError(`--dialect: sqlite, postgres or both, not "${dialect}"`);
+  const jobs = int('jobs', values.jobs, 2000);
+  return {
+    jobs,
+    workers: int('workers', values.workers, 2),
+    slots: int('slots', values.slots, 8),
+    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
+    concurrency: int('concurrency', values.concurrency, 32),
+    warmup: int('warmup', values.warmup, 100, 0),
+    slurmJobs: int('slurm-jobs', values['slurm-jobs'], Math.min(jobs, 1000)),
+    passJobs: int('pass-jobs', values['pass-jobs'], 100_000),
+    passWorkers: int('pass-workers', values['pass-workers'], 1000),
+    skipE2e: values['skip-e2e'] ?? false,
+    skipSlurm: values['skip-slurm'] ?? false,
+    skipPass: values['skip-pass'] ?? false,
+    profile: values.profile ?? null,
+    trace: values.trace ?? false,
+    markdown: values.markdown ?? false,
+  };
+}
+
+export class UsageError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+interface BenchDb {
+  url: string;
+  schema: string | null;
+  dir: string;
+  /** Opens a store on it (the controller process opens its own). */
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+async function pgReachable(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+let dbCounter = 0;
+
+/** A fresh SQLite file or a fresh Postgres schema. */
+function freshDb(dialect: Dialect): BenchDb {
+  const dir = mkdtempSync(join(tmpdir(), 'runplane-bench-'));
+  if (dialect === 'sqlite') {
+    const url = `sqlite:${join(dir, 'runplane.db')}`;
+    return {
+      url,
+      schema: null,
+      dir,
+      open: () => Store.open(url),
+      async cleanup() {
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const schema = `bench_${process.pid}_${Date.now().toString(36)}_${dbCounter++}`;
+  const base = new URL(PG_URL);
+  base.searchParams.set('schema', schema);
+  return {
+    url: base.toString(),
+    schema,
+    dir,
+    open: () => Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 4 }),
+    async cleanup() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await c.end();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+interface E2EResult {
+  dialect: Dialect;
+  n: number;
+  /** first submit -> last SUCCEEDED */
+  ms: number;
+  rate: number;
+  /** first submit -> last launch answered */
+  submitMs: number;
+  latencyP50: number;
+  latencyP99: number;
+  controller: ControllerStats;
+}
+
+interface ControllerProcess {
+  url: string;
+  child: ChildProcess;
+  /** Starts the measurement window of the controller's own statistics. */
+  mark(): Promise<void>;
+  /** Statistics since mark(). */
+  stats(): Promise<ControllerStats>;
+  stop(): Promise<void>;
+}
+
+async function startControllerProcess(
+  flags: Record<string, string | number>,
+  profileDir: string | null,
+  trace: boolean,
+): Promise<ControllerProcess> {
+  const script = fileURLToPath(new URL('./lib/controller-proc.ts', import.meta.url));
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(flags)], {
+    stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env, RUNPLANE_BENCH_TRACE: trace ? '1' : '0' },
+  });
+  const ask = <T>(cmd: string): Promise<T> =>
+    new Promise<T>((resolve) => {
+      const onMessage = (msg: { cmd?: string; stats?: unknown }): void => {
+        if (msg.cmd !== cmd) return;
+        child.off('message', onMessage);
+        resolve(msg.stats as T);
+      };
+      child.on('message', onMessage);
+      child.send({ cmd });
+    });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      const m = /^READY (\S+)/.exec(line);
+      if (m?.[1]) resolve(m[1]);
+      else if (line.trim() !== '') process.stderr.write(`[controller] ${line}\n`);
+    });
+    void exited.then((code) => reject(new Error(`controller process exited (${code}) before it was ready`)));
+  });
+  return {
+    url,
+    child,
+    async mark() {
+      await ask<unknown>('mark');
+    },
+    stats: () => ask<ControllerStats>('stats'),
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function counts(store: Store): Promise<Map<string, number>> {
+  return new Map((await jobRepo.countByState(store.db)).map((r) => [r.state, r.n]));
+}
+
+/** Waits until `total` jobs are SUCCEEDED; fails fast on other terminal states or a stall. */
+async function waitSucceeded(store: Store, total: number, stallMs = 60_000): Promise<void> {
+  let last = -1;
+  let lastChange = nowMs();
+  for (;;) {
+    const c = await counts(store);
+    const ok = c.get('SUCCEEDED') ?? 0;
+    const bad = ['FAILED', 'KILLED', 'UNSCHEDULABLE'].reduce((s, k) => s + (c.get(k) ?? 0), 0);
+    if (bad > 0) throw new Error(`jobs ended badly: ${JSON.stringify(Object.fromEntries(c))}`);
+    if (ok >= total) return;
+    if (ok !== last) {
+      last = ok;
+      lastChange = nowMs();
+    } else if (nowMs() - lastChange > stallMs) {
+      throw new Error(`no progress for ${stallMs / 1000}s: ${JSON.stringify(Object.fromEntries(c))}`);
+    }
+    await sleep(ok / total > 0.95 ? 20 : 100);
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+
+async function endToEnd(dialect: Dialect, o: Options): Promise<E2EResult> {
+  const db = freshDb(dialect);
+  // The controller migrates on start; the watcher opens its store afterwards.
+  const ctl = await startControllerProcess(
+    {
+      databaseUrl: db.url,
+      dataDir: db.dir,
+      workers: o.workers,
+      workerCpu: o.slots,
+      adminToken: ADMIN_TOKEN,
+      logLevel: 'warn',
+    },
+    o.profile,
+    o.trace,
+  );
+  const watcher = await db.open();
+  try {
+    const client = new RunplaneClient(ctl.url, ADMIN_TOKEN);
+    const launch = () => client.launchJob({ command: ['/bin/true'], resources: { cpu: 1 } });
+    if (o.warmup > 0) {
+      await mapLimit(Array.from({ length: o.warmup }), o.concurrency, launch);
+      await waitSucceeded(watcher, o.warmup);
+    }
+    await ctl.mark();
+    const startedAt = Date.now();
+    const t0 = nowMs();
+    const launched = await mapLimit(Array.from({ length: o.jobs }), o.concurrency, launch);
+    const submitMs = nowMs() - t0;
+    await waitSucceeded(watcher, o.warmup + o.jobs);
+    const controller = await ctl.stats();
+    const ids = launched.map((l) => l.job_id);
+    const rows: Array<{ submitted_at: number; finished_at: number | null }> = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(
+        ...(await watcher.db
+          .selectFrom('jobs')
+          .select(['submitted_at', 'finished_at'])
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute()),
+      );
+    }
+    const finished = rows.map((r) => r.finished_at ?? Number.NaN);
+    const end = Math.max(...finished);
+    const ms = end - startedAt;
+    const latencies = rows.map((r) => (r.finished_at ?? Number.NaN) - r.submitted_at).sort((a, b) => a - b);
+    return {
+      dialect,
+      n: o.jobs,
+      ms,
+      rate: (o.jobs * 1000) / ms,
+      submitMs,
+      latencyP50: percentile(latencies, 0.5),
+      latencyP99: percentile(latencies, 0.99),
+      controller,
+    };
+  } finally {
+    await watcher.close();
+    await ctl.stop();
+    await db.cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling pass
+
+interface PassResult {
+  dialect: Dialect;
+  jobs: number;
+  workers: number;
+  setupMs: number;
+  /** The pending-jobs query alone (reference). */
+  loadMs: number;
+  /** decidePlacements alone on the same data (reference). */
+  decideMs: number;
+  /** SchedulerLoop.pass(): decide + persist. */
+  passMs: number;
+  placed: number;
+}
+
+function jobRow(now: number): NewJobRow {
+  const id = newId('job', now);
+  return {
+    id,
+    name: id,
+    parent_job_id: null,
+    parent_key: '',
+    command: JSON.stringify(['/bin/true']),
+    env: '{}',
+    cwd: null,
+    setup: null,
+    cpu: 1,
+    memory_mb: 0,
+    gpu: 0,
+    device_type: null,
+    labels: '{}',
+    max_retries_failure: 0,
+    max_retries_preemption: 100,
+    scheduling_timeout_s: 0,
+    gang_id: null,
+    gang_size: null,
+    run_id: null,
+    state: 'PENDING',
+    reason: null,
+    failure_count: 0,
+    preemption_count: 0,
+    attempt_count: 0,
+    current_attempt_id: null,
+    submitted_at: now,
+    pending_since: now,
+    started_at: null,
+    finished_at: null,
+    updated_at: now,
+  };
+}
+
+function workerRow(i: number, now: number): WorkersTable {
+  return {
+    id: newId('wrk', now),
+    name: `bench-worker-${i}`,
+    address: null,
+    labels: '{}',
+    device_type: null,
+    cpu: 4,
+    memory_mb: 16384,
+    gpu: 0,
+    health: 'healthy',
+    registered_at: now + i,
+    last_heartbeat_at: now,
+    updated_at: now,
+  };
+}
+
+/** Bulk set-up (not measured): jobs inserted like JobService.launch writes them, in chunks. */
+async function seed(store: Store, dialect: Dialect, jobs: number, workers: number): Promise<void> {
+  const now = Date.now();
+  await store.db.transaction().execute(async (tx) => {
+    const ws = Array.from({ length: workers }, (_, i) => workerRow(i, now));
+    for (let i = 0; i < ws.length; i += 500)
+      await tx
+        .insertInto('workers')
+        .values(ws.slice(i, i + 500))
+        .execute();
+    for (let i = 0; i < jobs; i += 500) {
+      const chunk = Array.from({ length: Math.min(500, jobs - i) }, () => jobRow(now));
+      await tx.insertInto('jobs').values(chunk).execute();
+    }
+  });
+  // What autovacuum would have done by now on a live Postgres with this many new rows.
+  if (dialect === 'postgres') await sql`analyze`.execute(store.db);
+}
+
+/** The inputs of decidePlacements, built from the store the way SchedulerLoop.pass does. */
+async function decideInputs(
+  store: Store,
+): Promise<{ jobs: PendingJob[]; slots: WorkerSlot[]; loadMs: number }> {
+  const t0 = nowMs();
+  const pending = await jobRepo.pendingForScheduling(store.db);
+  const loadMs = nowMs() - t0;
+  const workers = await workerRepo.list(store.db);
+  const used = new Map((await jobRepo.usedCapacity(store.db)).map((u) => [u.worker_id, u]));
+  const slots: WorkerSlot[] = workers
+    .filter((w) => w.health === 'healthy')
+    .map((w) => {
+      const u = used.get(w.id);
+      return {
+        id: w.id,
+        healthy: true,
+        device_type: w.device_type,
+        free: {
+          cpu: w.cpu - (u?.cpu ?? 0),
+          memory_mb: w.memory_mb - (u?.memory_mb ?? 0),
+          gpu: w.gpu - (u?.gpu ?? 0),
+        },
+      };
+    });
+  const jobs: PendingJob[] = pending.map((p) => ({
+    id: p.id,
+    seq: p.seq,
+    resources: { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type },
+    gang: null,
+  }));
+  return { jobs, slots, loadMs };
+}
+
+async function schedulingPass(dialect: Dialect, nJobs: number, nWorkers: number): Promise<PassResult> {
+  const db = freshDb(dialect);
+  const store = await db.open();
+  try {
+    await store.migrate();
+    const t0 = nowMs();
+    await seed(store, dialect, nJobs, nWorkers);
+    const setupMs = nowMs() - t0;
+    const { jobs, slots, loadMs } = await decideInputs(store);
+    const d0 = nowMs();
+    decidePlacements(jobs, slots);
+    const decideMs = nowMs() - d0;
+    const loop = new SchedulerLoop(store, systemClock, pino({ level: 'warn' }), () => {});
+    const p0 = nowMs();
+    const stats = await loop.pass();
+    const passMs = nowMs() - p0;
+    if (!stats) throw new Error('scheduling pass did not run (leader lock held elsewhere)');
+    const expected = Math.min(nJobs, nWorkers * 4);
+    if (stats.placed !== expected) throw new Error(`pass placed ${stats.placed} jobs, expected ${expected}`);
+    return {
+      dialect,
+      jobs: nJobs,
+      workers: nWorkers,
+      setupMs,
+      loadMs,
+      decideMs,
+      passMs,
+      placed: stats.placed,
+    };
+  } finally {
+    await store.close();
+    await db.cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function runController(argv: string[]): Promise<void> {
+  const o = parseOptions(argv);
+  const m = machine();
+  console.log(machineLine(m));
+  const c = o.workers * o.slots;
+  console.log(
+    `controller benchmark: ${o.jobs} jobs, ${o.workers} workers x ${o.slots} slots (concurrency ${c}), ` +
+      `${o.concurrency} concurrent launches, warm-up ${o.warmup} jobs; stores: ${o.dialects.join(', ')}`,
+  );
+
+  const dialects: Dialect[] = [];
+  for (const d of o.dialects) {
+    if (d === 'postgres') {
+      const why = await pgReachable();
+      if (why) {
+        console.log(`postgres: not reachable at ${PG_URL} (${why}); skipped`);
+        continue;
+      }
+    }
+    dialects.push(d);
+  }
+
+  const headers = ['measurement', 'store', 'figure', 'anchor', 'ratio', 'target', 'met'];
+  const rows: Cell[][] = [];
+  const notes: string[] = [];
+
+  if (!o.skipE2e) {
+    log(`spawn ceiling: ${o.jobs} x /bin/true at concurrency ${c} ...`);
+    const ceiling: SpawnCeiling = await spawnCeiling(o.jobs, c, 'plain');
+    log(`spawn ceiling (supervisor-style spawn) ...`);
+    const supervised: SpawnCeiling = await spawnCeiling(o.jobs, c, 'supervised');
+    let slurm: SlurmResult = { available: false, why: 'skipped (--skip-slurm)' };
+    if (!o.skipSlurm) {
+      log(`slurm: ${o.slurmJobs} jobs ...`);
+      slurm = await slurmDrain(o.slurmJobs);
+    }
+    const slurmCell = slurm.available
+      ? `slurm ${fmtRate(slurm.rate)} jobs/s (b)`
+      : `slurm: not available (${slurm.why})`;
+    rows.push([
+      'spawn ceiling (a): /bin/true, 1 node process',
+      '-',
+      `${fmtRate(ceiling.rate)} spawns/s`,
+      '-',
+      '-',
+      '-',
+      '-',
+    ]);
+    rows.push([
+      '  same, spawned like the supervisor (ref.)',
+      '-',
+      `${fmtRate(supervised.rate)} spawns/s`,
+      `${fmtRate(ceiling.rate)} spawns/s (a)`,
+      fmtPercent(supervised.rate / ceiling.rate),
+      '-',
+      '-',
+    ]);
+    if (slurm.available) {
+      rows.push([
+        `slurm (b): ${slurm.n} jobs, sbatch --array`,
+        '-',
+        `${fmtRate(slurm.rate)} jobs/s`,
+        `${fmtRate(ceiling.rate)} spawns/s (a)`,
+        fmtPercent(slurm.rate / ceiling.rate),
+        '-',
+        '-',
+      ]);
+      if (slurm.completed !== slurm.n)
+        notes.push(`slurm: only ${slurm.completed} of ${slurm.n} tasks COMPLETED`);
+    }
+    for (const d of dialects) {
+      log(`end to end on ${d}: ${o.jobs} jobs ...`);
+      const r = await endToEnd(d, o);
+      const ratio = r.rate / ceiling.rate;
+      rows.push([
+        `end to end: ${r.n} x /bin/true, ${o.workers}x${o.slots}`,
+        d,
+        `${fmtRate(r.rate)} jobs/s`,
+        `${fmtRate(ceiling.rate)} spawns/s (a)`,
+        fmtPercent(ratio),
+        `>= ${fmtPercent(TARGET_E2E[d])}`,
+        ratio >= TARGET_E2E[d] ? 'yes' : 'NO',
+      ]);
+      rows.push([
+        '',
+        d,
+        `${fmtRate(r.rate)} jobs/s`,
+        slurmCell,
+        slurm.available ? `${(r.rate / slurm.rate).toFixed(1)}x` : '-',
+        '-',
+        '-',
+      ]);
+      notes.push(
+        `${d}: ${fmtSeconds(r.ms)} first submit -> last SUCCEEDED; all ${r.n} launches answered after ${fmtSeconds(r.submitMs)} ` +
+          `(${fmtRate((r.n * 1000) / r.submitMs)}/s); submit->finished latency p50 ${r.latencyP50} ms, p99 ${r.latencyP99} ms; ` +
+          `controller event loop ${fmtPercent(r.controller.elu)} busy`,
+      );
+      const s = r.controller;
+      if (s.traced) {
+        notes.push(
+          `${d} trace: ${s.transactions} store transactions (${(s.transactions / r.n).toFixed(2)}/job, ` +
+            `${(s.transactionMs / s.transactions).toFixed(2)} ms each incl. waiting), ${s.passes} scheduling passes ` +
+            `(${(s.passMs / Math.max(1, s.passes)).toFixed(1)} ms each, ${fmtSeconds(s.passMs)} in all, ${(s.placed / Math.max(1, s.passes)).toFixed(1)} placed/pass)`,
+        );
+      }
+    }
+    notes.push(
+      `end to end: ${dialects.length > 0 ? 'controller in its own process (startController, as `runplane up` does)' : 'not run'}; load generator in the bench process`,
+    );
+    notes.push(
+      `spawn ceiling: ${ceiling.n} spawns in ${fmtSeconds(ceiling.ms)}; supervisor-style: ${fmtSeconds(supervised.ms)}`,
+    );
+  }
+
+  if (!o.skipPass) {
+    for (const d of dialects) {
+      log(`scheduling pass on ${d}: warm-up ...`);
+      await schedulingPass(d, 2000, 20);
+      log(`scheduling pass on ${d}: ${o.passJobs} jobs x ${o.passWorkers} workers ...`);
+      const r = await schedulingPass(d, o.passJobs, o.passWorkers);
+      rows.push([
+        `scheduling pass: ${r.jobs / 1000}k pending x ${r.workers} workers`,
+        d,
+        fmtSeconds(r.passMs),
+        `decide alone ${fmtSeconds(r.decideMs)}`,
+        `${(r.passMs / r.decideMs).toFixed(1)}x`,
+        `<= ${TARGET_PASS_S[d]} s`,
+        r.passMs <= TARGET_PASS_S[d] * 1000 ? 'yes' : 'NO',
+      ]);
+      notes.push(
+        `${d} pass: placed ${r.placed}; pending query alone ${fmtSeconds(r.loadMs)}, decide alone ${fmtSeconds(r.decideMs)}, ` +
+          `set-up (not measured) ${fmtSeconds(r.setupMs)}`,
+      );
+    }
+  }
+
+  console.log('');
+  printTable(headers, rows);
+  if (notes.length > 0) {
+    console.log('');
+    for (const n of notes) console.log(`- ${n}`);
+  }
+  if (o.markdown) {
+    console.log('');
+    console.log(formatMarkdown(headers, rows));
+  }
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}

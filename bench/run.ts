@@ -1,0 +1,48 @@
+/**
+ * Benchmark entry point: `npm run bench -- <name> [options]`. Each benchmark prints a table with
+ * its figures, the anchors measured in the same run, and the ratios. Results: bench/RESULTS.md.
+ */
+import { usage as controllerUsage, runController, UsageError } from './controller.js';
+
+interface Benchmark {
+  describe: string;
+  usage: string;
+  run(argv: string[]): Promise<void>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  controller: {
+    describe: 'N no-op jobs end to end vs the spawn ceiling and Slurm; one 100k x 1k scheduling pass',
+    usage: controllerUsage,
+    run: runController,
+  },
+};
+
+function listBenchmarks(): string {
+  return Object.entries(BENCHMARKS)
+    .map(([name, b]) => `  ${name.padEnd(12)} ${b.describe}`)
+    .join('\n');
+}
+
+const [name, ...rest] = process.argv.slice(2);
+const bench = name === undefined ? undefined : BENCHMARKS[name];
+if (!bench) {
+  if (name !== undefined && name !== '--help' && name !== '-h') console.error(`unknown benchmark "${name}"`);
+  console.error(`usage: npm run bench -- <name> [options]\n\navailable benchmarks:\n${listBenchmarks()}`);
+  process.exit(name === '--help' || name === '-h' ? 0 : 2);
+}
+if (rest.includes('--help') || rest.includes('-h')) {
+  console.log(bench.usage);
+  process.exit(0);
+}
+try {
+  await bench.run(rest);
+  process.exit(0);
+} catch (err) {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`${(err as Error).message}\n\n${bench.usage}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+}
