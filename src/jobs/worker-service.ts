@@ -30,6 +30,8 @@ export interface WorkerServiceOptions {
 
 /** Use cases of workers: RegisterWorker, heartbeats, assignment long-poll, reports, ListWorkers. */
 export class WorkerService {
+  private readonly startedAt: number;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -37,7 +39,9 @@ export class WorkerService {
     private readonly waiters: PollWaiters,
     private readonly signals: JobSignals,
     readonly opts: WorkerServiceOptions,
-  ) {}
+  ) {
+    this.startedAt = clock.now();
+  }
 
   async register(req: WorkerRegister): Promise<WorkerRegistered> {
     const now = this.clock.now();
@@ -210,6 +214,9 @@ export class WorkerService {
   /** Marks silent workers unhealthy; their active attempts become WORKER_FAILED (preemptions). */
   async sweepHealth(): Promise<number> {
     const now = this.clock.now();
+    // Heartbeats could not arrive while this controller was down: give every worker a full
+    // timeout after a (re)start before calling it silent, or a restart would fail all work.
+    if (now - this.startedAt < this.opts.workerTimeoutMs) return 0;
     const cutoff = now - this.opts.workerTimeoutMs;
     const silent = await workerRepo.silentSince(this.store.db, cutoff);
     if (silent.length === 0) return 0;
