@@ -52,19 +52,25 @@ export class ConfigError extends Error {}
  * Resolves the configuration. `flags` holds only what was given on the command line
  * (camelCase keys as in Config); `env` is usually process.env.
  */
-export function loadConfig(flags: Partial<Record<keyof Config, string | number>>, env: NodeJS.ProcessEnv = process.env, configFile?: string): Config {
+export function loadConfig(
+  flags: Partial<Record<keyof Config, string | number>>,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile?: string,
+): Config {
   const filePath = configFile ?? env.RUNPLANE_CONFIG;
   let file: Raw = {};
   if (filePath) {
     if (!existsSync(filePath)) throw new ConfigError(`config file ${filePath} not found`);
     file = (parseYaml(readFileSync(filePath, 'utf8')) ?? {}) as Raw;
   }
-  const pick = (k: keyof Config): string | number | undefined => flags[k] ?? env[KEYS[k].env] ?? file[KEYS[k].file];
+  const pick = (k: keyof Config): string | number | undefined =>
+    flags[k] ?? env[KEYS[k].env] ?? file[KEYS[k].file];
   const num = (k: keyof Config, dflt: number, min = 0): number => {
     const v = pick(k);
     if (v === undefined || v === '') return dflt;
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new ConfigError(`${KEYS[k].env}: expected a number >= ${min}, got "${v}"`);
+    if (!Number.isFinite(n) || n < min)
+      throw new ConfigError(`${KEYS[k].env}: expected a number >= ${min}, got "${v}"`);
     return n;
   };
   const dur = (k: keyof Config, dflt: string): number => {

@@ -14,14 +14,13 @@ import { JobService } from './jobs/job-service.js';
 import { PollWaiters } from './jobs/poll-waiters.js';
 import { registerJobRoutes } from './jobs/routes.js';
 import { SchedulerLoop } from './jobs/scheduler-loop.js';
-import { WorkerService } from './jobs/worker-service.js';
 import { workerRepo } from './jobs/worker-repo.js';
+import { WorkerService } from './jobs/worker-service.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { Store } from './store/database.js';
 import { VERSION } from './version.js';
 import { WorkerAgent } from './worker/agent.js';
 import { LocalLink } from './worker/link.js';
-
 
 export interface Controller {
   url: string;
@@ -105,9 +104,12 @@ export async function startController(config: Config, deps: ControllerDeps = {})
 
   scheduler.start(1000);
   relay.start();
-  const healthTimer = setInterval(() => {
-    workers.sweepHealth().catch((err: unknown) => log.error({ err }, 'health sweep failed'));
-  }, Math.max(200, Math.min(5000, config.workerTimeoutMs / 4)));
+  const healthTimer = setInterval(
+    () => {
+      workers.sweepHealth().catch((err: unknown) => log.error({ err }, 'health sweep failed'));
+    },
+    Math.max(200, Math.min(5000, config.workerTimeoutMs / 4)),
+  );
 
   const agents: WorkerAgent[] = [];
   const link = new LocalLink(workers, config.publicUrl ?? url);

@@ -14,25 +14,39 @@ export function registerTokenRoutes(app: App, tokens: TokenService): void {
       schema: {
         tags: ['tokens'],
         body: Type.Object(
-          { role: StringEnum(['admin', 'operator', 'viewer', 'worker'] as const), name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
+          {
+            role: StringEnum(['admin', 'operator', 'viewer', 'worker'] as const),
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+          },
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Object({ token_id: Type.String(), token: Type.String(), role: Type.String(), name: Type.String() }),
+          201: Type.Object({
+            token_id: Type.String(),
+            token: Type.String(),
+            role: Type.String(),
+            name: Type.String(),
+          }),
           ...errors,
         },
       },
     },
-    async (req, reply) => reply.status(201).send(await tokens.create(req.body.role, req.body.name ?? `${req.body.role} token`)),
+    async (req, reply) =>
+      reply.status(201).send(await tokens.create(req.body.role, req.body.name ?? `${req.body.role} token`)),
   );
-  app.get(
-    '/api/v1/tokens',
-    { config: { access: 'admin' }, schema: { tags: ['tokens'] } },
-    async () => ({ tokens: await tokens.list() }),
-  );
+  app.get('/api/v1/tokens', { config: { access: 'admin' }, schema: { tags: ['tokens'] } }, async () => ({
+    tokens: await tokens.list(),
+  }));
   app.delete(
     '/api/v1/tokens/:token_id',
-    { config: { access: 'admin' }, schema: { tags: ['tokens'], params: Type.Object({ token_id: Type.String() }), response: { 204: Type.Null(), ...errors } } },
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['tokens'],
+        params: Type.Object({ token_id: Type.String() }),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
     async (req, reply) => {
       await tokens.revoke(req.params.token_id);
       return reply.status(204).send(null);

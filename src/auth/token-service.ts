@@ -29,7 +29,15 @@ export class TokenService {
   ): Promise<{ token_id: string; token: string; role: Role; name: string }> {
     const now = this.clock.now();
     const token = opts.secret ?? newSecret('rp');
-    const row = { id: newId('tok', now), name, role, token_hash: hash(token), run_id: opts.runId ?? null, created_at: now, revoked_at: null };
+    const row = {
+      id: newId('tok', now),
+      name,
+      role,
+      token_hash: hash(token),
+      run_id: opts.runId ?? null,
+      created_at: now,
+      revoked_at: null,
+    };
     if (opts.tx) await tokenRepo.insert(opts.tx, row);
     else await this.store.write((tx) => tokenRepo.insert(tx, row));
     return { token_id: row.id, token, role, name };
@@ -47,7 +55,9 @@ export class TokenService {
     if (cached && cached.until > now) return cached.principal;
     const row = await tokenRepo.byHash(this.store.db, hash(token));
     const principal =
-      row && row.revoked_at === null ? { token_id: row.id, name: row.name, role: row.role as Role, run_id: row.run_id } : null;
+      row && row.revoked_at === null
+        ? { token_id: row.id, name: row.name, role: row.role as Role, run_id: row.run_id }
+        : null;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(token, { principal, until: now + CACHE_MS });
     return principal;

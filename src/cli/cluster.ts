@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type GlobalOptions, clientFrom } from './context.js';
+import { clientFrom, type GlobalOptions } from './context.js';
 import { printJson, since, table } from './output.js';
 
 const bar = (used: number, total: number, width = 10): string => {

@@ -29,7 +29,10 @@ export function clientFrom(opts: GlobalOptions): RunplaneClient {
   const url = opts.url ?? process.env.RUNPLANE_URL ?? 'http://127.0.0.1:7878';
   let token = opts.token ?? process.env.RUNPLANE_TOKEN ?? null;
   if (!token) {
-    const file = join(resolve(opts.dataDir ?? process.env.RUNPLANE_DATA_DIR ?? '.runplane'), ADMIN_TOKEN_FILE);
+    const file = join(
+      resolve(opts.dataDir ?? process.env.RUNPLANE_DATA_DIR ?? '.runplane'),
+      ADMIN_TOKEN_FILE,
+    );
     if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
   }
   return new RunplaneClient(url, token);

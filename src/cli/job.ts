@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { JobRequest, JobView } from '../jobs/schemas.js';
 import { sleep } from '../shared/sleep.js';
-import { CliError, EXIT, type GlobalOptions, clientFrom, collect, keyValues, number } from './context.js';
+import { CliError, clientFrom, collect, EXIT, type GlobalOptions, keyValues, number } from './context.js';
 import { printJson, since, table } from './output.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'KILLED', 'WORKER_FAILED', 'UNSCHEDULABLE']);
@@ -59,7 +59,15 @@ function describe(job: JobView): string {
       '',
       table(
         ['ATTEMPT', 'WORKER', 'STATE', 'EXIT', 'STARTED', 'FINISHED', 'REASON'],
-        job.attempts.map((a) => [a.attempt_no, a.worker_id, a.state, a.exit_code, a.started_at, a.finished_at, a.reason]),
+        job.attempts.map((a) => [
+          a.attempt_no,
+          a.worker_id,
+          a.state,
+          a.exit_code,
+          a.started_at,
+          a.finished_at,
+          a.reason,
+        ]),
       ),
     );
   }
@@ -83,9 +91,21 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
     .option('--device-type <type>', 'accelerator kind required')
     .option('-l, --label <k=v>', 'label (repeatable)', collect)
     .option('--setup <argv-json>', 'setup command run while BUILDING, as a JSON array')
-    .option('--max-retries-failure <n>', 'retries after a failed attempt (default 0)', number('--max-retries-failure'))
-    .option('--max-retries-preemption <n>', 'retries after a lost worker (default 100)', number('--max-retries-preemption'))
-    .option('--scheduling-timeout <s>', 'seconds pending before UNSCHEDULABLE (default 0 = wait)', number('--scheduling-timeout'))
+    .option(
+      '--max-retries-failure <n>',
+      'retries after a failed attempt (default 0)',
+      number('--max-retries-failure'),
+    )
+    .option(
+      '--max-retries-preemption <n>',
+      'retries after a lost worker (default 100)',
+      number('--max-retries-preemption'),
+    )
+    .option(
+      '--scheduling-timeout <s>',
+      'seconds pending before UNSCHEDULABLE (default 0 = wait)',
+      number('--scheduling-timeout'),
+    )
     .option('--parent <job_id>', 'parent job')
     .option('--gang-id <id>', 'gang id: members are placed together')
     .option('--gang-size <n>', 'gang size', number('--gang-size'))
@@ -100,7 +120,12 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
       if (o.name) req.name = o.name;
       if (o.env) req.env = { ...req.env, ...keyValues(o.env, '--env') };
       if (o.cwd) req.cwd = o.cwd;
-      if (o.cpu !== undefined || o.memoryMb !== undefined || o.gpu !== undefined || o.deviceType !== undefined) {
+      if (
+        o.cpu !== undefined ||
+        o.memoryMb !== undefined ||
+        o.gpu !== undefined ||
+        o.deviceType !== undefined
+      ) {
         req.resources = {
           ...req.resources,
           ...(o.cpu !== undefined ? { cpu: o.cpu } : {}),
@@ -114,7 +139,10 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
         try {
           req.setup = JSON.parse(o.setup) as string[];
         } catch {
-          throw new CliError('--setup must be a JSON array, e.g. \'["pip","install","-r","req.txt"]\'', EXIT.usage);
+          throw new CliError(
+            '--setup must be a JSON array, e.g. \'["pip","install","-r","req.txt"]\'',
+            EXIT.usage,
+          );
         }
       }
       if (o.maxRetriesFailure !== undefined) req.max_retries_failure = o.maxRetriesFailure;
@@ -158,32 +186,49 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
     .option('--cursor <cursor>', 'continue after this cursor')
     .option('--all', 'follow next_cursor to the end')
     .option('--json', 'print JSON')
-    .action(async (o: { state?: string; label?: string[]; parent?: string; limit?: number; cursor?: string; all?: boolean; json?: boolean }) => {
-      const client = clientFrom(globals());
-      const jobs: JobView[] = [];
-      let cursor = o.cursor;
-      let next: string | null = null;
-      do {
-        const page = await client.listJobs({
-          ...(o.state ? { state: o.state as JobView['state'] } : {}),
-          ...(o.label ? { label: o.label } : {}),
-          ...(o.parent ? { parent: o.parent } : {}),
-          ...(o.limit ? { limit: o.limit } : {}),
-          ...(cursor ? { cursor } : {}),
-        });
-        jobs.push(...page.jobs);
-        next = page.next_cursor;
-        cursor = next ?? undefined;
-      } while (o.all && next);
-      if (o.json) return printJson({ jobs, next_cursor: next });
-      process.stdout.write(
-        `${table(
-          ['JOB', 'NAME', 'STATE', 'ATTEMPTS', 'SUBMITTED', 'REASON'],
-          jobs.map((j) => [j.job_id, j.name, j.state, j.attempts?.length ?? (j.current_attempt_id ? j.current_attempt_id.split('-').pop() : 0), since(j.submitted_at), j.reason]),
-        )}\n`,
-      );
-      if (next && !o.all) process.stderr.write(`more: --cursor ${next}\n`);
-    });
+    .action(
+      async (o: {
+        state?: string;
+        label?: string[];
+        parent?: string;
+        limit?: number;
+        cursor?: string;
+        all?: boolean;
+        json?: boolean;
+      }) => {
+        const client = clientFrom(globals());
+        const jobs: JobView[] = [];
+        let cursor = o.cursor;
+        let next: string | null = null;
+        do {
+          const page = await client.listJobs({
+            ...(o.state ? { state: o.state as JobView['state'] } : {}),
+            ...(o.label ? { label: o.label } : {}),
+            ...(o.parent ? { parent: o.parent } : {}),
+            ...(o.limit ? { limit: o.limit } : {}),
+            ...(cursor ? { cursor } : {}),
+          });
+          jobs.push(...page.jobs);
+          next = page.next_cursor;
+          cursor = next ?? undefined;
+        } while (o.all && next);
+        if (o.json) return printJson({ jobs, next_cursor: next });
+        process.stdout.write(
+          `${table(
+            ['JOB', 'NAME', 'STATE', 'ATTEMPTS', 'SUBMITTED', 'REASON'],
+            jobs.map((j) => [
+              j.job_id,
+              j.name,
+              j.state,
+              j.attempts?.length ?? (j.current_attempt_id ? j.current_attempt_id.split('-').pop() : 0),
+              since(j.submitted_at),
+              j.reason,
+            ]),
+          )}\n`,
+        );
+        if (next && !o.all) process.stderr.write(`more: --cursor ${next}\n`);
+      },
+    );
 
   job
     .command('kill')
@@ -206,30 +251,37 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
     .option('--stream <stream>', 'stdout, stderr or all', 'all')
     .option('-f, --follow', 'keep printing new output until the job ends')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { attempt?: number; tail?: number; stream: string; follow?: boolean; json?: boolean }) => {
-      const client = clientFrom(globals());
-      const q = {
-        ...(o.attempt ? { attempt: o.attempt } : {}),
-        stream: o.stream as 'stdout' | 'stderr' | 'all',
-      };
-      if (!o.follow) {
-        const logs = await client.jobLogs(id, { ...q, ...(o.tail ? { tail: o.tail } : {}) });
-        if (o.json) return printJson(logs);
-        for (const l of logs.lines) (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
-        return;
-      }
-      let printed = 0;
-      let attempt: string | null = null;
-      for (;;) {
-        const [logs, view] = await Promise.all([client.jobLogs(id, q), client.getJob(id)]);
-        if (logs.attempt_id !== attempt) {
-          attempt = logs.attempt_id;
-          printed = o.tail ? Math.max(0, logs.lines.length - o.tail) : 0;
+    .action(
+      async (
+        id: string,
+        o: { attempt?: number; tail?: number; stream: string; follow?: boolean; json?: boolean },
+      ) => {
+        const client = clientFrom(globals());
+        const q = {
+          ...(o.attempt ? { attempt: o.attempt } : {}),
+          stream: o.stream as 'stdout' | 'stderr' | 'all',
+        };
+        if (!o.follow) {
+          const logs = await client.jobLogs(id, { ...q, ...(o.tail ? { tail: o.tail } : {}) });
+          if (o.json) return printJson(logs);
+          for (const l of logs.lines)
+            (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
+          return;
         }
-        for (const l of logs.lines.slice(printed)) (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
-        printed = logs.lines.length;
-        if (TERMINAL.has(view.state)) return;
-        await sleep(500);
-      }
-    });
+        let printed = 0;
+        let attempt: string | null = null;
+        for (;;) {
+          const [logs, view] = await Promise.all([client.jobLogs(id, q), client.getJob(id)]);
+          if (logs.attempt_id !== attempt) {
+            attempt = logs.attempt_id;
+            printed = o.tail ? Math.max(0, logs.lines.length - o.tail) : 0;
+          }
+          for (const l of logs.lines.slice(printed))
+            (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
+          printed = logs.lines.length;
+          if (TERMINAL.has(view.state)) return;
+          await sleep(500);
+        }
+      },
+    );
 }

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { EXIT, type GlobalOptions, exitCodeFor } from './context.js';
 import { registerCluster } from './cluster.js';
+import { EXIT, exitCodeFor, type GlobalOptions } from './context.js';
 import { registerJob } from './job.js';
 import { registerToken } from './token.js';
 import { registerUp } from './up.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type GlobalOptions, clientFrom } from './context.js';
+import { clientFrom, type GlobalOptions } from './context.js';
 import { printJson, table } from './output.js';
 
 export function registerToken(program: Command, globals: () => GlobalOptions): void {
@@ -22,7 +22,12 @@ export function registerToken(program: Command, globals: () => GlobalOptions): v
     .action(async (o: { json?: boolean }) => {
       const { tokens } = await clientFrom(globals()).listTokens();
       if (o.json) return printJson({ tokens });
-      process.stdout.write(`${table(['TOKEN', 'NAME', 'ROLE', 'CREATED', 'REVOKED'], tokens.map((t) => [t.token_id, t.name, t.role, t.created_at, t.revoked_at]))}\n`);
+      process.stdout.write(
+        `${table(
+          ['TOKEN', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
+          tokens.map((t) => [t.token_id, t.name, t.role, t.created_at, t.revoked_at]),
+        )}\n`,
+      );
     });
   token
     .command('revoke')

@@ -25,7 +25,10 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--database-url <url>', 'sqlite:<file> or postgres://... (default SQLite in the data dir)')
     .option('--workers <n>', 'embedded local workers (default 1)')
-    .option('--worker-timeout <duration>', 'no heartbeat for this long makes a worker unhealthy (default 60s)')
+    .option(
+      '--worker-timeout <duration>',
+      'no heartbeat for this long makes a worker unhealthy (default 60s)',
+    )
     .option('--worker-cpu <n>', 'cpu capacity of each embedded worker (default: cores)')
     .option('--worker-memory-mb <n>', 'memory capacity of each embedded worker (default: RAM)')
     .option('--worker-gpu <n>', 'gpu capacity of each embedded worker (default 0)')

@@ -29,7 +29,10 @@ export function registerWorker(program: Command): void {
     .description('run a worker agent that takes jobs from a controller')
     .option('--controller <url>', 'controller URL (or RUNPLANE_URL)')
     .option('--token <token>', 'a token with the worker role (or RUNPLANE_TOKEN)')
-    .option('--name <name>', 'stable worker name; a restarted worker re-registers under it (default: hostname)')
+    .option(
+      '--name <name>',
+      'stable worker name; a restarted worker re-registers under it (default: hostname)',
+    )
     .option('--cpu <n>', 'cpu capacity (default: cores)', number('--cpu'))
     .option('--memory-mb <n>', 'memory capacity in MiB (default: RAM)', number('--memory-mb'))
     .option('--gpu <n>', 'gpu capacity (default 0)', number('--gpu'))
@@ -43,7 +46,11 @@ export function registerWorker(program: Command): void {
       const url = o.controller ?? process.env.RUNPLANE_URL;
       const token = o.token ?? process.env.RUNPLANE_TOKEN;
       if (!url) throw new CliError('--controller URL is required (or RUNPLANE_URL)', EXIT.usage);
-      if (!token) throw new CliError('--token is required (or RUNPLANE_TOKEN); create one with `runplane token create --role worker`', EXIT.usage);
+      if (!token)
+        throw new CliError(
+          '--token is required (or RUNPLANE_TOKEN); create one with `runplane token create --role worker`',
+          EXIT.usage,
+        );
       const name = o.name ?? hostname();
       const log = pino({ level: o.logLevel, base: { svc: 'runplane-worker', worker: name } });
       const agent = new WorkerAgent(

@@ -1,4 +1,3 @@
-import type { FieldError } from '../shared/errors.js';
 import type {
   EndpointRequest,
   EndpointView,
@@ -12,6 +11,7 @@ import type {
   WorkerRegistered,
   WorkerView,
 } from '../jobs/schemas.js';
+import type { FieldError } from '../shared/errors.js';
 
 /** An error answer of the API, with its stable code. */
 export class ApiError extends Error {
@@ -39,7 +39,11 @@ export class RunplaneClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
-  async request<T>(method: string, path: string, opts: { body?: unknown; query?: Query; signal?: AbortSignal } = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; query?: Query; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v === undefined) continue;
@@ -58,13 +62,23 @@ export class RunplaneClient {
       });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`);
+      throw new ApiError(
+        0,
+        'UNREACHABLE',
+        `cannot reach ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`,
+      );
     }
     const text = await res.text();
-    const body = text && (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as unknown) : text;
+    const body =
+      text && (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as unknown) : text;
     if (!res.ok) {
       const e = (body as { error?: { code?: string; message?: string; details?: FieldError[] } }).error;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details ?? []);
+      throw new ApiError(
+        res.status,
+        e?.code ?? `HTTP_${res.status}`,
+        e?.message ?? `HTTP ${res.status}`,
+        e?.details ?? [],
+      );
     }
     return body as T;
   }
@@ -77,17 +91,23 @@ export class RunplaneClient {
     return this.request<JobView>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
   }
   listJobs(q: JobListQuery = {}) {
-    return this.request<{ jobs: JobView[]; next_cursor: string | null }>('GET', '/api/v1/jobs', { query: q as Query });
+    return this.request<{ jobs: JobView[]; next_cursor: string | null }>('GET', '/api/v1/jobs', {
+      query: q as Query,
+    });
   }
   terminateJob(id: string, reason?: string) {
-    return this.request<JobView>('POST', `/api/v1/jobs/${encodeURIComponent(id)}/terminate`, reason ? { body: { reason } } : {});
+    return this.request<JobView>(
+      'POST',
+      `/api/v1/jobs/${encodeURIComponent(id)}/terminate`,
+      reason ? { body: { reason } } : {},
+    );
   }
   jobLogs(id: string, q: LogsQuery = {}) {
-    return this.request<{ job_id: string; attempt_id: string | null; lines: Array<{ stream: string; line: string }> }>(
-      'GET',
-      `/api/v1/jobs/${encodeURIComponent(id)}/logs`,
-      { query: q as Query },
-    );
+    return this.request<{
+      job_id: string;
+      attempt_id: string | null;
+      lines: Array<{ stream: string; line: string }>;
+    }>('GET', `/api/v1/jobs/${encodeURIComponent(id)}/logs`, { query: q as Query });
   }
 
   // workers
@@ -110,7 +130,11 @@ export class RunplaneClient {
     });
   }
   report(id: string, body: ReportRequest) {
-    return this.request<{ applied: number; ignored: number }>('POST', `/api/v1/workers/${encodeURIComponent(id)}/reports`, { body });
+    return this.request<{ applied: number; ignored: number }>(
+      'POST',
+      `/api/v1/workers/${encodeURIComponent(id)}/reports`,
+      { body },
+    );
   }
 
   // endpoints
@@ -126,15 +150,24 @@ export class RunplaneClient {
 
   // tokens
   createToken(role: string, name?: string) {
-    return this.request<{ token_id: string; token: string; role: string; name: string }>('POST', '/api/v1/tokens', {
-      body: { role, ...(name ? { name } : {}) },
-    });
+    return this.request<{ token_id: string; token: string; role: string; name: string }>(
+      'POST',
+      '/api/v1/tokens',
+      {
+        body: { role, ...(name ? { name } : {}) },
+      },
+    );
   }
   listTokens() {
-    return this.request<{ tokens: Array<{ token_id: string; name: string; role: string; created_at: string; revoked_at: string | null }> }>(
-      'GET',
-      '/api/v1/tokens',
-    );
+    return this.request<{
+      tokens: Array<{
+        token_id: string;
+        name: string;
+        role: string;
+        created_at: string;
+        revoked_at: string | null;
+      }>;
+    }>('GET', '/api/v1/tokens');
   }
   revokeToken(id: string) {
     return this.request<null>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);

@@ -45,6 +45,10 @@ export interface StoredEvent {
   created_at: number;
 }
 
-export function event<T extends EventType>(type: T, entity_id: string, payload: EventPayloads[T]): NewEvent<T> {
+export function event<T extends EventType>(
+  type: T,
+  entity_id: string,
+  payload: EventPayloads[T],
+): NewEvent<T> {
   return { type, entity_id, payload };
 }

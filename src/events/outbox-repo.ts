@@ -1,6 +1,6 @@
+import { newId } from '../shared/ids.js';
 import type { Executor } from '../store/database.js';
 import type { NewEvent, StoredEvent } from './catalog.js';
-import { newId } from '../shared/ids.js';
 
 /** SQL for the transactional outbox and subscriber cursors. */
 export const outboxRepo = {
@@ -35,7 +35,10 @@ export const outboxRepo = {
   },
 
   async latestSeq(db: Executor): Promise<number> {
-    const r = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
+    const r = await db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .executeTakeFirst();
     return Number(r?.m ?? 0);
   },
 

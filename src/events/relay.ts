@@ -112,7 +112,10 @@ export class EventRelay {
             sub.failures += 1;
             // Exponential backoff capped at a minute; the dead-letter queue takes over later.
             sub.retryAt = this.clock.now() + Math.min(60_000, 250 * 2 ** Math.min(sub.failures, 8));
-            this.log.warn({ err, subscriber: sub.name, event: ev.id, failures: sub.failures }, 'event handler failed');
+            this.log.warn(
+              { err, subscriber: sub.name, event: ev.id, failures: sub.failures },
+              'event handler failed',
+            );
             break;
           }
         }

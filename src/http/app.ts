@@ -44,7 +44,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, details: [] } });
+    void reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, details: [] } });
   });
   await app.register(swagger, {
     openapi: {
@@ -62,7 +64,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     );
   });
 
-  app.get('/api/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
   app.get('/metrics', { config: { access: 'read' }, schema: { hide: true } }, async (_req, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();

@@ -34,7 +34,9 @@ export function registerAuth(app: App, tokens: TokenService): void {
     const access = config.access;
     if (!access) throw forbidden('this route takes no callers');
     if (!(ACCESS[access] as readonly string[]).includes(principal.role)) {
-      throw forbidden(`role ${principal.role} may not call this route (needs one of ${ACCESS[access].join(', ')})`);
+      throw forbidden(
+        `role ${principal.role} may not call this route (needs one of ${ACCESS[access].join(', ')})`,
+      );
     }
   });
 }

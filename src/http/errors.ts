@@ -7,7 +7,12 @@ export function toAppError(err: FastifyError | Error): AppError {
   if (err instanceof AppError) return err;
   const fe = err as FastifyError & { validationContext?: string };
   if (fe.validation) {
-    return new AppError(422, 'VALIDATION_FAILED', 'request is invalid', fieldErrors(fe.validation as never, fe.validationContext));
+    return new AppError(
+      422,
+      'VALIDATION_FAILED',
+      'request is invalid',
+      fieldErrors(fe.validation as never, fe.validationContext),
+    );
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -22,7 +27,8 @@ export function toAppError(err: FastifyError | Error): AppError {
     default:
       break;
   }
-  if (fe.statusCode === 400 && err instanceof SyntaxError) return new AppError(400, 'MALFORMED_JSON', `body is not valid JSON: ${err.message}`);
+  if (fe.statusCode === 400 && err instanceof SyntaxError)
+    return new AppError(400, 'MALFORMED_JSON', `body is not valid JSON: ${err.message}`);
   if (fe.statusCode === 400) return new AppError(400, 'BAD_REQUEST', err.message);
   if (fe.statusCode === 404) return new AppError(404, 'NOT_FOUND', err.message);
   return new AppError(500, 'INTERNAL', 'internal error');

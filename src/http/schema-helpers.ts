@@ -1,7 +1,10 @@
 import { type TUnsafe, Type } from '@sinclair/typebox';
 
 /** A string enum as plain JSON Schema `enum`, so validation reports one clear error. */
-export function StringEnum<const T extends readonly string[]>(values: T, opts: { description?: string } = {}): TUnsafe<T[number]> {
+export function StringEnum<const T extends readonly string[]>(
+  values: T,
+  opts: { description?: string } = {},
+): TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
 }
 

@@ -58,7 +58,8 @@ export function fieldErrors(errors: readonly ErrorObject[], part: string | undef
   for (const e of errors) {
     let path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
     const params = e.params as Record<string, unknown>;
-    if (e.keyword === 'required') path = path ? `${path}.${String(params.missingProperty)}` : String(params.missingProperty);
+    if (e.keyword === 'required')
+      path = path ? `${path}.${String(params.missingProperty)}` : String(params.missingProperty);
     if (e.keyword === 'additionalProperties') {
       const extra = String(params.additionalProperty);
       path = path ? `${path}.${extra}` : extra;

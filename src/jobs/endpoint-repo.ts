@@ -24,7 +24,10 @@ export const endpointRepo = {
     return tx.deleteFrom('endpoints').where('job_id', '=', jobId).returningAll().execute();
   },
 
-  async findLive(db: Executor, by: { name?: string | undefined; prefix?: string | undefined }): Promise<EndpointRow[]> {
+  async findLive(
+    db: Executor,
+    by: { name?: string | undefined; prefix?: string | undefined },
+  ): Promise<EndpointRow[]> {
     let q = db
       .selectFrom('endpoints')
       .innerJoin('jobs', 'jobs.id', 'endpoints.job_id')

@@ -20,10 +20,14 @@ export class EndpointService {
     const now = this.clock.now();
     return this.store.write(async (tx) => {
       const job = await jobRepo.get(tx, req.job_id);
-      if (!job) throw invalid([{ field: 'job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
+      if (!job)
+        throw invalid([{ field: 'job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
       // A job registers while it starts up (BUILDING) or runs; an ended job has no endpoints.
       if (job.state !== 'RUNNING' && job.state !== 'BUILDING') {
-        throw conflict('JOB_NOT_RUNNING', `job ${job.id} is ${job.state}; only a running job can register endpoints`);
+        throw conflict(
+          'JOB_NOT_RUNNING',
+          `job ${job.id} is ${job.state}; only a running job can register endpoints`,
+        );
       }
       const row = {
         id: newId('ep', now),
@@ -36,7 +40,14 @@ export class EndpointService {
       await endpointRepo.insert(tx, row);
       await outboxRepo.append(
         tx,
-        [event('endpoint.registered', row.id, { endpoint_id: row.id, name: row.name, job_id: job.id, address: row.address })],
+        [
+          event('endpoint.registered', row.id, {
+            endpoint_id: row.id,
+            name: row.name,
+            job_id: job.id,
+            address: row.address,
+          }),
+        ],
         now,
       );
       return endpointView(row);
@@ -51,7 +62,14 @@ export class EndpointService {
       await endpointRepo.delete(tx, id);
       await outboxRepo.append(
         tx,
-        [event('endpoint.removed', id, { endpoint_id: id, name: row.name, job_id: row.job_id, reason: 'unregistered' })],
+        [
+          event('endpoint.removed', id, {
+            endpoint_id: id,
+            name: row.name,
+            job_id: row.job_id,
+            reason: 'unregistered',
+          }),
+        ],
         now,
       );
     });

@@ -35,8 +35,18 @@ export const jobRepo = {
     return r.seq;
   },
 
-  async insertLabels(tx: Executor, jobId: string, jobSeq: number, labels: Record<string, string>): Promise<void> {
-    const rows = Object.entries(labels).map(([key, value]) => ({ job_id: jobId, job_seq: jobSeq, key, value }));
+  async insertLabels(
+    tx: Executor,
+    jobId: string,
+    jobSeq: number,
+    labels: Record<string, string>,
+  ): Promise<void> {
+    const rows = Object.entries(labels).map(([key, value]) => ({
+      job_id: jobId,
+      job_seq: jobSeq,
+      key,
+      value,
+    }));
     if (rows.length > 0) await tx.insertInto('job_labels').values(rows).execute();
   },
 
@@ -92,7 +102,18 @@ export const jobRepo = {
   async pendingForScheduling(db: Executor): Promise<PendingJobRow[]> {
     return db
       .selectFrom('jobs')
-      .select(['id', 'seq', 'cpu', 'memory_mb', 'gpu', 'device_type', 'gang_id', 'gang_size', 'reason', 'run_id'])
+      .select([
+        'id',
+        'seq',
+        'cpu',
+        'memory_mb',
+        'gpu',
+        'device_type',
+        'gang_id',
+        'gang_size',
+        'reason',
+        'run_id',
+      ])
       .where('state', '=', 'PENDING')
       .orderBy('seq')
       .execute();
@@ -130,7 +151,11 @@ export const jobRepo = {
    * id and attempt number, so one statement updates many jobs. Only still-PENDING jobs move;
    * returns the ids that did.
    */
-  async markPlaced(tx: Executor, ids: readonly string[], now: number): Promise<Array<{ id: string; attempt_count: number }>> {
+  async markPlaced(
+    tx: Executor,
+    ids: readonly string[],
+    now: number,
+  ): Promise<Array<{ id: string; attempt_count: number }>> {
     if (ids.length === 0) return [];
     return tx
       .updateTable('jobs')
@@ -157,7 +182,12 @@ export const jobRepo = {
     tx: Executor,
     id: string,
     expected: readonly string[],
-    set: Partial<Pick<JobRow, 'state' | 'reason' | 'failure_count' | 'preemption_count' | 'finished_at' | 'pending_since'>>,
+    set: Partial<
+      Pick<
+        JobRow,
+        'state' | 'reason' | 'failure_count' | 'preemption_count' | 'finished_at' | 'pending_since'
+      >
+    >,
     now: number,
   ): Promise<boolean> {
     const r = await tx
@@ -181,7 +211,11 @@ export const jobRepo = {
   // ----- attempts -----
 
   async insertAttempts(tx: Executor, rows: readonly AttemptRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 400) await tx.insertInto('attempts').values(rows.slice(i, i + 400)).execute();
+    for (let i = 0; i < rows.length; i += 400)
+      await tx
+        .insertInto('attempts')
+        .values(rows.slice(i, i + 400))
+        .execute();
   },
 
   async attemptsOf(db: Executor, jobId: string): Promise<AttemptRow[]> {
@@ -204,7 +238,9 @@ export const jobRepo = {
   },
 
   /** Capacity in use per worker: the sum over its active attempts. */
-  async usedCapacity(db: Executor): Promise<Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>> {
+  async usedCapacity(
+    db: Executor,
+  ): Promise<Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>> {
     const rows = await db
       .selectFrom('attempts')
       .select((eb) => [
@@ -233,7 +269,12 @@ export const jobRepo = {
     expected: readonly string[],
     set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
   ): Promise<boolean> {
-    const r = await tx.updateTable('attempts').set(set).where('id', '=', id).where('state', 'in', expected).executeTakeFirst();
+    const r = await tx
+      .updateTable('attempts')
+      .set(set)
+      .where('id', '=', id)
+      .where('state', 'in', expected)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   },
 };

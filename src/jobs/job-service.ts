@@ -4,10 +4,10 @@ import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store } from '../store/database.js';
+import { type JobRow, jobRepo } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
-import { type JobRow, jobRepo } from './job-repo.js';
-import { DEFAULT_RESOURCES, type JobState, isTerminal } from './model.js';
+import { DEFAULT_RESOURCES, isTerminal, type JobState } from './model.js';
 import type { JobListQuery, JobRequest, JobView, LogsQuery } from './schemas.js';
 import { jobView } from './views.js';
 
@@ -91,7 +91,14 @@ export class JobService {
       await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});
       await outboxRepo.append(
         tx,
-        [event('job.submitted', id, { job_id: id, name, parent_job_id: row.parent_job_id, run_id: row.run_id })],
+        [
+          event('job.submitted', id, {
+            job_id: id,
+            name,
+            parent_job_id: row.parent_job_id,
+            run_id: row.run_id,
+          }),
+        ],
         now,
       );
     });
@@ -120,7 +127,10 @@ export class JobService {
     });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { jobs: page.map((r) => jobView(r)), next_cursor: rows.length > limit && last ? String(last.seq) : null };
+    return {
+      jobs: page.map((r) => jobView(r)),
+      next_cursor: rows.length > limit && last ? String(last.seq) : null,
+    };
   }
 
   /** TerminateJob: the job and all its descendants become KILLED; their processes are stopped. */
@@ -135,11 +145,17 @@ export class JobService {
     return this.get(id);
   }
 
-  async logs(id: string, q: LogsQuery): Promise<{ job_id: string; attempt_id: string | null; lines: Array<{ stream: string; line: string }> }> {
+  async logs(
+    id: string,
+    q: LogsQuery,
+  ): Promise<{ job_id: string; attempt_id: string | null; lines: Array<{ stream: string; line: string }> }> {
     const job = await jobRepo.get(this.store.db, id);
     if (!job) throw notFound('job', id);
     const attempts = await jobRepo.attemptsOf(this.store.db, id);
-    const attempt = q.attempt === undefined ? attempts[attempts.length - 1] : attempts.find((a) => a.attempt_no === q.attempt);
+    const attempt =
+      q.attempt === undefined
+        ? attempts[attempts.length - 1]
+        : attempts.find((a) => a.attempt_no === q.attempt);
     if (q.attempt !== undefined && !attempt) {
       throw new AppError(404, 'ATTEMPT_NOT_FOUND', `job ${id} has no attempt ${q.attempt}`);
     }

@@ -3,7 +3,7 @@ import { outboxRepo } from '../events/outbox-repo.js';
 import type { Tx } from '../store/database.js';
 import { endpointRepo } from './endpoint-repo.js';
 import { type AttemptRow, type JobRow, jobRepo } from './job-repo.js';
-import { type AttemptOutcome, type JobState, afterAttempt, isTerminal } from './model.js';
+import { type AttemptOutcome, afterAttempt, isTerminal, type JobState } from './model.js';
 
 const NON_TERMINAL = ['PENDING', 'BUILDING', 'RUNNING'] as const;
 
@@ -15,7 +15,10 @@ const NON_TERMINAL = ['PENDING', 'BUILDING', 'RUNNING'] as const;
 export const lifecycle = {
   /** An attempt's process started: attempt and (if still current) job become RUNNING. */
   async attemptRunning(tx: Tx, attempt: AttemptRow, job: JobRow | undefined, now: number): Promise<void> {
-    if (!(await jobRepo.transitionAttempt(tx, attempt.id, ['BUILDING'], { state: 'RUNNING', started_at: now }))) return;
+    if (
+      !(await jobRepo.transitionAttempt(tx, attempt.id, ['BUILDING'], { state: 'RUNNING', started_at: now }))
+    )
+      return;
     await outboxRepo.append(
       tx,
       [
@@ -79,7 +82,9 @@ export const lifecycle = {
       { failure_count: job.failure_count, preemption_count: job.preemption_count },
       false,
     );
-    const jobReason = next.retry ? `retrying after ${outcome.toLowerCase()}: ${reason ?? 'no reason'}` : reason;
+    const jobReason = next.retry
+      ? `retrying after ${outcome.toLowerCase()}: ${reason ?? 'no reason'}`
+      : reason;
     const moved = await jobRepo.transition(
       tx,
       job.id,
@@ -99,7 +104,13 @@ export const lifecycle = {
       await removeEndpoints(tx, job.id, `job ${next.next}`, now);
       if (job.gang_id && (next.next === 'FAILED' || next.next === 'WORKER_FAILED')) {
         const others = (await jobRepo.gangMembers(tx, job.gang_id)).filter((j) => j.id !== job.id);
-        for (const w of await lifecycle.kill(tx, others, `gang member ${job.id} ended ${next.next}`, now, false)) {
+        for (const w of await lifecycle.kill(
+          tx,
+          others,
+          `gang member ${job.id} ended ${next.next}`,
+          now,
+          false,
+        )) {
           wake.add(w);
         }
       }
@@ -111,7 +122,13 @@ export const lifecycle = {
    * Kills jobs (and, when cascade is set, all their descendants) that are not yet terminal.
    * Their active attempts stay active until the worker confirms the process is gone.
    */
-  async kill(tx: Tx, roots: readonly JobRow[], reason: string, now: number, cascade: boolean): Promise<Set<string>> {
+  async kill(
+    tx: Tx,
+    roots: readonly JobRow[],
+    reason: string,
+    now: number,
+    cascade: boolean,
+  ): Promise<Set<string>> {
     const wake = new Set<string>();
     let frontier = [...roots];
     const seen = new Set<string>();
@@ -120,7 +137,15 @@ export const lifecycle = {
         if (seen.has(job.id)) continue;
         seen.add(job.id);
         if (isTerminal(job.state as JobState)) continue;
-        if (!(await jobRepo.transition(tx, job.id, NON_TERMINAL, { state: 'KILLED', reason, finished_at: now }, now))) {
+        if (
+          !(await jobRepo.transition(
+            tx,
+            job.id,
+            NON_TERMINAL,
+            { state: 'KILLED', reason, finished_at: now },
+            now,
+          ))
+        ) {
           continue;
         }
         await outboxRepo.append(tx, [jobChanged(job, 'KILLED', null, reason)], now);
@@ -130,7 +155,14 @@ export const lifecycle = {
           if (attempt) wake.add(attempt.worker_id);
         }
       }
-      frontier = cascade ? (await jobRepo.childrenOf(tx, frontier.map((j) => j.id))).filter((j) => !seen.has(j.id)) : [];
+      frontier = cascade
+        ? (
+            await jobRepo.childrenOf(
+              tx,
+              frontier.map((j) => j.id),
+            )
+          ).filter((j) => !seen.has(j.id))
+        : [];
     }
     return wake;
   },
@@ -153,7 +185,9 @@ async function removeEndpoints(tx: Tx, jobId: string, reason: string, now: numbe
   if (removed.length === 0) return;
   await outboxRepo.append(
     tx,
-    removed.map((e) => event('endpoint.removed', e.id, { endpoint_id: e.id, name: e.name, job_id: e.job_id, reason })),
+    removed.map((e) =>
+      event('endpoint.removed', e.id, { endpoint_id: e.id, name: e.name, job_id: e.job_id, reason }),
+    ),
     now,
   );
 }

@@ -113,7 +113,10 @@ export function afterAttempt(
 }
 
 /** Does a worker's total capacity (ignoring what is in use) admit this request at all? */
-export function couldEverFit(req: Resources, total: Omit<Resources, 'device_type'> & { device_type: string | null }): boolean {
+export function couldEverFit(
+  req: Resources,
+  total: Omit<Resources, 'device_type'> & { device_type: string | null },
+): boolean {
   if (req.device_type !== null && req.device_type !== total.device_type) return false;
   return req.cpu <= total.cpu + 1e-9 && req.memory_mb <= total.memory_mb && req.gpu <= total.gpu;
 }

@@ -18,8 +18,8 @@ import {
   PollResponseSchema,
   ReportRequestSchema,
   WorkerIdParams,
-  WorkerRegisterSchema,
   WorkerRegisteredSchema,
+  WorkerRegisterSchema,
   WorkerSchema,
 } from './schemas.js';
 import type { WorkerService } from './worker-service.js';
@@ -27,23 +27,47 @@ import type { WorkerService } from './worker-service.js';
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 
 /** The controller's HTTP surface: jobs, workers (agent protocol included) and endpoints. */
-export function registerJobRoutes(app: App, s: { jobs: JobService; workers: WorkerService; endpoints: EndpointService }): void {
+export function registerJobRoutes(
+  app: App,
+  s: { jobs: JobService; workers: WorkerService; endpoints: EndpointService },
+): void {
   app.post(
     '/api/v1/jobs',
     {
       config: { access: 'operate' },
-      schema: { tags: ['jobs'], summary: 'LaunchJob', body: JobRequestSchema, response: { 201: Type.Object({ job_id: Type.String() }), ...errors } },
+      schema: {
+        tags: ['jobs'],
+        summary: 'LaunchJob',
+        body: JobRequestSchema,
+        response: { 201: Type.Object({ job_id: Type.String() }), ...errors },
+      },
     },
     async (req, reply) => reply.status(201).send(await s.jobs.launch(req.body)),
   );
   app.get(
     '/api/v1/jobs',
-    { config: { access: 'read' }, schema: { tags: ['jobs'], summary: 'ListJobs', querystring: JobListQuerySchema, response: { 200: JobListSchema, ...errors } } },
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'ListJobs',
+        querystring: JobListQuerySchema,
+        response: { 200: JobListSchema, ...errors },
+      },
+    },
     async (req) => s.jobs.list(req.query),
   );
   app.get(
     '/api/v1/jobs/:job_id',
-    { config: { access: 'read' }, schema: { tags: ['jobs'], summary: 'GetJobStatus', params: JobIdParams, response: { 200: JobSchema, ...errors } } },
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'GetJobStatus',
+        params: JobIdParams,
+        response: { 200: JobSchema, ...errors },
+      },
+    },
     async (req) => s.jobs.get(req.params.job_id),
   );
   app.post(
@@ -54,7 +78,10 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
         tags: ['jobs'],
         summary: 'TerminateJob (cascades to child jobs)',
         params: JobIdParams,
-        body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+        body: Type.Object(
+          { reason: Type.Optional(Type.String({ maxLength: 1024 })) },
+          { additionalProperties: false },
+        ),
         response: { 200: JobSchema, ...errors },
       },
       // The body is optional: `POST .../terminate` with none means "no reason given".
@@ -62,13 +89,20 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
         req.body ??= {};
       },
     },
-    async (req) => s.jobs.terminate(req.params.job_id, req.body?.reason ? `terminated: ${req.body.reason}` : undefined),
+    async (req) =>
+      s.jobs.terminate(req.params.job_id, req.body?.reason ? `terminated: ${req.body.reason}` : undefined),
   );
   app.get(
     '/api/v1/jobs/:job_id/logs',
     {
       config: { access: 'read' },
-      schema: { tags: ['jobs'], summary: 'Output of an attempt (latest by default)', params: JobIdParams, querystring: LogsQuerySchema, response: { 200: LogsSchema, ...errors } },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Output of an attempt (latest by default)',
+        params: JobIdParams,
+        querystring: LogsQuerySchema,
+        response: { 200: LogsSchema, ...errors },
+      },
     },
     async (req) => s.jobs.logs(req.params.job_id, req.query),
   );
@@ -78,18 +112,38 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
     '/api/v1/workers',
     {
       config: { access: 'agent' },
-      schema: { tags: ['workers'], summary: 'RegisterWorker', body: WorkerRegisterSchema, response: { 200: WorkerRegisteredSchema, ...errors } },
+      schema: {
+        tags: ['workers'],
+        summary: 'RegisterWorker',
+        body: WorkerRegisterSchema,
+        response: { 200: WorkerRegisteredSchema, ...errors },
+      },
     },
     async (req) => s.workers.register(req.body),
   );
   app.get(
     '/api/v1/workers',
-    { config: { access: 'read' }, schema: { tags: ['workers'], summary: 'ListWorkers', response: { 200: Type.Object({ workers: Type.Array(WorkerSchema) }), ...errors } } },
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['workers'],
+        summary: 'ListWorkers',
+        response: { 200: Type.Object({ workers: Type.Array(WorkerSchema) }), ...errors },
+      },
+    },
     async () => ({ workers: await s.workers.list() }),
   );
   app.post(
     '/api/v1/workers/:worker_id/heartbeat',
-    { config: { access: 'agent' }, schema: { tags: ['workers'], summary: 'Worker liveness', params: WorkerIdParams, response: { 204: Type.Null(), ...errors } } },
+    {
+      config: { access: 'agent' },
+      schema: {
+        tags: ['workers'],
+        summary: 'Worker liveness',
+        params: WorkerIdParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
     async (req, reply) => {
       await s.workers.heartbeat(req.params.worker_id);
       return reply.status(204).send(null);
@@ -97,7 +151,15 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
   );
   app.delete(
     '/api/v1/workers/:worker_id',
-    { config: { access: 'agent' }, schema: { tags: ['workers'], summary: 'Deregister (graceful agent shutdown)', params: WorkerIdParams, response: { 204: Type.Null(), ...errors } } },
+    {
+      config: { access: 'agent' },
+      schema: {
+        tags: ['workers'],
+        summary: 'Deregister (graceful agent shutdown)',
+        params: WorkerIdParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
     async (req, reply) => {
       await s.workers.deregister(req.params.worker_id);
       return reply.status(204).send(null);
@@ -107,7 +169,13 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
     '/api/v1/workers/:worker_id/poll',
     {
       config: { access: 'agent' },
-      schema: { tags: ['workers'], summary: 'Long-poll for assignments and kills', params: WorkerIdParams, body: PollRequestSchema, response: { 200: PollResponseSchema, ...errors } },
+      schema: {
+        tags: ['workers'],
+        summary: 'Long-poll for assignments and kills',
+        params: WorkerIdParams,
+        body: PollRequestSchema,
+        response: { 200: PollResponseSchema, ...errors },
+      },
     },
     async (req, reply) => {
       // Stop waiting when the agent hangs up, so an abandoned long-poll holds nothing.
@@ -137,7 +205,12 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
     '/api/v1/endpoints',
     {
       config: { access: 'endpointsWrite' },
-      schema: { tags: ['endpoints'], summary: 'RegisterEndpoint', body: EndpointRequestSchema, response: { 201: EndpointSchema, ...errors } },
+      schema: {
+        tags: ['endpoints'],
+        summary: 'RegisterEndpoint',
+        body: EndpointRequestSchema,
+        response: { 201: EndpointSchema, ...errors },
+      },
     },
     async (req, reply) => reply.status(201).send(await s.endpoints.register(req.body)),
   );
@@ -145,7 +218,12 @@ export function registerJobRoutes(app: App, s: { jobs: JobService; workers: Work
     '/api/v1/endpoints/:endpoint_id',
     {
       config: { access: 'endpointsWrite' },
-      schema: { tags: ['endpoints'], summary: 'UnregisterEndpoint', params: Type.Object({ endpoint_id: Type.String() }), response: { 204: Type.Null(), ...errors } },
+      schema: {
+        tags: ['endpoints'],
+        summary: 'UnregisterEndpoint',
+        params: Type.Object({ endpoint_id: Type.String() }),
+        response: { 204: Type.Null(), ...errors },
+      },
     },
     async (req, reply) => {
       await s.endpoints.unregister(req.params.endpoint_id);

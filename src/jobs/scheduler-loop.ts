@@ -3,9 +3,9 @@ import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store, Tx } from '../store/database.js';
-import { type AttemptRow, type PendingJobRow, jobRepo } from './job-repo.js';
+import { type AttemptRow, jobRepo, type PendingJobRow } from './job-repo.js';
 import { couldEverFit, describeResources } from './model.js';
-import { type PendingJob, type WorkerSlot, decidePlacements } from './scheduler.js';
+import { decidePlacements, type PendingJob, type WorkerSlot } from './scheduler.js';
 import { type WorkerRow, workerRepo } from './worker-repo.js';
 
 export interface PassStats {
@@ -104,12 +104,17 @@ export class SchedulerLoop {
         id: p.id,
         seq: p.seq,
         resources: { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type },
-        gang: p.gang_id ? { id: p.gang_id, required: (p.gang_size ?? 1) - (nonPending.get(p.gang_id) ?? 0) } : null,
+        gang: p.gang_id
+          ? { id: p.gang_id, required: (p.gang_size ?? 1) - (nonPending.get(p.gang_id) ?? 0) }
+          : null,
       }));
       const { placements } = decidePlacements(jobs, slots);
       const wake = await this.persist(tx, placements, pending, now);
       await this.explainNeverFits(tx, pending, workers, new Set(placements.map((p) => p.job_id)), now);
-      return { wake, stats: { pending: pending.length, placed: placements.length, expired, workers: slots.length } };
+      return {
+        wake,
+        stats: { pending: pending.length, placed: placements.length, expired, workers: slots.length },
+      };
     });
     if (!result) return null;
     const stats = { ...result.stats, durationMs: performance.now() - started };
@@ -131,7 +136,11 @@ export class SchedulerLoop {
     const attempts: AttemptRow[] = [];
     const events = [];
     for (let i = 0; i < placements.length; i += 500) {
-      const moved = await jobRepo.markPlaced(tx, placements.slice(i, i + 500).map((p) => p.job_id), now);
+      const moved = await jobRepo.markPlaced(
+        tx,
+        placements.slice(i, i + 500).map((p) => p.job_id),
+        now,
+      );
       for (const m of moved) {
         const job = byId.get(m.id);
         const workerId = target.get(m.id);
@@ -176,7 +185,15 @@ export class SchedulerLoop {
     const expired = await jobRepo.expiredPending(tx, now);
     for (const job of expired) {
       const reason = `not scheduled within ${job.scheduling_timeout_s}s${job.reason ? `: ${job.reason}` : ''}`;
-      if (await jobRepo.transition(tx, job.id, ['PENDING'], { state: 'UNSCHEDULABLE', reason, finished_at: now }, now)) {
+      if (
+        await jobRepo.transition(
+          tx,
+          job.id,
+          ['PENDING'],
+          { state: 'UNSCHEDULABLE', reason, finished_at: now },
+          now,
+        )
+      ) {
         await outboxRepo.append(
           tx,
           [
@@ -201,7 +218,13 @@ export class SchedulerLoop {
    * Says in `reason`, at once, when no registered worker could hold a job even if idle, and
    * clears that when one that could has registered. Written only when it changes.
    */
-  private async explainNeverFits(tx: Tx, pending: PendingJobRow[], workers: WorkerRow[], placed: Set<string>, now: number): Promise<void> {
+  private async explainNeverFits(
+    tx: Tx,
+    pending: PendingJobRow[],
+    workers: WorkerRow[],
+    placed: Set<string>,
+    now: number,
+  ): Promise<void> {
     const live = workers.filter((w) => w.health !== 'offline');
     const max = { cpu: 0, memory_mb: 0, gpu: 0 };
     for (const w of live) {

@@ -7,7 +7,10 @@ import { JOB_STATES } from './model.js';
  * derives the types from them, and the OpenAPI document is generated from them.
  */
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
-const StringMap = Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 65536 }));
+const StringMap = Type.Record(
+  Type.String({ minLength: 1, maxLength: 256 }),
+  Type.String({ maxLength: 65536 }),
+);
 const Timestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 
 export const JobStateSchema = StringEnum(JOB_STATES);
@@ -37,7 +40,10 @@ export const JobRequestSchema = Type.Object(
     parent_job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     gang: Type.Optional(
       Type.Object(
-        { id: Type.String({ minLength: 1, maxLength: 256 }), size: Type.Integer({ minimum: 1, maximum: 10000 }) },
+        {
+          id: Type.String({ minLength: 1, maxLength: 256 }),
+          size: Type.Integer({ minimum: 1, maximum: 10000 }),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -97,7 +103,10 @@ export const JobListQuerySchema = Type.Object(
   {
     state: Type.Optional(JobStateSchema),
     label: Type.Optional(
-      Type.Union([Type.String({ pattern: '^[^=]+=.*$' }), Type.Array(Type.String({ pattern: '^[^=]+=.*$' }))]),
+      Type.Union([
+        Type.String({ pattern: '^[^=]+=.*$' }),
+        Type.Array(Type.String({ pattern: '^[^=]+=.*$' })),
+      ]),
     ),
     parent: Type.Optional(Type.String({ minLength: 1 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -232,7 +241,9 @@ export const WorkerSchema = Type.Object({
   capacity: Type.Object({ cpu: Type.Number(), memory_mb: Type.Integer(), gpu: Type.Integer() }),
   used: Type.Object({ cpu: Type.Number(), memory_mb: Type.Integer(), gpu: Type.Integer() }),
   free: Type.Object({ cpu: Type.Number(), memory_mb: Type.Integer(), gpu: Type.Integer() }),
-  running_attempts: Type.Array(Type.Object({ attempt_id: Type.String(), job_id: Type.String(), state: Type.String() })),
+  running_attempts: Type.Array(
+    Type.Object({ attempt_id: Type.String(), job_id: Type.String(), state: Type.String() }),
+  ),
   registered_at: Timestamp,
   last_heartbeat_at: Timestamp,
 });

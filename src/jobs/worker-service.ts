@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
+import { toIso } from '../shared/clock.js';
 import { notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
@@ -19,7 +20,6 @@ import type {
   WorkerRegistered,
   WorkerView,
 } from './schemas.js';
-import { toIso } from '../shared/clock.js';
 import { type WorkerRow, workerRepo } from './worker-repo.js';
 
 export interface WorkerServiceOptions {
@@ -67,11 +67,22 @@ export class WorkerService {
         return { id, wake };
       }
       await workerRepo.update(tx, existing.id, fields);
-      await outboxRepo.append(tx, [event('worker.registered', existing.id, { worker_id: existing.id, name: req.name })], now);
-      if (existing.health !== 'healthy') await this.healthEvent(tx, existing, 'healthy', 're-registered', now);
+      await outboxRepo.append(
+        tx,
+        [event('worker.registered', existing.id, { worker_id: existing.id, name: req.name })],
+        now,
+      );
+      if (existing.health !== 'healthy')
+        await this.healthEvent(tx, existing, 'healthy', 're-registered', now);
       // A restarted agent no longer has what it ran before: those attempts were lost with it.
       const lost = (await jobRepo.activeAttemptsOn(tx, existing.id)).filter((a) => !running.has(a.id));
-      for (const w of await this.endAttempts(tx, lost, 'WORKER_FAILED', `worker ${req.name} restarted without this attempt`, now)) {
+      for (const w of await this.endAttempts(
+        tx,
+        lost,
+        'WORKER_FAILED',
+        `worker ${req.name} restarted without this attempt`,
+        now,
+      )) {
         wake.add(w);
       }
       return { id: existing.id, wake };
@@ -157,11 +168,14 @@ export class WorkerService {
       }
     }
     for (const id of known) {
-      if (!activeIds.has(id)) kill.push({ attempt_id: id, reason: 'attempt is no longer active on this worker' });
+      if (!activeIds.has(id))
+        kill.push({ attempt_id: id, reason: 'attempt is no longer active on this worker' });
     }
     if (neverStarted.length > 0) {
       // Killed before the agent ever saw it: close the attempt here, nothing runs.
-      await this.store.write((tx) => this.endAttempts(tx, neverStarted, 'KILLED', 'killed before it started', this.clock.now()));
+      await this.store.write((tx) =>
+        this.endAttempts(tx, neverStarted, 'KILLED', 'killed before it started', this.clock.now()),
+      );
       this.signals.kickScheduler();
     }
     return { assignments, kill };
@@ -177,10 +191,20 @@ export class WorkerService {
       const worker = await workerRepo.get(tx, workerId);
       if (!worker) throw notFound('worker', workerId);
       const attempts = new Map(
-        (await jobRepo.getAttempts(tx, [...new Set(body.updates.map((u) => u.attempt_id))])).map((a) => [a.id, a]),
+        (
+          await jobRepo.getAttempts(tx, [
+            ...new Set([
+              ...body.updates.map((u) => u.attempt_id),
+              ...(body.logs ?? []).map((l) => l.attempt_id),
+            ]),
+          ])
+        ).map((a) => [a.id, a]),
       );
       const jobs = new Map(
-        (await jobRepo.getMany(tx, [...new Set([...attempts.values()].map((a) => a.job_id))])).map((j) => [j.id, j]),
+        (await jobRepo.getMany(tx, [...new Set([...attempts.values()].map((a) => a.job_id))])).map((j) => [
+          j.id,
+          j,
+        ]),
       );
       for (const u of body.updates) {
         const attempt = attempts.get(u.attempt_id);
@@ -193,7 +217,15 @@ export class WorkerService {
         if (u.state === 'RUNNING') {
           await lifecycle.attemptRunning(tx, attempt, job, now);
         } else {
-          for (const w of await lifecycle.attemptEnded(tx, attempt, job, u.state, u.exit_code ?? null, u.reason ?? null, now)) {
+          for (const w of await lifecycle.attemptEnded(
+            tx,
+            attempt,
+            job,
+            u.state,
+            u.exit_code ?? null,
+            u.reason ?? null,
+            now,
+          )) {
             wake.add(w);
           }
         }
@@ -202,7 +234,8 @@ export class WorkerService {
         const fresh = await jobRepo.get(tx, attempt.job_id);
         if (fresh) jobs.set(fresh.id, fresh);
       }
-      const logs = (body.logs ?? []).filter((l) => attempts.get(l.attempt_id)?.worker_id === workerId || !attempts.has(l.attempt_id));
+      // Output is kept only for attempts this worker really ran.
+      const logs = (body.logs ?? []).filter((l) => attempts.get(l.attempt_id)?.worker_id === workerId);
       if (logs.length > 0) await logRepo.append(tx, logs, now);
       return wake;
     });
@@ -228,7 +261,14 @@ export class WorkerService {
         const reason = `no heartbeat for ${Math.round((now - w.last_heartbeat_at) / 1000)}s`;
         await this.healthEvent(tx, w, 'unhealthy', reason, now);
         const active = await jobRepo.activeAttemptsOn(tx, w.id);
-        for (const x of await this.endAttempts(tx, active, 'WORKER_FAILED', `worker ${w.name}: ${reason}`, now)) wake.add(x);
+        for (const x of await this.endAttempts(
+          tx,
+          active,
+          'WORKER_FAILED',
+          `worker ${w.name}: ${reason}`,
+          now,
+        ))
+          wake.add(x);
         this.log.warn({ worker: w.id, name: w.name, attempts: active.length }, 'worker unhealthy');
       }
       return wake;
@@ -261,7 +301,11 @@ export class WorkerService {
         labels: JSON.parse(w.labels) as Record<string, string>,
         capacity: { cpu: w.cpu, memory_mb: w.memory_mb, gpu: w.gpu },
         used: { cpu: u.cpu, memory_mb: u.memory_mb, gpu: u.gpu },
-        free: { cpu: Math.max(0, w.cpu - u.cpu), memory_mb: Math.max(0, w.memory_mb - u.memory_mb), gpu: Math.max(0, w.gpu - u.gpu) },
+        free: {
+          cpu: Math.max(0, w.cpu - u.cpu),
+          memory_mb: Math.max(0, w.memory_mb - u.memory_mb),
+          gpu: Math.max(0, w.gpu - u.gpu),
+        },
         running_attempts: active
           .filter((a) => a.worker_id === w.id)
           .map((a) => ({ attempt_id: a.id, job_id: a.job_id, state: a.state })),
@@ -271,7 +315,13 @@ export class WorkerService {
     });
   }
 
-  private async endAttempts(tx: Tx, attempts: readonly AttemptRow[], outcome: AttemptOutcome, reason: string, now: number): Promise<Set<string>> {
+  private async endAttempts(
+    tx: Tx,
+    attempts: readonly AttemptRow[],
+    outcome: AttemptOutcome,
+    reason: string,
+    now: number,
+  ): Promise<Set<string>> {
     const wake = new Set<string>();
     for (const a of attempts) {
       const job = await jobRepo.get(tx, a.job_id);
@@ -280,7 +330,13 @@ export class WorkerService {
     return wake;
   }
 
-  private async healthEvent(tx: Tx, w: WorkerRow, health: string, reason: string, now: number): Promise<void> {
+  private async healthEvent(
+    tx: Tx,
+    w: WorkerRow,
+    health: string,
+    reason: string,
+    now: number,
+  ): Promise<void> {
     await outboxRepo.append(
       tx,
       [event('worker.health_changed', w.id, { worker_id: w.id, health, previous: w.health, reason })],

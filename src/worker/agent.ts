@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { Assignment } from '../jobs/schemas.js';
-import type { AttemptReport, ReportRequest } from '../jobs/schemas.js';
+import type { Assignment, AttemptReport, ReportRequest } from '../jobs/schemas.js';
 import { sleep } from '../shared/sleep.js';
 import { type ControllerLink, isUnknownWorker } from './link.js';
 import { Supervisor, type SupervisorEvent } from './supervisor.js';
@@ -61,7 +60,8 @@ export class WorkerAgent {
 
   async start(): Promise<void> {
     const reaped = await this.supervisor.reapLeftovers();
-    if (reaped.length > 0) this.log.warn({ attempts: reaped }, 'killed processes left by a previous run of this worker');
+    if (reaped.length > 0)
+      this.log.warn({ attempts: reaped }, 'killed processes left by a previous run of this worker');
     await this.register();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatMs);
     this.pollLoop = this.runPollLoop();
@@ -86,7 +86,7 @@ export class WorkerAgent {
   }
 
   private async register(): Promise<void> {
-    if (this.registering) return this.registering;
+    if (this.registering !== null) return this.registering;
     this.registering = (async () => {
       for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 10_000)) {
         try {
@@ -134,7 +134,13 @@ export class WorkerAgent {
       try {
         const known = [...new Set([...this.supervisor.active(), ...this.unacked])];
         const stopping = [...this.stoppingAttempts];
-        const res = await this.link.poll(id, known, stopping, this.opts.pollWaitMs ?? 30_000, this.abort.signal);
+        const res = await this.link.poll(
+          id,
+          known,
+          stopping,
+          this.opts.pollWaitMs ?? 30_000,
+          this.abort.signal,
+        );
         delay = 250;
         for (const k of res.kill) {
           if (this.supervisor.active().includes(k.attempt_id)) this.stoppingAttempts.add(k.attempt_id);
@@ -157,14 +163,22 @@ export class WorkerAgent {
   private launch(a: Assignment): void {
     if (this.stopping || this.unacked.has(a.attempt_id)) return;
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('RUNPLANE_')) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !k.startsWith('RUNPLANE_')) env[k] = v;
     Object.assign(env, a.env, {
       RUNPLANE_JOB_ID: a.job_id,
       RUNPLANE_ATTEMPT_ID: a.attempt_id,
       RUNPLANE_CONTROLLER_URL: this.link.controllerUrl,
       ...(a.run_id ? { RUNPLANE_RUN_ID: a.run_id } : {}),
     });
-    const started = this.supervisor.start({ attempt_id: a.attempt_id, job_id: a.job_id, command: a.command, env, cwd: a.cwd, setup: a.setup });
+    const started = this.supervisor.start({
+      attempt_id: a.attempt_id,
+      job_id: a.job_id,
+      command: a.command,
+      env,
+      cwd: a.cwd,
+      setup: a.setup,
+    });
     if (started) this.log.debug({ attempt: a.attempt_id }, 'attempt started');
   }
 

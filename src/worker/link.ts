@@ -12,7 +12,13 @@ export interface ControllerLink {
   readonly controllerUrl: string;
   register(req: WorkerRegister): Promise<WorkerRegistered>;
   heartbeat(workerId: string): Promise<void>;
-  poll(workerId: string, known: string[], stopping: string[], waitMs: number, signal: AbortSignal): Promise<PollResponse>;
+  poll(
+    workerId: string,
+    known: string[],
+    stopping: string[],
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<PollResponse>;
   report(workerId: string, body: ReportRequest): Promise<void>;
   deregister(workerId: string): Promise<void>;
 }

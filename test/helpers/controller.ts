@@ -2,7 +2,7 @@ import pino from 'pino';
 import { RunplaneClient } from '../../src/client/client.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { type Controller, type ControllerDeps, startController } from '../../src/runtime.js';
-import { type DialectUnderTest, type TestStore, freshStore } from './store.js';
+import { type DialectUnderTest, freshStore, type TestStore } from './store.js';
 
 export const ADMIN = 'rp_test_admin_token_0123456789abcdef';
 
@@ -26,8 +26,15 @@ export async function startTestController(
   deps: Omit<ControllerDeps, 'store'> = {},
 ): Promise<TestController> {
   const ts = await freshStore(dialect);
-  const config = loadConfig({ port: 0, workers: 0, dataDir: ts.dir, adminToken: ADMIN, killGraceMs: '2s', ...overrides }, {});
-  const ctl = await startController(config, { logger: pino({ level: process.env.RUNPLANE_TEST_LOG ?? 'silent' }), ...deps, store: ts.store });
+  const config = loadConfig(
+    { port: 0, workers: 0, dataDir: ts.dir, adminToken: ADMIN, killGraceMs: '2s', ...overrides },
+    {},
+  );
+  const ctl = await startController(config, {
+    logger: pino({ level: process.env.RUNPLANE_TEST_LOG ?? 'silent' }),
+    ...deps,
+    store: ts.store,
+  });
   const admin = new RunplaneClient(ctl.url, ADMIN);
   return {
     ctl,
@@ -46,7 +53,11 @@ export async function startTestController(
 }
 
 /** Polls until check() returns a value (not undefined/false) or the deadline passes. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -56,7 +67,8 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs}ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -29,7 +29,10 @@ describe('loadConfig', () => {
     expect(c.databaseUrl).toBe(`sqlite:${c.dataDir}/runplane.db`);
   });
   it('flags beat env', () => {
-    const c = loadConfig({ port: 9000, workerTimeoutMs: '5s' }, { RUNPLANE_PORT: '8000', RUNPLANE_WORKER_TIMEOUT: '90s', RUNPLANE_WORKERS: '3' });
+    const c = loadConfig(
+      { port: 9000, workerTimeoutMs: '5s' },
+      { RUNPLANE_PORT: '8000', RUNPLANE_WORKER_TIMEOUT: '90s', RUNPLANE_WORKERS: '3' },
+    );
     expect(c.port).toBe(9000);
     expect(c.workerTimeoutMs).toBe(5000);
     expect(c.workers).toBe(3);

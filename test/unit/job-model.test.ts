@@ -19,7 +19,9 @@ describe('retry policy', () => {
   });
 
   it('with max_retries_failure 0 the first failure is final', () => {
-    expect(afterAttempt('FAILED', { max_retries_failure: 0, max_retries_preemption: 100 }, zero, false)).toMatchObject({
+    expect(
+      afterAttempt('FAILED', { max_retries_failure: 0, max_retries_preemption: 100 }, zero, false),
+    ).toMatchObject({
       next: 'FAILED',
       retry: false,
     });
@@ -27,7 +29,11 @@ describe('retry policy', () => {
 
   it('counts preemptions separately from failures', () => {
     const r1 = afterAttempt('WORKER_FAILED', policy, zero, false);
-    expect(r1).toMatchObject({ next: 'PENDING', retry: true, counters: { failure_count: 0, preemption_count: 1 } });
+    expect(r1).toMatchObject({
+      next: 'PENDING',
+      retry: true,
+      counters: { failure_count: 0, preemption_count: 1 },
+    });
     const r2 = afterAttempt('WORKER_FAILED', policy, r1.counters, false);
     expect(r2).toMatchObject({ next: 'WORKER_FAILED', retry: false });
   });
@@ -49,7 +55,12 @@ describe('retry policy', () => {
           let attempts = 0;
           for (const o of outcomes) {
             attempts++;
-            const r = afterAttempt(o, { max_retries_failure: maxF, max_retries_preemption: maxP }, counters, false);
+            const r = afterAttempt(
+              o,
+              { max_retries_failure: maxF, max_retries_preemption: maxP },
+              counters,
+              false,
+            );
             counters = r.counters;
             if (!r.retry) break;
           }

@@ -42,7 +42,12 @@ export function up0001(dialect: DialectName) {
       .addColumn('finished_at', 'bigint')
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('jobs_parent_name_uq').on('jobs').columns(['parent_key', 'name']).unique().execute();
+    await db.schema
+      .createIndex('jobs_parent_name_uq')
+      .on('jobs')
+      .columns(['parent_key', 'name'])
+      .unique()
+      .execute();
     await db.schema.createIndex('jobs_state_seq_idx').on('jobs').columns(['state', 'seq']).execute();
     await db.schema.createIndex('jobs_parent_idx').on('jobs').columns(['parent_job_id', 'seq']).execute();
     await db.schema.createIndex('jobs_gang_idx').on('jobs').column('gang_id').execute();
@@ -56,7 +61,11 @@ export function up0001(dialect: DialectName) {
       .addColumn('value', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('job_labels_pk', ['job_id', 'key'])
       .execute();
-    await db.schema.createIndex('job_labels_kv_idx').on('job_labels').columns(['key', 'value', 'job_seq']).execute();
+    await db.schema
+      .createIndex('job_labels_kv_idx')
+      .on('job_labels')
+      .columns(['key', 'value', 'job_seq'])
+      .execute();
 
     await db.schema
       .createTable('attempts')
@@ -74,9 +83,21 @@ export function up0001(dialect: DialectName) {
       .addColumn('started_at', 'bigint')
       .addColumn('finished_at', 'bigint')
       .execute();
-    await db.schema.createIndex('attempts_job_idx').on('attempts').columns(['job_id', 'attempt_no']).execute();
-    await db.schema.createIndex('attempts_state_worker_idx').on('attempts').columns(['state', 'worker_id']).execute();
-    await db.schema.createIndex('attempts_worker_state_idx').on('attempts').columns(['worker_id', 'state']).execute();
+    await db.schema
+      .createIndex('attempts_job_idx')
+      .on('attempts')
+      .columns(['job_id', 'attempt_no'])
+      .execute();
+    await db.schema
+      .createIndex('attempts_state_worker_idx')
+      .on('attempts')
+      .columns(['state', 'worker_id'])
+      .execute();
+    await db.schema
+      .createIndex('attempts_worker_state_idx')
+      .on('attempts')
+      .columns(['worker_id', 'state'])
+      .execute();
 
     await db.schema
       .createTable('workers')
@@ -139,6 +160,10 @@ export function up0001(dialect: DialectName) {
       .addColumn('data', 'text', (c) => c.notNull())
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('log_chunks_attempt_idx').on('log_chunks').columns(['attempt_id', 'seq']).execute();
+    await db.schema
+      .createIndex('log_chunks_attempt_idx')
+      .on('log_chunks')
+      .columns(['attempt_id', 'seq'])
+      .execute();
   };
 }
