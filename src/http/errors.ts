@@ -17,8 +17,9 @@ export function toAppError(err: FastifyError | Error): AppError {
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body is too large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new AppError(400, 'MALFORMED_JSON', `body is not valid JSON: ${err.message}`);

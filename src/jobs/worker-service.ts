@@ -208,11 +208,20 @@ export class WorkerService {
       );
       for (const u of body.updates) {
         const attempt = attempts.get(u.attempt_id);
-        // Reports about attempts of another worker, or unknown ones, change nothing.
-        if (!attempt || attempt.worker_id !== workerId) {
+        // Reports about attempts of another worker, or unknown ones, change nothing. Neither do
+        // reports about an attempt already closed (superseded, e.g. failed by a health sweep or a
+        // re-registration): the late exit of an old process must not count as applied.
+        const moves =
+          attempt !== undefined &&
+          (u.state === 'RUNNING'
+            ? attempt.state === 'BUILDING'
+            : attempt.state === 'BUILDING' || attempt.state === 'RUNNING');
+        if (!attempt || attempt.worker_id !== workerId || !moves) {
           ignored++;
           continue;
         }
+        // The batch may hold RUNNING and the exit of one attempt: track the attempt's new state.
+        attempts.set(attempt.id, { ...attempt, state: u.state });
         const job = jobs.get(attempt.job_id);
         if (u.state === 'RUNNING') {
           await lifecycle.attemptRunning(tx, attempt, job, now);

@@ -2,7 +2,21 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type Driver,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
@@ -15,6 +29,38 @@ export type Executor = Kysely<DB> | Tx;
 // sequence number, both well inside Number.MAX_SAFE_INTEGER.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
+
+/**
+ * SQLite as runplane uses it. Transactions take the write lock when they begin (BEGIN IMMEDIATE),
+ * so a second process waits for it (busy_timeout) instead of failing once its read snapshot is
+ * stale. Migrations run inside that transaction: SQLite has transactional DDL, though Kysely's
+ * adapter says otherwise and would migrate statement by statement with no lock. So a migration
+ * applies entirely or not at all (a crash cannot leave half a schema), and two processes that
+ * migrate one file at once apply it once.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class RunplaneSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
+    super(sqliteConfig);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
 
 export interface StoreOptions {
   /** Postgres schema to use (created if missing); tests use one per test. */
@@ -53,6 +99,11 @@ export class Store {
         await c.connect();
         try {
           await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        } catch (err) {
+          // IF NOT EXISTS is not race-free: when replicas start together on a new schema, the
+          // losers get a unique violation (or duplicate_schema) for a schema that now exists.
+          const code = (err as { code?: string }).code;
+          if (code !== '23505' && code !== '42P06') throw err;
         } finally {
           await c.end();
         }
@@ -75,17 +126,24 @@ export class Store {
     database.pragma('synchronous = FULL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+    const db = new Kysely<DB>({ dialect: new RunplaneSqliteDialect({ database }) });
     return new Store(db, 'sqlite', `sqlite:${file}`);
   }
 
   /** Applies pending migrations under the migrator's lock; idempotent. */
   async migrate(): Promise<string[]> {
+    // On Postgres, name the ledger's schema: unqualified, Kysely looks for its tables in every
+    // schema of the database, takes another schema's ledger for ours and never creates our own.
+    const ledgerSchema =
+      this.dialect === 'postgres'
+        ? (await sql<{ s: string }>`select current_schema() as s`.execute(this.db)).rows[0]?.s
+        : undefined;
     const migrator = new Migrator({
       db: this.db,
       provider: { getMigrations: async () => migrationsFor(this.dialect) },
       migrationTableName: 'schema_migrations',
       migrationLockTableName: 'schema_migrations_lock',
+      ...(ledgerSchema ? { migrationTableSchema: ledgerSchema } : {}),
     });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));

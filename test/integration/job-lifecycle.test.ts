@@ -30,7 +30,11 @@ async function stdout(client: RunplaneClient, jobId: string): Promise<string[]> 
 }
 
 /** Waits until the job's output has a line for which `match` holds, and returns all its lines. */
-async function waitForLine(client: RunplaneClient, jobId: string, match: (line: string) => boolean): Promise<string[]> {
+async function waitForLine(
+  client: RunplaneClient,
+  jobId: string,
+  match: (line: string) => boolean,
+): Promise<string[]> {
   return eventually(async () => {
     const lines = await stdout(client, jobId);
     return lines.some(match) ? lines : undefined;
@@ -53,7 +57,12 @@ forEachDialect((dialect) => {
     const [worker] = (await t.admin.listWorkers()).workers;
     expect(job.attempts).toHaveLength(1);
     const a = job.attempts![0]!;
-    expect(a).toMatchObject({ attempt_no: 1, state: 'SUCCEEDED', exit_code: 0, worker_id: worker!.worker_id });
+    expect(a).toMatchObject({
+      attempt_no: 1,
+      state: 'SUCCEEDED',
+      exit_code: 0,
+      worker_id: worker!.worker_id,
+    });
     expect(job.current_attempt_id).toBe(a.attempt_id);
     expect(job.failure_count).toBe(0);
     expect(job.preemption_count).toBe(0);
@@ -112,7 +121,11 @@ forEachDialect((dialect) => {
     const t = await withWorker();
     const dir = realpathSync(mkdtempSync(join(tmpdir(), 'runplane-cwd-')));
     dirs.push(dir);
-    const { job_id } = await t.admin.launchJob({ command: ['touch', 'ran.txt'], cwd: dir, setup: ['sh', '-c', 'exit 4'] });
+    const { job_id } = await t.admin.launchJob({
+      command: ['touch', 'ran.txt'],
+      cwd: dir,
+      setup: ['sh', '-c', 'exit 4'],
+    });
     const job = await waitForState(t.admin, job_id, 'FAILED');
     expect(job.attempts!.map((a) => a.state)).toEqual(['FAILED']);
     expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
@@ -124,6 +137,7 @@ forEachDialect((dialect) => {
       'echo "JOB=$RUNPLANE_JOB_ID"',
       'echo "ATTEMPT=$RUNPLANE_ATTEMPT_ID"',
       'echo "URL=$RUNPLANE_CONTROLLER_URL"',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template.
       'echo "RUN=${RUNPLANE_RUN_ID-unset}"',
     ].join('; ');
     const withRun = await t.admin.launchJob({ command: ['sh', '-c', script], run_id: 'run-42' });
@@ -134,7 +148,12 @@ forEachDialect((dialect) => {
     ] as const) {
       const job = await waitForState(t.admin, id, 'SUCCEEDED');
       const lines = await waitForLine(t.admin, id, (l) => l.startsWith('RUN='));
-      expect(lines).toEqual([`JOB=${id}`, `ATTEMPT=${job.attempts![0]!.attempt_id}`, `URL=${t.ctl.url}`, `RUN=${run}`]);
+      expect(lines).toEqual([
+        `JOB=${id}`,
+        `ATTEMPT=${job.attempts![0]!.attempt_id}`,
+        `URL=${t.ctl.url}`,
+        `RUN=${run}`,
+      ]);
     }
   });
 
@@ -192,7 +211,11 @@ forEachDialect((dialect) => {
   it('terminate cascades to child jobs, running or pending', async () => {
     const t = await withWorker();
     const parent = await t.admin.launchJob({ name: 'parent', command: ['sleep', '60'] });
-    const child = await t.admin.launchJob({ name: 'child', command: ['sleep', '60'], parent_job_id: parent.job_id });
+    const child = await t.admin.launchJob({
+      name: 'child',
+      command: ['sleep', '60'],
+      parent_job_id: parent.job_id,
+    });
     // Too big for the worker: stays PENDING under the child.
     const grandchild = await t.admin.launchJob({
       name: 'grandchild',
@@ -206,7 +229,8 @@ forEachDialect((dialect) => {
     await waitForState(t.admin, bystander.job_id, 'RUNNING');
 
     await t.admin.terminateJob(parent.job_id);
-    for (const id of [parent.job_id, child.job_id, grandchild.job_id]) expect((await t.admin.getJob(id)).state).toBe('KILLED');
+    for (const id of [parent.job_id, child.job_id, grandchild.job_id])
+      expect((await t.admin.getJob(id)).state).toBe('KILLED');
     for (const id of [parent.job_id, child.job_id]) {
       await eventually(async () => (await t.admin.getJob(id)).attempts?.[0]?.state === 'KILLED');
     }

@@ -10,7 +10,12 @@ import { controllers, forEachDialect, rejected, storeCounts } from './support.js
 /** The error details as field -> code. */
 const codes = (e: ApiError) => Object.fromEntries(e.details.map((d) => [d.field, d.code]));
 
-async function rawPost(t: TestController, path: string, body: string, contentType: string | null): Promise<{ status: number; body: { error?: { code: string } } }> {
+async function rawPost(
+  t: TestController,
+  path: string,
+  body: string,
+  contentType: string | null,
+): Promise<{ status: number; body: { error?: { code: string } } }> {
   const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
   if (contentType !== null) headers['content-type'] = contentType;
   const res = await fetch(`${t.ctl.url}${path}`, { method: 'POST', headers, body });
@@ -110,7 +115,12 @@ forEachDialect((dialect) => {
     expect(res.body.error?.code).toBe('PAYLOAD_TOO_LARGE');
     expect(await storeCounts(t)).toEqual(before);
     // Just under the limit is accepted: the limit is about size, not about this body's shape.
-    const ok = await rawPost(t, '/api/v1/jobs', JSON.stringify({ command: ['true'], env: { BIG: 'x'.repeat(60_000) } }), 'application/json');
+    const ok = await rawPost(
+      t,
+      '/api/v1/jobs',
+      JSON.stringify({ command: ['true'], env: { BIG: 'x'.repeat(60_000) } }),
+      'application/json',
+    );
     expect(ok.status).toBe(201);
   });
 
@@ -129,7 +139,11 @@ forEachDialect((dialect) => {
   it('answers 404 JOB_NOT_FOUND for unknown job ids on every job route', async () => {
     const t = await start();
     const missing = 'job_doesnotexist';
-    for (const call of [() => t.admin.getJob(missing), () => t.admin.terminateJob(missing), () => t.admin.jobLogs(missing)]) {
+    for (const call of [
+      () => t.admin.getJob(missing),
+      () => t.admin.terminateJob(missing),
+      () => t.admin.jobLogs(missing),
+    ]) {
       const err = await rejected(call());
       expect(err.status).toBe(404);
       expect(err.code).toBe('JOB_NOT_FOUND');
@@ -147,7 +161,9 @@ forEachDialect((dialect) => {
     const top = await rejected(t.admin.launchJob({ name: 'train', command: ['false'] }));
     expect(top.status).toBe(409);
     expect(top.code).toBe('DUPLICATE_JOB_NAME');
-    const child = await rejected(t.admin.launchJob({ name: 'train', command: ['false'], parent_job_id: p1.job_id }));
+    const child = await rejected(
+      t.admin.launchJob({ name: 'train', command: ['false'], parent_job_id: p1.job_id }),
+    );
     expect(child.status).toBe(409);
     expect(child.code).toBe('DUPLICATE_JOB_NAME');
     expect(await storeCounts(t)).toEqual(before);
@@ -220,7 +236,15 @@ forEachDialect((dialect) => {
     const t = await start();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      ids.push((await t.admin.launchJob({ name: `j${i}`, command: ['true'], labels: { parity: i % 2 === 0 ? 'even' : 'odd' } })).job_id);
+      ids.push(
+        (
+          await t.admin.launchJob({
+            name: `j${i}`,
+            command: ['true'],
+            labels: { parity: i % 2 === 0 ? 'even' : 'odd' },
+          })
+        ).job_id,
+      );
     }
     await t.admin.terminateJob(ids[1]!);
 
@@ -233,9 +257,15 @@ forEachDialect((dialect) => {
     expect(page3.jobs.map((j) => j.job_id)).toEqual(ids.slice(4));
     expect(page3.next_cursor).toBeNull();
 
-    expect((await t.admin.listJobs({ label: 'parity=even' })).jobs.map((j) => j.name)).toEqual(['j0', 'j2', 'j4']);
+    expect((await t.admin.listJobs({ label: 'parity=even' })).jobs.map((j) => j.name)).toEqual([
+      'j0',
+      'j2',
+      'j4',
+    ]);
     expect((await t.admin.listJobs({ state: 'KILLED' })).jobs.map((j) => j.name)).toEqual(['j1']);
-    expect((await t.admin.listJobs({ state: 'PENDING', label: 'parity=odd' })).jobs.map((j) => j.name)).toEqual(['j3']);
+    expect(
+      (await t.admin.listJobs({ state: 'PENDING', label: 'parity=odd' })).jobs.map((j) => j.name),
+    ).toEqual(['j3']);
     expect((await t.admin.listJobs({ label: ['parity=even', 'parity=odd'] })).jobs).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { afterEach, describe } from 'vitest';
 import { ApiError, type RunplaneClient } from '../../src/client/client.js';
 import type { JobState } from '../../src/jobs/model.js';
 import type { Assignment, JobView, PollResponse } from '../../src/jobs/schemas.js';
-import { type TestController, eventually, startTestController } from '../helpers/controller.js';
+import { eventually, startTestController, type TestController } from '../helpers/controller.js';
 import { serviceAvailable } from '../helpers/services.js';
 import type { DialectUnderTest } from '../helpers/store.js';
 
@@ -47,7 +47,12 @@ export async function rejected(p: Promise<unknown>): Promise<ApiError> {
 const TERMINAL = new Set<JobState>(['SUCCEEDED', 'FAILED', 'KILLED', 'WORKER_FAILED', 'UNSCHEDULABLE']);
 
 /** Waits for a job to reach `state`; fails at once if it ends in another terminal state. */
-export async function waitForState(client: RunplaneClient, jobId: string, state: JobState, timeoutMs = 20_000): Promise<JobView> {
+export async function waitForState(
+  client: RunplaneClient,
+  jobId: string,
+  state: JobState,
+  timeoutMs = 20_000,
+): Promise<JobView> {
   let ended: JobView | null = null;
   const job = await eventually(async () => {
     const j = await client.getJob(jobId);
@@ -68,10 +73,19 @@ export async function schedulingPass(t: TestController): Promise<void> {
 }
 
 /** Row counts that a rejected request must leave unchanged. */
-export async function storeCounts(t: TestController): Promise<{ jobs: number; events: number; endpoints: number }> {
+export async function storeCounts(
+  t: TestController,
+): Promise<{ jobs: number; events: number; endpoints: number }> {
   const db = t.ctl.store.db;
   const count = async (table: 'jobs' | 'events' | 'endpoints') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return { jobs: await count('jobs'), events: await count('events'), endpoints: await count('endpoints') };
 }
 
@@ -115,7 +129,11 @@ export class ManualWorker {
     return [...got.values()];
   }
 
-  report(attempt_id: string, state: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED' | 'WORKER_FAILED', exit_code?: number) {
+  report(
+    attempt_id: string,
+    state: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED' | 'WORKER_FAILED',
+    exit_code?: number,
+  ) {
     return this.client.report(this.id, {
       updates: [{ attempt_id, state, ...(exit_code === undefined ? {} : { exit_code }) }],
     });

@@ -1,0 +1,204 @@
+/**
+ * The store itself: migrations (ledger, idempotence, concurrency), the committed schema snapshot,
+ * and durability of acknowledged writes across a close and reopen.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { expect, it } from 'vitest';
+import { RunplaneClient } from '../../src/client/client.js';
+import { loadConfig } from '../../src/config.js';
+import { startController } from '../../src/runtime.js';
+import { Store } from '../../src/store/database.js';
+import { migrationsFor } from '../../src/store/migrations/index.js';
+import { schemaSnapshot } from '../../src/store/schema-snapshot.js';
+import { ADMIN } from '../helpers/controller.js';
+import { PG_URL } from '../helpers/services.js';
+import { type DialectUnderTest, dropSchema, freshStore } from '../helpers/store.js';
+import { forEachDialect } from './support.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SNAPSHOTS = join(HERE, '..', '..', 'src', 'store', 'snapshots');
+let counter = 0;
+
+interface EmptyDatabase {
+  url: string;
+  schema: string | null;
+  open(): Promise<Store>;
+  remove(): Promise<void>;
+}
+
+/** An empty database (no migrations applied) and how to open it again and remove it. */
+function emptyDatabase(dialect: DialectUnderTest): EmptyDatabase {
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'runplane-store-'));
+    const url = `sqlite:${join(dir, 'runplane.db')}`;
+    return {
+      url,
+      schema: null,
+      open: () => Store.open(url),
+      remove: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `m_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  return {
+    url: PG_URL,
+    schema,
+    open: () => Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 3 }),
+    remove: () => dropSchema(schema),
+  };
+}
+
+/**
+ * Migrates the database from several processes released at the same moment (each opens the
+ * store first, then waits for the go); resolves with what each one applied.
+ */
+async function migrateInChildren(db: EmptyDatabase, n: number): Promise<string[][]> {
+  const args = ['--import', 'tsx', join(HERE, 'migrate-child.ts'), db.url, ...(db.schema ? [db.schema] : [])];
+  const children = Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const ready = new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.startsWith('ready\n')) resolve();
+      });
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const exited = new Promise<string[]>((resolve, reject) => {
+      child.on('exit', (code) => {
+        if (code === 0) resolve(JSON.parse(out.slice('ready\n'.length)) as string[]);
+        else reject(new Error(`migrating in a child failed (exit ${code}):\n${err}`));
+      });
+    });
+    return { child, ready, exited };
+  });
+  await Promise.race([Promise.all(children.map((c) => c.ready)), Promise.all(children.map((c) => c.exited))]);
+  for (const c of children) c.child.stdin.write('go\n');
+  return Promise.all(children.map((c) => c.exited));
+}
+
+async function ledger(store: Store): Promise<string[]> {
+  const r = await sql<{ name: string }>`select name from schema_migrations order by name`.execute(store.db);
+  return r.rows.map((x) => x.name);
+}
+
+forEachDialect((dialect) => {
+  const all = Object.keys(migrationsFor(dialect)).sort();
+
+  it('applies every migration once, records it in schema_migrations, and a second run applies nothing', async () => {
+    const db = emptyDatabase(dialect);
+    const store = await db.open();
+    try {
+      expect(all.length).toBeGreaterThan(0);
+      expect(await store.migrate()).toEqual(all);
+      expect(await ledger(store)).toEqual(all);
+      const schema = await schemaSnapshot(store);
+      expect(await store.migrate()).toEqual([]);
+      expect(await ledger(store)).toEqual(all);
+      expect(await schemaSnapshot(store)).toBe(schema);
+    } finally {
+      await store.close();
+      await db.remove();
+    }
+  });
+
+  it('applies migrations once when two processes migrate the same database at the same time', async () => {
+    const db = emptyDatabase(dialect);
+    try {
+      const applied = await migrateInChildren(db, 3);
+      expect(applied.flat().sort()).toEqual(all);
+      const store = await db.open();
+      try {
+        expect(await ledger(store)).toEqual(all);
+        expect(await store.migrate()).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await db.remove();
+    }
+  });
+
+  it('has the schema of the committed snapshot', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const actual = await schemaSnapshot(ts.store);
+      const committed = readFileSync(join(SNAPSHOTS, `${dialect}.sql`), 'utf8');
+      expect(
+        actual,
+        `the ${dialect} schema differs from src/store/snapshots/${dialect}.sql: run \`npm run schema:snapshot\` and commit the result`,
+      ).toBe(committed);
+      expect(actual).toContain('jobs');
+      expect(actual).toContain('schema_migrations');
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
+  it('keeps acknowledged writes across closing and reopening the store', async () => {
+    const db = emptyDatabase(dialect);
+    const dataDir = mkdtempSync(join(tmpdir(), 'runplane-data-'));
+    let store = await db.open();
+    try {
+      await store.migrate();
+      const ctl = await startController(loadConfig({ port: 0, workers: 0, dataDir, adminToken: ADMIN }, {}), {
+        store,
+        logger: pino({ level: 'silent' }),
+      });
+      const client = new RunplaneClient(ctl.url, ADMIN);
+      const kept = await client.launchJob({ name: 'kept', command: ['true'], labels: { a: 'b' } });
+      const killed = await client.launchJob({ name: 'killed', command: ['true'] });
+      await client.terminateJob(killed.job_id);
+      await ctl.stop();
+      await store.close();
+
+      store = await db.open();
+      expect(await store.migrate()).toEqual([]);
+      const jobs = await store.db
+        .selectFrom('jobs')
+        .select(['id', 'name', 'state', 'labels'])
+        .orderBy('seq')
+        .execute();
+      expect(jobs).toEqual([
+        { id: kept.job_id, name: 'kept', state: 'PENDING', labels: '{"a":"b"}' },
+        { id: killed.job_id, name: 'killed', state: 'KILLED', labels: '{}' },
+      ]);
+      const events = await store.db
+        .selectFrom('events')
+        .select(['type', 'entity_id'])
+        .orderBy('seq')
+        .execute();
+      expect(events.filter((e) => e.type.startsWith('job.'))).toEqual([
+        { type: 'job.submitted', entity_id: kept.job_id },
+        { type: 'job.submitted', entity_id: killed.job_id },
+        { type: 'job.state_changed', entity_id: killed.job_id },
+      ]);
+    } finally {
+      await store.close();
+      await db.remove();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  if (dialect === 'sqlite') {
+    it('opens SQLite in WAL mode with synchronous=FULL, so a commit is durable when acknowledged', async () => {
+      const ts = await freshStore('sqlite');
+      try {
+        const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(ts.store.db);
+        const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(ts.store.db);
+        expect(mode.rows[0]?.journal_mode).toBe('wal');
+        expect(sync.rows[0]?.synchronous).toBe(2);
+      } finally {
+        await ts.cleanup();
+      }
+    });
+  }
+});
