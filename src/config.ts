@@ -84,6 +84,10 @@ export function loadConfig(
   const dataDir = resolve(String(pick('dataDir') ?? '.runplane'));
   const port = num('port', 7878);
   if (!Number.isInteger(port) || port > 65535) throw new ConfigError(`port must be 0-65535, got ${port}`);
+  const workerTimeoutMs = dur('workerTimeoutMs', '60s');
+  // Workers must beat several times per timeout, or a short --worker-timeout (below the 5s
+  // default beat) would call healthy workers silent and fail their running attempts.
+  const heartbeatDefault = Math.max(100, Math.min(5000, Math.floor(workerTimeoutMs / 3)));
   const admin = pick('adminToken');
   const publicUrl = pick('publicUrl');
   return {
@@ -95,8 +99,8 @@ export function loadConfig(
     workerCpu: num('workerCpu', cpus().length),
     workerMemoryMb: Math.floor(num('workerMemoryMb', Math.floor(totalmem() / 1024 / 1024))),
     workerGpu: Math.floor(num('workerGpu', 0)),
-    workerTimeoutMs: dur('workerTimeoutMs', '60s'),
-    workerHeartbeatMs: dur('workerHeartbeatMs', '5s'),
+    workerTimeoutMs,
+    workerHeartbeatMs: dur('workerHeartbeatMs', `${heartbeatDefault}ms`),
     killGraceMs: dur('killGraceMs', '10s'),
     logLevel: String(pick('logLevel') ?? 'info'),
     adminToken: admin === undefined || admin === '' ? null : String(admin),

@@ -21,7 +21,7 @@ program
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerUp(program, globals);
-registerWorker(program);
+registerWorker(program, globals);
 registerJob(program, globals);
 registerCluster(program, globals);
 registerToken(program, globals);

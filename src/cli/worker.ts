@@ -6,7 +6,7 @@ import { RunplaneClient } from '../client/client.js';
 import { parseDuration } from '../shared/duration.js';
 import { WorkerAgent } from '../worker/agent.js';
 import { HttpLink } from '../worker/link.js';
-import { CliError, EXIT, keyValues, number } from './context.js';
+import { CliError, EXIT, type GlobalOptions, keyValues, number } from './context.js';
 
 interface WorkerOptions {
   controller?: string;
@@ -23,7 +23,7 @@ interface WorkerOptions {
   logLevel: string;
 }
 
-export function registerWorker(program: Command): void {
+export function registerWorker(program: Command, globals: () => GlobalOptions): void {
   program
     .command('worker')
     .description('run a worker agent that takes jobs from a controller')
@@ -43,8 +43,10 @@ export function registerWorker(program: Command): void {
     .option('--kill-grace <duration>', 'SIGTERM to SIGKILL grace period', '10s')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o: WorkerOptions) => {
-      const url = o.controller ?? process.env.RUNPLANE_URL;
-      const token = o.token ?? process.env.RUNPLANE_TOKEN;
+      // The program declares --url and --token too, and commander hands an option the program
+      // knows to the program wherever it appears: `worker --token T` lands in the globals.
+      const url = o.controller ?? globals().url ?? process.env.RUNPLANE_URL;
+      const token = o.token ?? globals().token ?? process.env.RUNPLANE_TOKEN;
       if (!url) throw new CliError('--controller URL is required (or RUNPLANE_URL)', EXIT.usage);
       if (!token)
         throw new CliError(

@@ -37,6 +37,13 @@ describe('loadConfig', () => {
     expect(c.workerTimeoutMs).toBe(5000);
     expect(c.workers).toBe(3);
   });
+  it('beats at least three times per worker timeout unless told otherwise', () => {
+    expect(loadConfig({}, {}).workerHeartbeatMs).toBe(5000);
+    expect(loadConfig({ workerTimeoutMs: '3s' }, {}).workerHeartbeatMs).toBe(1000);
+    expect(loadConfig({ workerTimeoutMs: '3s' }, { RUNPLANE_WORKER_HEARTBEAT: '2s' }).workerHeartbeatMs).toBe(
+      2000,
+    );
+  });
   it('rejects bad values with the variable named', () => {
     expect(() => loadConfig({}, { RUNPLANE_PORT: 'eighty' })).toThrow(ConfigError);
     expect(() => loadConfig({}, { RUNPLANE_WORKER_TIMEOUT: 'later' })).toThrow(/RUNPLANE_WORKER_TIMEOUT/);
