@@ -19,20 +19,7 @@ export const lifecycle = {
       !(await jobRepo.transitionAttempt(tx, attempt.id, ['BUILDING'], { state: 'RUNNING', started_at: now }))
     )
       return;
-    await outboxRepo.append(
-      tx,
-      [
-        event('attempt.state_changed', attempt.job_id, {
-          job_id: attempt.job_id,
-          attempt_id: attempt.id,
-          worker_id: attempt.worker_id,
-          state: 'RUNNING',
-          exit_code: null,
-          reason: null,
-        }),
-      ],
-      now,
-    );
+    await outboxRepo.append(tx, [attemptChanged(attempt, 'RUNNING', null, null)], now);
     if (!job || job.current_attempt_id !== attempt.id || job.state !== 'BUILDING') return;
     if (await jobRepo.transition(tx, job.id, ['BUILDING'], { state: 'RUNNING' }, now)) {
       await outboxRepo.append(tx, [jobChanged(job, 'RUNNING', attempt, null)], now);
@@ -60,20 +47,7 @@ export const lifecycle = {
       finished_at: now,
     });
     if (!closed) return wake;
-    await outboxRepo.append(
-      tx,
-      [
-        event('attempt.state_changed', attempt.job_id, {
-          job_id: attempt.job_id,
-          attempt_id: attempt.id,
-          worker_id: attempt.worker_id,
-          state: outcome,
-          exit_code: exitCode,
-          reason,
-        }),
-      ],
-      now,
-    );
+    await outboxRepo.append(tx, [attemptChanged(attempt, outcome, exitCode, reason)], now);
     if (!job || job.current_attempt_id !== attempt.id || isTerminal(job.state as JobState)) return wake;
 
     const next = afterAttempt(
@@ -167,6 +141,17 @@ export const lifecycle = {
     return wake;
   },
 };
+
+function attemptChanged(attempt: AttemptRow, state: string, exitCode: number | null, reason: string | null) {
+  return event('attempt.state_changed', attempt.job_id, {
+    job_id: attempt.job_id,
+    attempt_id: attempt.id,
+    worker_id: attempt.worker_id,
+    state,
+    exit_code: exitCode,
+    reason,
+  });
+}
 
 function jobChanged(job: JobRow, state: JobState, attempt: AttemptRow | null, reason: string | null) {
   return event('job.state_changed', job.id, {
