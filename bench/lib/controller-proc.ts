@@ -22,13 +22,15 @@ export interface ControllerStats {
   traced: boolean;
   transactions: number;
   transactionMs: number;
+  /** Postgres: time spent waiting for the outbox advisory lock (store.write). */
+  lockWaitMs: number;
   passes: number;
   passMs: number;
   placed: number;
 }
 
 const trace = process.env.RUNPLANE_BENCH_TRACE === '1';
-const counters = { transactions: 0, transactionMs: 0, passes: 0, passMs: 0, placed: 0 };
+const counters = { transactions: 0, transactionMs: 0, lockWaitMs: 0, passes: 0, passMs: 0, placed: 0 };
 if (trace) {
   const transaction = Store.prototype.transaction;
   Store.prototype.transaction = async function <T>(
@@ -43,6 +45,18 @@ if (trace) {
       counters.transactionMs += performance.now() - t0;
     }
   } as typeof transaction;
+  const lockOutbox = Store.prototype.lockOutbox;
+  Store.prototype.lockOutbox = async function (
+    this: Store,
+    tx: Parameters<typeof lockOutbox>[0],
+  ): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await lockOutbox.call(this, tx);
+    } finally {
+      counters.lockWaitMs += performance.now() - t0;
+    }
+  };
   const pass = SchedulerLoop.prototype.pass;
   SchedulerLoop.prototype.pass = async function (this: SchedulerLoop) {
     const t0 = performance.now();
@@ -73,6 +87,7 @@ process.on('message', (msg: { cmd?: string }) => {
       traced: trace,
       transactions: counters.transactions - base.transactions,
       transactionMs: counters.transactionMs - base.transactionMs,
+      lockWaitMs: counters.lockWaitMs - base.lockWaitMs,
       passes: counters.passes - base.passes,
       passMs: counters.passMs - base.passMs,
       placed: counters.placed - base.placed,

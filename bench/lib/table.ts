@@ -27,12 +27,15 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   return [line(headers), rule, ...cells.map(line)].join('\n');
 }
 
-/** The same table as GitHub markdown (for bench/RESULTS.md). */
+/** The same table as GitHub markdown (for bench/RESULTS.md), padded as Biome formats it. */
 export function formatMarkdown(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  const out = [`| ${headers.map(esc).join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`];
-  for (const r of rows) out.push(`| ${headers.map((_, i) => esc(text(r[i]))).join(' | ')} |`);
-  return out.join('\n');
+  const cells = [headers.map(esc), ...rows.map((r) => headers.map((_, i) => esc(text(r[i]))))];
+  const widths = headers.map((_, i) => Math.max(3, ...cells.map((r) => r[i]?.length ?? 0)));
+  const line = (r: readonly string[]): string =>
+    `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  const [head, ...body] = cells;
+  return [line(head ?? []), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 export function printTable(headers: readonly string[], rows: readonly (readonly Cell[])[]): void {

@@ -40,7 +40,9 @@ export function fmtSeconds(ms: number): string {
 }
 
 export function fmtPercent(ratio: number): string {
-  return Number.isFinite(ratio) ? `${(ratio * 100).toFixed(0)}%` : 'n/a';
+  if (!Number.isFinite(ratio)) return 'n/a';
+  const pct = ratio * 100;
+  return `${pct < 10 ? pct.toFixed(1) : pct.toFixed(0)}%`;
 }
 
 export interface MachineInfo {
