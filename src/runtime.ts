@@ -60,7 +60,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const waiters = new PollWaiters();
   let scheduler: SchedulerLoop | null = null;
   const signals = {
-    kickScheduler: () => scheduler?.kick(),
+    kickScheduler: (full?: boolean) => scheduler?.kick(full),
     wakeWorkers: (ids: Iterable<string>) => waiters.wake(ids),
   };
   const metrics = new Metrics({

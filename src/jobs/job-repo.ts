@@ -119,6 +119,26 @@ export const jobRepo = {
       .execute();
   },
 
+  /** How many jobs are pending, and the smallest request among them in each dimension. */
+  async smallestPending(db: Executor): Promise<{ n: number; cpu: number; memory_mb: number; gpu: number }> {
+    const r = await db
+      .selectFrom('jobs')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.min('cpu').as('cpu'),
+        eb.fn.min('memory_mb').as('memory_mb'),
+        eb.fn.min('gpu').as('gpu'),
+      ])
+      .where('state', '=', 'PENDING')
+      .executeTakeFirst();
+    return {
+      n: Number(r?.n ?? 0),
+      cpu: Number(r?.cpu ?? 0),
+      memory_mb: Number(r?.memory_mb ?? 0),
+      gpu: Number(r?.gpu ?? 0),
+    };
+  },
+
   /** For each gang, how many members are no longer pending (placed, running or finished). */
   async gangNonPendingCounts(db: Executor, gangIds: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();

@@ -3,7 +3,7 @@ import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import type { Store } from '../store/database.js';
+import type { Store, Tx } from '../store/database.js';
 import { type JobRow, jobRepo } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
@@ -13,7 +13,7 @@ import { jobView } from './views.js';
 
 /** Hooks the job service pokes after a commit; the scheduler loop and poll waiters own them. */
 export interface JobSignals {
-  kickScheduler(): void;
+  kickScheduler(full?: boolean): void;
   wakeWorkers(ids: Iterable<string>): void;
 }
 
@@ -25,8 +25,55 @@ export class JobService {
     private readonly signals: JobSignals,
   ) {}
 
-  async launch(req: JobRequest): Promise<{ job_id: string }> {
-    const now = this.clock.now();
+  private readonly launches: Array<{
+    req: JobRequest;
+    resolve: (r: { job_id: string }) => void;
+    reject: (err: unknown) => void;
+  }> = [];
+  private flushingLaunches = false;
+
+  /**
+   * LaunchJob. Launches that arrive together are written in one transaction (group commit):
+   * one durable commit for the burst instead of one per job. Each launch is checked on its own
+   * before anything of it is written, so a rejected one changes nothing and fails alone.
+   */
+  launch(req: JobRequest): Promise<{ job_id: string }> {
+    return new Promise((resolve, reject) => {
+      this.launches.push({ req, resolve, reject });
+      if (!this.flushingLaunches) {
+        this.flushingLaunches = true;
+        setImmediate(() => void this.flushLaunches());
+      }
+    });
+  }
+
+  private async flushLaunches(): Promise<void> {
+    while (this.launches.length > 0) {
+      const batch = this.launches.splice(0, 500);
+      const now = this.clock.now();
+      try {
+        const outcomes = await this.store.write(async (tx) => {
+          const out: Array<{ job_id: string } | AppError> = [];
+          for (const item of batch) {
+            try {
+              out.push(await this.insertJob(tx, item.req, now));
+            } catch (err) {
+              if (!(err instanceof AppError)) throw err;
+              out.push(err);
+            }
+          }
+          return out;
+        });
+        outcomes.forEach((o, i) => (o instanceof AppError ? batch[i]?.reject(o) : batch[i]?.resolve(o)));
+        if (outcomes.some((o) => !(o instanceof AppError))) this.signals.kickScheduler();
+      } catch (err) {
+        for (const item of batch) item.reject(err);
+      }
+    }
+    this.flushingLaunches = false;
+  }
+
+  private async insertJob(tx: Tx, req: JobRequest, now: number): Promise<{ job_id: string }> {
     const id = newId('job', now);
     const name = req.name ?? id;
     const parentKey = req.parent_job_id ?? '';
@@ -63,7 +110,7 @@ export class JobService {
       finished_at: null,
       updated_at: now,
     };
-    await this.store.write(async (tx) => {
+    {
       if (req.parent_job_id) {
         const parent = await jobRepo.get(tx, req.parent_job_id);
         if (!parent) {
@@ -101,8 +148,7 @@ export class JobService {
         ],
         now,
       );
-    });
-    this.signals.kickScheduler();
+    }
     return { job_id: id };
   }
 

@@ -26,6 +26,8 @@ const NEVER_FITS = 'no registered worker can ever hold this job';
 export class SchedulerLoop {
   private running = false;
   private again = false;
+  private wantFull = false;
+  private scheduled: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private idle: Promise<void> = Promise.resolve();
   private stopped = true;
@@ -36,52 +38,67 @@ export class SchedulerLoop {
     private readonly log: Logger,
     private readonly onPlaced: (workerIds: Set<string>) => void,
     private readonly onPass: (stats: PassStats) => void = () => {},
+    private readonly debounceMs = 2,
   ) {}
 
   start(intervalMs = 1000): void {
     this.stopped = false;
-    this.timer = setInterval(() => this.kick(), intervalMs);
-    this.kick();
+    this.timer = setInterval(() => this.kick(true), intervalMs);
+    this.kick(true);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.scheduled) clearTimeout(this.scheduled);
     await this.idle;
   }
 
-  kick(): void {
+  /**
+   * Asks for a pass soon. Submissions and reports kick in bursts; kicks within a couple of
+   * milliseconds, or while a pass runs, coalesce into one pass. `full` also expires timeouts.
+   */
+  kick(full = false): void {
     if (this.stopped) return;
+    if (full) this.wantFull = true;
     if (this.running) {
       this.again = true;
       return;
     }
+    if (this.scheduled) return;
+    this.scheduled = setTimeout(() => this.run(), this.debounceMs);
+  }
+
+  private run(): void {
+    this.scheduled = null;
     this.running = true;
-    this.idle = this.pass()
+    const full = this.wantFull;
+    this.wantFull = false;
+    this.idle = this.pass({ full })
       .then(() => undefined)
       .catch((err: unknown) => this.log.error({ err }, 'scheduling pass failed'))
       .finally(() => {
         this.running = false;
         if (this.again) {
           this.again = false;
-          // Let reports and submissions that queued behind this pass go first.
-          setImmediate(() => this.kick());
+          this.kick();
         }
       });
   }
 
-  /** One scheduling pass (decide + persist). Returns null when another replica holds the lock. */
-  async pass(): Promise<PassStats | null> {
+  /**
+   * One scheduling pass (decide + persist). Returns null when another replica holds the lock.
+   * A quick pass (not `full`) skips timeouts, and does not read the pending jobs at all when
+   * no worker has room for even the smallest of them.
+   */
+  async pass(opts: { full?: boolean } = {}): Promise<PassStats | null> {
+    const full = opts.full ?? true;
     const started = performance.now();
     const now = this.clock.now();
     const result = await this.store.write(async (tx) => {
       if (!(await this.store.tryLeaderLock(tx, 'scheduler'))) return null;
-      const expired = await this.expire(tx, now);
-      const [pending, workers, used] = await Promise.all([
-        jobRepo.pendingForScheduling(tx),
-        workerRepo.list(tx),
-        jobRepo.usedCapacity(tx),
-      ]);
+      const expired = full ? await this.expire(tx, now) : 0;
+      const [workers, used] = await Promise.all([workerRepo.list(tx), jobRepo.usedCapacity(tx)]);
       const usedBy = new Map(used.map((u) => [u.worker_id, u]));
       const slots: WorkerSlot[] = workers
         .filter((w) => w.health === 'healthy')
@@ -98,6 +115,18 @@ export class SchedulerLoop {
             },
           };
         });
+      if (!full) {
+        const least = await jobRepo.smallestPending(tx);
+        const room = (s: WorkerSlot) =>
+          least.cpu <= s.free.cpu + 1e-9 && least.memory_mb <= s.free.memory_mb && least.gpu <= s.free.gpu;
+        if (least.n === 0 || !slots.some(room)) {
+          return {
+            wake: new Set<string>(),
+            stats: { pending: least.n, placed: 0, expired, workers: slots.length },
+          };
+        }
+      }
+      const pending = await jobRepo.pendingForScheduling(tx);
       const gangIds = [...new Set(pending.flatMap((p) => (p.gang_id ? [p.gang_id] : [])))];
       const nonPending = await jobRepo.gangNonPendingCounts(tx, gangIds);
       const jobs: PendingJob[] = pending.map((p) => ({

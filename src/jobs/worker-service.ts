@@ -87,7 +87,7 @@ export class WorkerService {
       }
       return { id: existing.id, wake };
     });
-    this.signals.kickScheduler();
+    this.signals.kickScheduler(true);
     this.waiters.wake(wake);
     return { worker_id: id, heartbeat_interval_ms: this.opts.heartbeatIntervalMs };
   }

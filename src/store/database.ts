@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresDialect,
   SqliteAdapter,
+  type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
@@ -60,6 +61,28 @@ class RunplaneSqliteDialect extends SqliteDialect {
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
+}
+
+/**
+ * Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep the
+ * compiled ones (bounded: `IN (?, ?, …)` lists make many distinct texts).
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => {
+      database.close();
+    },
+    prepare: (text: string) => {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        if (cache.size >= 1000) cache.clear();
+        stmt = database.prepare(text);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 export interface StoreOptions {
@@ -126,7 +149,9 @@ export class Store {
     database.pragma('synchronous = FULL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const db = new Kysely<DB>({ dialect: new RunplaneSqliteDialect({ database }) });
+    const db = new Kysely<DB>({
+      dialect: new RunplaneSqliteDialect({ database: withStatementCache(database) }),
+    });
     return new Store(db, 'sqlite', `sqlite:${file}`);
   }
 

@@ -18,6 +18,7 @@ export interface AgentOptions {
 
 type LogItem = NonNullable<ReportRequest['logs']>[number];
 const MAX_LOG_BATCH_BYTES = 512 * 1024;
+const REPORT_DELAY_MS = 3;
 
 /**
  * The worker agent: registers, heartbeats on its own timer, long-polls for assignments,
@@ -38,6 +39,7 @@ export class WorkerAgent {
   /** Attempts this agent was told to kill and is stopping now. */
   private readonly stoppingAttempts = new Set<string>();
   private flushing: Promise<void> | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pollLoop: Promise<void> | null = null;
   private registering: Promise<void> | null = null;
@@ -208,12 +210,19 @@ export class WorkerAgent {
     this.flush();
   }
 
+  /**
+   * Sends queued reports after a short pause, so a process that starts and exits within it is
+   * reported in one batch (RUNNING and its exit together) and bursts share one transaction.
+   */
   private flush(): void {
-    if (this.flushing || (this.queue.length === 0 && this.logs.length === 0)) return;
-    this.flushing = this.sendOnce().finally(() => {
-      this.flushing = null;
-      if (this.queue.length > 0 || this.logs.length > 0) setImmediate(() => this.flush());
-    });
+    if (this.flushing || this.flushTimer || (this.queue.length === 0 && this.logs.length === 0)) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushing = this.sendOnce().finally(() => {
+        this.flushing = null;
+        this.flush();
+      });
+    }, REPORT_DELAY_MS);
   }
 
   private async sendOnce(): Promise<void> {
@@ -249,6 +258,7 @@ export class WorkerAgent {
   private async drainReports(): Promise<void> {
     for (let i = 0; i < 100 && (this.flushing || this.queue.length > 0 || this.logs.length > 0); i++) {
       this.flush();
+      await sleep(REPORT_DELAY_MS + 1);
       await this.flushing;
     }
   }
