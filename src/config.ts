@@ -6,6 +6,8 @@ import { parseDuration } from './shared/duration.js';
 
 /** Where `runplane up` writes its first admin token, inside the data dir. */
 export const ADMIN_TOKEN_FILE = 'admin.token';
+/** The token `runplane up` gives its local worker processes. */
+export const WORKER_TOKEN_FILE = 'worker.token';
 
 /** One typed configuration for `runplane up`: flags > env RUNPLANE_* > config file > defaults. */
 export interface Config {

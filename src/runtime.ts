@@ -2,9 +2,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import type { Role } from './auth/model.js';
 import { registerTokenRoutes } from './auth/routes.js';
 import { TokenService } from './auth/token-service.js';
-import { ADMIN_TOKEN_FILE, type Config } from './config.js';
+import { ADMIN_TOKEN_FILE, type Config, WORKER_TOKEN_FILE } from './config.js';
 import { EventRelay } from './events/relay.js';
 import { type App, createApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
@@ -19,8 +20,7 @@ import { WorkerService } from './jobs/worker-service.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { Store } from './store/database.js';
 import { VERSION } from './version.js';
-import { WorkerAgent } from './worker/agent.js';
-import { LocalLink } from './worker/link.js';
+import { EmbeddedWorkers } from './worker/embedded.js';
 
 export interface Controller {
   url: string;
@@ -111,25 +111,31 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     Math.max(200, Math.min(5000, config.workerTimeoutMs / 4)),
   );
 
-  const agents: WorkerAgent[] = [];
-  const link = new LocalLink(workers, config.publicUrl ?? url);
-  for (let i = 0; i < config.workers; i++) {
-    const name = `${hostname()}-local-${i + 1}`;
-    const agent = new WorkerAgent(
-      link,
-      {
-        name,
-        capacity: { cpu: config.workerCpu, memory_mb: config.workerMemoryMb, gpu: config.workerGpu },
-        deviceType: null,
-        labels: { embedded: 'true' },
-        address: null,
-        workDir: join(config.dataDir, 'workers', name),
-        killGraceMs: config.killGraceMs,
-      },
-      log.child({ worker: name }),
-    );
-    await agent.start();
-    agents.push(agent);
+  const embedded = new EmbeddedWorkers(
+    {
+      count: config.workers,
+      controllerUrl: config.publicUrl ?? url,
+      token: await ensureTokenFile(
+        tokens,
+        join(config.dataDir, WORKER_TOKEN_FILE),
+        'worker',
+        'embedded workers',
+      ),
+      namePrefix: `${hostname()}-local`,
+      cpu: config.workerCpu,
+      memoryMb: config.workerMemoryMb,
+      gpu: config.workerGpu,
+      dataDir: config.dataDir,
+      killGrace: `${config.killGraceMs}ms`,
+      logLevel: config.logLevel,
+    },
+    log,
+  );
+  try {
+    await embedded.start();
+  } catch (err) {
+    await embedded.stop();
+    throw err;
   }
 
   let stopped = false;
@@ -146,7 +152,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     async stop() {
       if (stopped) return;
       stopped = true;
-      await Promise.all(agents.map((a) => a.stop()));
+      await embedded.stop();
       clearInterval(healthTimer);
       await app.close();
       await scheduler?.stop();
@@ -166,12 +172,24 @@ async function ensureAdminToken(config: Config, tokens: TokenService): Promise<s
     return null;
   }
   const path = join(config.dataDir, ADMIN_TOKEN_FILE);
+  await ensureTokenFile(tokens, path, 'admin', 'admin (data dir)');
+  return path;
+}
+
+/** A token kept in a file of the data dir (mode 0600): read it back, or issue and write it. */
+async function ensureTokenFile(
+  tokens: TokenService,
+  path: string,
+  role: Role,
+  name: string,
+): Promise<string> {
   if (existsSync(path)) {
-    await tokens.ensure(readFileSync(path, 'utf8').trim(), 'admin', 'admin (data dir)');
-    return path;
+    const secret = readFileSync(path, 'utf8').trim();
+    await tokens.ensure(secret, role, name);
+    return secret;
   }
-  const { token } = await tokens.create('admin', 'admin (data dir)');
+  const { token } = await tokens.create(role, name);
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
-  return path;
+  return token;
 }

@@ -83,6 +83,11 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
           () => process.exit(1),
         );
       };
+      // Started by `runplane up` as one of its local workers: say so, and stop with the parent.
+      if (process.send) {
+        process.send({ type: 'registered', worker_id: agent.id });
+        process.on('disconnect', () => shutdown());
+      }
       process.on('SIGINT', shutdown);
       process.on('SIGTERM', shutdown);
       await new Promise<never>(() => {});

@@ -64,7 +64,10 @@ export class JobService {
           }
           return out;
         });
-        outcomes.forEach((o, i) => (o instanceof AppError ? batch[i]?.reject(o) : batch[i]?.resolve(o)));
+        for (const [i, o] of outcomes.entries()) {
+          if (o instanceof AppError) batch[i]?.reject(o);
+          else batch[i]?.resolve(o);
+        }
         if (outcomes.some((o) => !(o instanceof AppError))) this.signals.kickScheduler();
       } catch (err) {
         for (const item of batch) item.reject(err);

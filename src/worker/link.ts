@@ -1,13 +1,9 @@
 import type { RunplaneClient } from '../client/client.js';
 import { ApiError } from '../client/client.js';
 import type { PollResponse, ReportRequest, WorkerRegister, WorkerRegistered } from '../jobs/schemas.js';
-import type { WorkerService } from '../jobs/worker-service.js';
 import { AppError } from '../shared/errors.js';
 
-/**
- * How an agent talks to its controller: over HTTP for `runplane worker`, or by direct
- * calls for the workers embedded in `runplane up`. Same protocol, same semantics.
- */
+/** How an agent talks to its controller (over HTTP; tests may put something else behind it). */
 export interface ControllerLink {
   readonly controllerUrl: string;
   register(req: WorkerRegister): Promise<WorkerRegistered>;
@@ -47,30 +43,5 @@ export class HttpLink implements ControllerLink {
   }
   async deregister(workerId: string) {
     await this.client.deregisterWorker(workerId);
-  }
-}
-
-export class LocalLink implements ControllerLink {
-  constructor(
-    private readonly workers: WorkerService,
-    readonly controllerUrl: string,
-  ) {}
-  register(req: WorkerRegister) {
-    return this.workers.register(req);
-  }
-  heartbeat(workerId: string) {
-    return this.workers.heartbeat(workerId);
-  }
-  async poll(workerId: string, known: string[], stopping: string[], waitMs: number, signal: AbortSignal) {
-    // In-process calls over SQLite never touch real I/O; yield once so a poll loop can never
-    // starve timers, child-process exits and sockets of the event loop.
-    await new Promise((resolve) => setImmediate(resolve));
-    return this.workers.poll(workerId, known, waitMs, signal, stopping);
-  }
-  async report(workerId: string, body: ReportRequest) {
-    await this.workers.report(workerId, body);
-  }
-  deregister(workerId: string) {
-    return this.workers.deregister(workerId);
   }
 }
