@@ -115,12 +115,16 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     {
       count: config.workers,
       controllerUrl: config.publicUrl ?? url,
-      token: await ensureTokenFile(
-        tokens,
-        join(config.dataDir, WORKER_TOKEN_FILE),
-        'worker',
-        'embedded workers',
-      ),
+      // Only issued when there are local workers to give it to.
+      token:
+        config.workers > 0
+          ? await ensureTokenFile(
+              tokens,
+              join(config.dataDir, WORKER_TOKEN_FILE),
+              'worker',
+              'embedded workers',
+            )
+          : '',
       namePrefix: `${hostname()}-local`,
       cpu: config.workerCpu,
       memoryMb: config.workerMemoryMb,
