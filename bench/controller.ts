@@ -457,7 +457,7 @@ async function decideInputs(
   store: Store,
 ): Promise<{ jobs: PendingJob[]; slots: WorkerSlot[]; loadMs: number }> {
   const t0 = nowMs();
-  const pending = await jobRepo.pendingForScheduling(store.db);
+  const pending = await jobRepo.pendingPage(store.db, 0, 1_000_000);
   const loadMs = nowMs() - t0;
   const workers = await workerRepo.list(store.db);
   const used = new Map((await jobRepo.usedCapacity(store.db)).map((u) => [u.worker_id, u]));

@@ -28,6 +28,19 @@ export interface PendingJobRow {
   run_id: string | null;
 }
 
+const PENDING_COLUMNS = [
+  'id',
+  'seq',
+  'cpu',
+  'memory_mb',
+  'gpu',
+  'device_type',
+  'gang_id',
+  'gang_size',
+  'reason',
+  'run_id',
+] as const;
+
 /** SQL for jobs and their attempts. One statement per method. */
 export const jobRepo = {
   async insert(tx: Executor, job: NewJobRow): Promise<number> {
@@ -98,33 +111,70 @@ export const jobRepo = {
     return db.selectFrom('jobs').selectAll().where('gang_id', '=', gangId).execute();
   },
 
-  /** Pending jobs in FIFO order, with only what placement needs. */
-  async pendingForScheduling(db: Executor): Promise<PendingJobRow[]> {
+  /** A page of pending jobs in FIFO order, with only what placement needs. */
+  async pendingPage(db: Executor, afterSeq: number, limit: number): Promise<PendingJobRow[]> {
     return db
       .selectFrom('jobs')
-      .select([
-        'id',
-        'seq',
-        'cpu',
-        'memory_mb',
-        'gpu',
-        'device_type',
-        'gang_id',
-        'gang_size',
-        'reason',
-        'run_id',
-      ])
+      .select(PENDING_COLUMNS)
       .where('state', '=', 'PENDING')
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  },
+
+  /** The pending members of the given gangs (a gang is placed whole, even across pages). */
+  async pendingGangMembers(db: Executor, gangIds: readonly string[]): Promise<PendingJobRow[]> {
+    if (gangIds.length === 0) return [];
+    return db
+      .selectFrom('jobs')
+      .select(PENDING_COLUMNS)
+      .where('state', '=', 'PENDING')
+      .where('gang_id', 'in', gangIds)
       .orderBy('seq')
       .execute();
   },
 
+  /**
+   * Pending jobs submitted after `afterSeq` that no registered worker could hold even when
+   * idle (couldFit false), or that some worker could (couldFit true).
+   */
+  async pendingByFit(db: Executor, afterSeq: number, couldFit: boolean): Promise<PendingJobRow[]> {
+    return db
+      .selectFrom('jobs')
+      .select(PENDING_COLUMNS)
+      .where('state', '=', 'PENDING')
+      .where('seq', '>', afterSeq)
+      .where((eb) => {
+        const some = eb.exists(
+          eb
+            .selectFrom('workers')
+            .select('workers.id')
+            .where('workers.health', '!=', 'offline')
+            .whereRef('workers.cpu', '>=', 'jobs.cpu')
+            .whereRef('workers.memory_mb', '>=', 'jobs.memory_mb')
+            .whereRef('workers.gpu', '>=', 'jobs.gpu')
+            .where((w) =>
+              w.or([
+                w('jobs.device_type', 'is', null),
+                w('workers.device_type', '=', w.ref('jobs.device_type')),
+              ]),
+            ),
+        );
+        return couldFit ? some : eb.not(some);
+      })
+      .execute();
+  },
+
   /** How many jobs are pending, and the smallest request among them in each dimension. */
-  async smallestPending(db: Executor): Promise<{ n: number; cpu: number; memory_mb: number; gpu: number }> {
+  async smallestPending(
+    db: Executor,
+  ): Promise<{ n: number; cpu: number; memory_mb: number; gpu: number; maxSeq: number }> {
     const r = await db
       .selectFrom('jobs')
       .select((eb) => [
         eb.fn.countAll<number>().as('n'),
+        eb.fn.max('seq').as('max_seq'),
         eb.fn.min('cpu').as('cpu'),
         eb.fn.min('memory_mb').as('memory_mb'),
         eb.fn.min('gpu').as('gpu'),
@@ -136,6 +186,7 @@ export const jobRepo = {
       cpu: Number(r?.cpu ?? 0),
       memory_mb: Number(r?.memory_mb ?? 0),
       gpu: Number(r?.gpu ?? 0),
+      maxSeq: Number(r?.max_seq ?? 0),
     };
   },
 

@@ -112,15 +112,6 @@ export function afterAttempt(
   return { next: outcome, counters: c, retry: false };
 }
 
-/** Does a worker's total capacity (ignoring what is in use) admit this request at all? */
-export function couldEverFit(
-  req: Resources,
-  total: Omit<Resources, 'device_type'> & { device_type: string | null },
-): boolean {
-  if (req.device_type !== null && req.device_type !== total.device_type) return false;
-  return req.cpu <= total.cpu + 1e-9 && req.memory_mb <= total.memory_mb && req.gpu <= total.gpu;
-}
-
 export function describeResources(r: Resources): string {
   const parts = [`cpu=${r.cpu}`, `memory_mb=${r.memory_mb}`, `gpu=${r.gpu}`];
   if (r.device_type) parts.push(`device_type=${r.device_type}`);

@@ -4,8 +4,8 @@ import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store, Tx } from '../store/database.js';
 import { type AttemptRow, jobRepo, type PendingJobRow } from './job-repo.js';
-import { couldEverFit, describeResources } from './model.js';
-import { decidePlacements, type PendingJob, type WorkerSlot } from './scheduler.js';
+import { describeResources } from './model.js';
+import { decidePlacements, type PendingJob, type Placement, type WorkerSlot } from './scheduler.js';
 import { type WorkerRow, workerRepo } from './worker-repo.js';
 
 export interface PassStats {
@@ -17,6 +17,8 @@ export interface PassStats {
 }
 
 const NEVER_FITS = 'no registered worker can ever hold this job';
+/** Pending jobs read per query in a pass. */
+const PAGE_SIZE = 1000;
 
 /**
  * Runs scheduling passes: load pending jobs and free capacity, decide with the pure
@@ -27,6 +29,8 @@ export class SchedulerLoop {
   private running = false;
   private again = false;
   private wantFull = false;
+  /** Highest job seq whose fit was already explained by a pass. */
+  private explainedUpTo = 0;
   private scheduled: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private idle: Promise<void> = Promise.resolve();
@@ -115,34 +119,15 @@ export class SchedulerLoop {
             },
           };
         });
-      if (!full) {
-        const least = await jobRepo.smallestPending(tx);
-        const room = (s: WorkerSlot) =>
-          least.cpu <= s.free.cpu + 1e-9 && least.memory_mb <= s.free.memory_mb && least.gpu <= s.free.gpu;
-        if (least.n === 0 || !slots.some(room)) {
-          return {
-            wake: new Set<string>(),
-            stats: { pending: least.n, placed: 0, expired, workers: slots.length },
-          };
-        }
-      }
-      const pending = await jobRepo.pendingForScheduling(tx);
-      const gangIds = [...new Set(pending.flatMap((p) => (p.gang_id ? [p.gang_id] : [])))];
-      const nonPending = await jobRepo.gangNonPendingCounts(tx, gangIds);
-      const jobs: PendingJob[] = pending.map((p) => ({
-        id: p.id,
-        seq: p.seq,
-        resources: { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type },
-        gang: p.gang_id
-          ? { id: p.gang_id, required: (p.gang_size ?? 1) - (nonPending.get(p.gang_id) ?? 0) }
-          : null,
-      }));
-      const { placements } = decidePlacements(jobs, slots);
-      const wake = await this.persist(tx, placements, pending, now);
-      await this.explainNeverFits(tx, pending, workers, new Set(placements.map((p) => p.job_id)), now);
+      const least = await jobRepo.smallestPending(tx);
+      const { placements, loaded } = await this.decide(tx, slots, least);
+      const wake = await this.persist(tx, placements, loaded, now);
+      // A full pass re-checks every pending job; a quick one only those submitted since.
+      await this.explainNeverFits(tx, workers, full ? 0 : this.explainedUpTo, full, now);
+      this.explainedUpTo = Math.max(this.explainedUpTo, least.maxSeq);
       return {
         wake,
-        stats: { pending: pending.length, placed: placements.length, expired, workers: slots.length },
+        stats: { pending: least.n, placed: placements.length, expired, workers: slots.length },
       };
     });
     if (!result) return null;
@@ -150,6 +135,65 @@ export class SchedulerLoop {
     if (result.wake.size > 0) this.onPlaced(result.wake);
     this.onPass(stats);
     return stats;
+  }
+
+  /**
+   * Reads pending jobs page by page in FIFO order and places them, until the pending jobs run
+   * out or no worker has room left for even the smallest pending request: a deep queue costs
+   * one page, not the whole queue. A gang is taken whole with its first member.
+   */
+  private async decide(
+    tx: Tx,
+    slots: WorkerSlot[],
+    least: { n: number; cpu: number; memory_mb: number; gpu: number },
+  ): Promise<{ placements: Placement[]; loaded: PendingJobRow[] }> {
+    const placements: Placement[] = [];
+    const loaded: PendingJobRow[] = [];
+    const room = () =>
+      slots.some(
+        (s) =>
+          least.cpu <= s.free.cpu + 1e-9 && least.memory_mb <= s.free.memory_mb && least.gpu <= s.free.gpu,
+      );
+    const seen = new Set<string>();
+    let after = 0;
+    while (least.n > 0 && room()) {
+      const page = await jobRepo.pendingPage(tx, after, PAGE_SIZE);
+      const last = page[page.length - 1];
+      if (!last) break;
+      after = last.seq;
+      const fresh = page.filter((p) => !seen.has(p.id));
+      const gangIds = [...new Set(fresh.flatMap((p) => (p.gang_id ? [p.gang_id] : [])))];
+      const members = (await jobRepo.pendingGangMembers(tx, gangIds)).filter((p) => !seen.has(p.id));
+      const batch = [...new Map([...fresh, ...members].map((p) => [p.id, p])).values()];
+      for (const p of batch) seen.add(p.id);
+      const nonPending = await jobRepo.gangNonPendingCounts(tx, gangIds);
+      const jobs: PendingJob[] = batch.map((p) => ({
+        id: p.id,
+        seq: p.seq,
+        resources: { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type },
+        gang: p.gang_id
+          ? { id: p.gang_id, required: (p.gang_size ?? 1) - (nonPending.get(p.gang_id) ?? 0) }
+          : null,
+      }));
+      const decided = decidePlacements(jobs, slots).placements;
+      // Capacity handed out on this page is gone for the next one.
+      const byJob = new Map(batch.map((p) => [p.id, p]));
+      const bySlot = new Map(slots.map((s) => [s.id, s]));
+      for (const d of decided) {
+        const job = byJob.get(d.job_id);
+        const slot = bySlot.get(d.worker_id);
+        if (!job || !slot) continue;
+        slot.free = {
+          cpu: slot.free.cpu - job.cpu,
+          memory_mb: slot.free.memory_mb - job.memory_mb,
+          gpu: slot.free.gpu - job.gpu,
+        };
+      }
+      placements.push(...decided);
+      loaded.push(...batch);
+      if (page.length < PAGE_SIZE) break;
+    }
+    return { placements, loaded };
   }
 
   private async persist(
@@ -245,13 +289,14 @@ export class SchedulerLoop {
 
   /**
    * Says in `reason`, at once, when no registered worker could hold a job even if idle, and
-   * clears that when one that could has registered. Written only when it changes.
+   * (on full passes) clears that once one that could has registered. The fit test runs in SQL,
+   * so a deep queue is not read into memory; a reason is written only when it changes.
    */
   private async explainNeverFits(
     tx: Tx,
-    pending: PendingJobRow[],
     workers: WorkerRow[],
-    placed: Set<string>,
+    afterSeq: number,
+    full: boolean,
     now: number,
   ): Promise<void> {
     const live = workers.filter((w) => w.health !== 'offline');
@@ -261,21 +306,17 @@ export class SchedulerLoop {
       max.memory_mb = Math.max(max.memory_mb, w.memory_mb);
       max.gpu = Math.max(max.gpu, w.gpu);
     }
-    for (const p of pending) {
-      if (placed.has(p.id)) continue;
+    for (const p of await jobRepo.pendingByFit(tx, afterSeq, false)) {
       const req = { cpu: p.cpu, memory_mb: p.memory_mb, gpu: p.gpu, device_type: p.device_type };
-      const withinMax = req.cpu <= max.cpu + 1e-9 && req.memory_mb <= max.memory_mb && req.gpu <= max.gpu;
-      const fits = withinMax && live.some((w) => couldEverFit(req, w));
-      let reason = p.reason;
-      if (!fits) {
-        reason =
-          live.length === 0
-            ? `${NEVER_FITS}: no worker is registered`
-            : `${NEVER_FITS}: needs ${describeResources(req)}; largest worker offers cpu=${max.cpu} memory_mb=${max.memory_mb} gpu=${max.gpu}`;
-      } else if (p.reason?.startsWith(NEVER_FITS)) {
-        reason = null;
-      }
+      const reason =
+        live.length === 0
+          ? `${NEVER_FITS}: no worker is registered`
+          : `${NEVER_FITS}: needs ${describeResources(req)}; largest worker offers cpu=${max.cpu} memory_mb=${max.memory_mb} gpu=${max.gpu}`;
       if (reason !== p.reason) await jobRepo.setReason(tx, p.id, reason, now);
+    }
+    if (!full) return;
+    for (const p of await jobRepo.pendingByFit(tx, 0, true)) {
+      if (p.reason?.startsWith(NEVER_FITS)) await jobRepo.setReason(tx, p.id, null, now);
     }
   }
 }

@@ -3,7 +3,17 @@ export interface Clock {
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+let last = 0;
+/**
+ * Wall-clock milliseconds that never go backwards within this process, so an attempt can not
+ * appear to start before it was assigned when the system clock is stepped back.
+ */
+export const systemClock: Clock = {
+  now: () => {
+    last = Math.max(last, Date.now());
+    return last;
+  },
+};
 
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {

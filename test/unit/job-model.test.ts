@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AttemptOutcome, afterAttempt, canTransition, couldEverFit } from '../../src/jobs/model.js';
+import { type AttemptOutcome, afterAttempt, canTransition } from '../../src/jobs/model.js';
 
 const policy = { max_retries_failure: 2, max_retries_preemption: 1 };
 const zero = { failure_count: 0, preemption_count: 0 };
@@ -81,15 +81,5 @@ describe('attempt transitions', () => {
     expect(canTransition('BUILDING', 'SUCCEEDED')).toBe(false);
     expect(canTransition('SUCCEEDED', 'RUNNING')).toBe(false);
     expect(canTransition('FAILED', 'RUNNING')).toBe(false);
-  });
-});
-
-describe('couldEverFit', () => {
-  const total = { cpu: 8, memory_mb: 1000, gpu: 1, device_type: 'a100' };
-  it('compares against total capacity and device type', () => {
-    expect(couldEverFit({ cpu: 8, memory_mb: 1000, gpu: 1, device_type: null }, total)).toBe(true);
-    expect(couldEverFit({ cpu: 9, memory_mb: 0, gpu: 0, device_type: null }, total)).toBe(false);
-    expect(couldEverFit({ cpu: 1, memory_mb: 0, gpu: 0, device_type: 'h100' }, total)).toBe(false);
-    expect(couldEverFit({ cpu: 1, memory_mb: 0, gpu: 2, device_type: 'a100' }, total)).toBe(false);
   });
 });
