@@ -1,26 +1,45 @@
+import type { Insertable } from 'kysely';
 import { newId } from '../shared/ids.js';
+import { beforeCommit } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
+import type { EventsTable } from '../store/schema.js';
 import type { NewEvent, StoredEvent } from './catalog.js';
+
+type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
+const buffers = new WeakMap<object, EventRow[]>();
+
+async function insertRows(tx: Executor, rows: readonly EventRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500)
+    await tx
+      .insertInto('events')
+      .values(rows.slice(i, i + 500))
+      .execute();
+}
 
 /** SQL for the transactional outbox and subscriber cursors. */
 export const outboxRepo = {
-  /** Appends events in the caller's transaction (the state change and its event commit together). */
+  /**
+   * Appends events in the caller's transaction, so the state change and its events commit
+   * together. Inside a store transaction the rows are buffered and written in order, in one
+   * statement per 500, just before the commit.
+   */
   async append(tx: Executor, events: readonly NewEvent[], now: number): Promise<void> {
     if (events.length === 0) return;
-    for (let i = 0; i < events.length; i += 500) {
-      await tx
-        .insertInto('events')
-        .values(
-          events.slice(i, i + 500).map((e) => ({
-            id: newId('evt', now),
-            type: e.type,
-            entity_id: e.entity_id,
-            payload: JSON.stringify(e.payload),
-            created_at: now,
-          })),
-        )
-        .execute();
+    const rows = events.map((e) => ({
+      id: newId('evt', now),
+      type: e.type,
+      entity_id: e.entity_id,
+      payload: JSON.stringify(e.payload),
+      created_at: now,
+    }));
+    let buffer = buffers.get(tx);
+    if (!buffer) {
+      const fresh: typeof rows = [];
+      if (!beforeCommit(tx, () => insertRows(tx, fresh))) return insertRows(tx, rows);
+      buffers.set(tx, fresh);
+      buffer = fresh;
     }
+    buffer.push(...rows);
   },
 
   async readAfter(db: Executor, afterSeq: number, limit: number): Promise<StoredEvent[]> {

@@ -206,6 +206,11 @@ export class WorkerService {
           j,
         ]),
       );
+      const left = new Map<string, number>();
+      for (const u of body.updates) {
+        const jobId = attempts.get(u.attempt_id)?.job_id;
+        if (jobId) left.set(jobId, (left.get(jobId) ?? 0) + 1);
+      }
       for (const u of body.updates) {
         const attempt = attempts.get(u.attempt_id);
         // Reports about attempts of another worker, or unknown ones, change nothing. Neither do
@@ -239,9 +244,18 @@ export class WorkerService {
           }
         }
         applied++;
-        // The batch may hold RUNNING and the exit of one attempt: read the job afresh.
-        const fresh = await jobRepo.get(tx, attempt.job_id);
-        if (fresh) jobs.set(fresh.id, fresh);
+        // Keep the cached job current for later updates of this batch (a short job's RUNNING
+        // and exit arrive together). RUNNING has one known effect; after an exit, read it again
+        // only if another update of the same job follows.
+        left.set(attempt.job_id, (left.get(attempt.job_id) ?? 1) - 1);
+        if (job && u.state === 'RUNNING') {
+          if (job.current_attempt_id === attempt.id && job.state === 'BUILDING') {
+            jobs.set(job.id, { ...job, state: 'RUNNING' });
+          }
+        } else if ((left.get(attempt.job_id) ?? 0) > 0) {
+          const fresh = await jobRepo.get(tx, attempt.job_id);
+          if (fresh) jobs.set(fresh.id, fresh);
+        }
       }
       // Output is kept only for attempts this worker really ran.
       const logs = (body.logs ?? []).filter((l) => attempts.get(l.attempt_id)?.worker_id === workerId);

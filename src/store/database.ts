@@ -19,6 +19,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { openCommitHooks, runCommitHooks } from './commit-hooks.js';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
 import type { DB } from './schema.js';
@@ -177,7 +178,12 @@ export class Store {
 
   /** Runs fn in one transaction; on commit, listeners of onCommit() are told. */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const result = await this.db.transaction().execute(fn);
+    const result = await this.db.transaction().execute(async (tx) => {
+      openCommitHooks(tx);
+      const r = await fn(tx);
+      await runCommitHooks(tx);
+      return r;
+    });
     this.commits.emit('commit');
     return result;
   }
