@@ -17,11 +17,11 @@ import pino from 'pino';
 import { RunplaneClient } from '../src/client/client.js';
 import { jobRepo, type NewJobRow } from '../src/jobs/job-repo.js';
 import { decidePlacements, type PendingJob, type WorkerSlot } from '../src/jobs/scheduler.js';
-import { SchedulerLoop } from '../src/jobs/scheduler-loop.js';
+import { freeSlots, SchedulerLoop } from '../src/jobs/scheduler-loop.js';
 import { workerRepo } from '../src/jobs/worker-repo.js';
 import { systemClock } from '../src/shared/clock.js';
 import { newId } from '../src/shared/ids.js';
-import { Store } from '../src/store/database.js';
+import { dropPostgresSchema, Store } from '../src/store/database.js';
 import type { WorkersTable } from '../src/store/schema.js';
 import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from './lib/anchors.js';
 import type { ControllerStats } from './lib/controller-proc.js';
@@ -187,13 +187,7 @@ function freshDb(dialect: Dialect): BenchDb {
     dir,
     open: () => Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 4 }),
     async cleanup() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await c.end();
-      }
+      await dropPostgresSchema(PG_URL, schema);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -460,22 +454,7 @@ async function decideInputs(
   const pending = await jobRepo.pendingPage(store.db, 0, 1_000_000);
   const loadMs = nowMs() - t0;
   const workers = await workerRepo.list(store.db);
-  const used = new Map((await jobRepo.usedCapacity(store.db)).map((u) => [u.worker_id, u]));
-  const slots: WorkerSlot[] = workers
-    .filter((w) => w.health === 'healthy')
-    .map((w) => {
-      const u = used.get(w.id);
-      return {
-        id: w.id,
-        healthy: true,
-        device_type: w.device_type,
-        free: {
-          cpu: w.cpu - (u?.cpu ?? 0),
-          memory_mb: w.memory_mb - (u?.memory_mb ?? 0),
-          gpu: w.gpu - (u?.gpu ?? 0),
-        },
-      };
-    });
+  const slots = freeSlots(workers, await jobRepo.usedCapacity(store.db));
   const jobs: PendingJob[] = pending.map((p) => ({
     id: p.id,
     seq: p.seq,

@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { Store } from '../src/store/database.js';
+import { dropPostgresSchema, Store } from '../src/store/database.js';
 import { schemaSnapshot } from '../src/store/schema-snapshot.js';
 
 const PG_URL = process.env.RUNPLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -36,13 +35,7 @@ async function postgres(): Promise<string> {
     return await schemaSnapshot(store);
   } finally {
     await store.close();
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    try {
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      await c.end();
-    }
+    await dropPostgresSchema(PG_URL, schema);
   }
 }
 

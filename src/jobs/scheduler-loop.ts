@@ -16,6 +16,29 @@ export interface PassStats {
   durationMs: number;
 }
 
+/** Healthy workers with what is free on each: capacity less the sum over active attempts. */
+export function freeSlots(
+  workers: readonly WorkerRow[],
+  used: ReadonlyArray<{ worker_id: string; cpu: number; memory_mb: number; gpu: number }>,
+): WorkerSlot[] {
+  const usedBy = new Map(used.map((u) => [u.worker_id, u]));
+  return workers
+    .filter((w) => w.health === 'healthy')
+    .map((w) => {
+      const u = usedBy.get(w.id);
+      return {
+        id: w.id,
+        healthy: true,
+        device_type: w.device_type,
+        free: {
+          cpu: w.cpu - (u?.cpu ?? 0),
+          memory_mb: w.memory_mb - (u?.memory_mb ?? 0),
+          gpu: w.gpu - (u?.gpu ?? 0),
+        },
+      };
+    });
+}
+
 const NEVER_FITS = 'no registered worker can ever hold this job';
 /** Pending jobs read per query in a pass. */
 const PAGE_SIZE = 1000;
@@ -103,22 +126,7 @@ export class SchedulerLoop {
       if (!(await this.store.tryLeaderLock(tx, 'scheduler'))) return null;
       const expired = full ? await this.expire(tx, now) : 0;
       const [workers, used] = await Promise.all([workerRepo.list(tx), jobRepo.usedCapacity(tx)]);
-      const usedBy = new Map(used.map((u) => [u.worker_id, u]));
-      const slots: WorkerSlot[] = workers
-        .filter((w) => w.health === 'healthy')
-        .map((w) => {
-          const u = usedBy.get(w.id);
-          return {
-            id: w.id,
-            healthy: true,
-            device_type: w.device_type,
-            free: {
-              cpu: w.cpu - (u?.cpu ?? 0),
-              memory_mb: w.memory_mb - (u?.memory_mb ?? 0),
-              gpu: w.gpu - (u?.gpu ?? 0),
-            },
-          };
-        });
+      const slots = freeSlots(workers, used);
       const least = await jobRepo.smallestPending(tx);
       const { placements, loaded } = await this.decide(tx, slots, least);
       const wake = await this.persist(tx, placements, loaded, now);

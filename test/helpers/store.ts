@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { Store } from '../../src/store/database.js';
+import { dropPostgresSchema, Store } from '../../src/store/database.js';
 import { PG_URL } from './services.js';
 
 export type DialectUnderTest = 'sqlite' | 'postgres';
@@ -53,11 +52,5 @@ export async function freshStore(dialect: DialectUnderTest): Promise<TestStore> 
 }
 
 export async function dropSchema(schema: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await c.end();
-  }
+  await dropPostgresSchema(PG_URL, schema);
 }
