@@ -298,6 +298,17 @@ export const jobRepo = {
     return db.selectFrom('attempts').selectAll().where('id', 'in', ids).execute();
   },
 
+  /** Every active (BUILDING or RUNNING) attempt, for ListWorkers. */
+  async activeAttempts(
+    db: Executor,
+  ): Promise<Array<Pick<AttemptRow, 'id' | 'job_id' | 'state' | 'worker_id'>>> {
+    return db
+      .selectFrom('attempts')
+      .select(['id', 'job_id', 'state', 'worker_id'])
+      .where('state', 'in', ['BUILDING', 'RUNNING'])
+      .execute();
+  },
+
   /** Active (BUILDING or RUNNING) attempts on the given worker. */
   async activeAttemptsOn(db: Executor, workerId: string): Promise<AttemptRow[]> {
     return db

@@ -306,11 +306,7 @@ export class WorkerService {
     const [workers, used, active] = await Promise.all([
       workerRepo.list(db),
       jobRepo.usedCapacity(db),
-      db
-        .selectFrom('attempts')
-        .select(['id', 'job_id', 'state', 'worker_id'])
-        .where('state', 'in', ['BUILDING', 'RUNNING'])
-        .execute(),
+      jobRepo.activeAttempts(db),
     ]);
     const usedBy = new Map(used.map((u) => [u.worker_id, u]));
     return workers.map((w) => {
