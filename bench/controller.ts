@@ -16,6 +16,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { RunplaneClient } from '../src/client/client.js';
 import { jobRepo, type NewJobRow } from '../src/jobs/job-repo.js';
+import { newJobRow } from '../src/jobs/job-service.js';
 import { decidePlacements, type PendingJob, type WorkerSlot } from '../src/jobs/scheduler.js';
 import { freeSlots, SchedulerLoop } from '../src/jobs/scheduler-loop.js';
 import { workerRepo } from '../src/jobs/worker-repo.js';
@@ -374,40 +375,9 @@ interface PassResult {
   placed: number;
 }
 
+/** A pending no-op job, exactly as LaunchJob stores one. */
 function jobRow(now: number): NewJobRow {
-  const id = newId('job', now);
-  return {
-    id,
-    name: id,
-    parent_job_id: null,
-    parent_key: '',
-    command: JSON.stringify(['/bin/true']),
-    env: '{}',
-    cwd: null,
-    setup: null,
-    cpu: 1,
-    memory_mb: 0,
-    gpu: 0,
-    device_type: null,
-    labels: '{}',
-    max_retries_failure: 0,
-    max_retries_preemption: 100,
-    scheduling_timeout_s: 0,
-    gang_id: null,
-    gang_size: null,
-    run_id: null,
-    state: 'PENDING',
-    reason: null,
-    failure_count: 0,
-    preemption_count: 0,
-    attempt_count: 0,
-    current_attempt_id: null,
-    submitted_at: now,
-    pending_since: now,
-    started_at: null,
-    finished_at: null,
-    updated_at: now,
-  };
+  return newJobRow({ command: ['/bin/true'] }, newId('job', now), now);
 }
 
 function workerRow(i: number, now: number): WorkersTable {

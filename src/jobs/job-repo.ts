@@ -139,12 +139,19 @@ export const jobRepo = {
    * Pending jobs submitted after `afterSeq` that no registered worker could hold even when
    * idle (couldFit false), or that some worker could (couldFit true).
    */
-  async pendingByFit(db: Executor, afterSeq: number, couldFit: boolean): Promise<PendingJobRow[]> {
-    return db
+  async pendingByFit(
+    db: Executor,
+    afterSeq: number,
+    couldFit: boolean,
+    reasonPrefix?: string,
+  ): Promise<PendingJobRow[]> {
+    let q = db
       .selectFrom('jobs')
       .select(PENDING_COLUMNS)
       .where('state', '=', 'PENDING')
-      .where('seq', '>', afterSeq)
+      .where('seq', '>', afterSeq);
+    if (reasonPrefix !== undefined) q = q.where('reason', 'like', `${reasonPrefix}%`);
+    return q
       .where((eb) => {
         const some = eb.exists(
           eb

@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
-import { type JobRow, jobRepo } from './job-repo.js';
+import { jobRepo, type NewJobRow } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
 import { DEFAULT_RESOURCES, isTerminal, type JobState } from './model.js';
@@ -77,81 +77,45 @@ export class JobService {
   }
 
   private async insertJob(tx: Tx, req: JobRequest, now: number): Promise<{ job_id: string }> {
-    const id = newId('job', now);
-    const name = req.name ?? id;
-    const parentKey = req.parent_job_id ?? '';
-    const resources = { ...DEFAULT_RESOURCES, ...req.resources };
-    const row: Omit<JobRow, 'seq'> = {
-      id,
-      name,
-      parent_job_id: req.parent_job_id ?? null,
-      parent_key: parentKey,
-      command: JSON.stringify(req.command),
-      env: JSON.stringify(req.env ?? {}),
-      cwd: req.cwd ?? null,
-      setup: req.setup ? JSON.stringify(req.setup) : null,
-      cpu: resources.cpu,
-      memory_mb: resources.memory_mb,
-      gpu: resources.gpu,
-      device_type: resources.device_type ?? null,
-      labels: JSON.stringify(req.labels ?? {}),
-      max_retries_failure: req.max_retries_failure ?? 0,
-      max_retries_preemption: req.max_retries_preemption ?? 100,
-      scheduling_timeout_s: req.scheduling_timeout_s ?? 0,
-      gang_id: req.gang?.id ?? null,
-      gang_size: req.gang?.size ?? null,
-      run_id: req.run_id ?? null,
-      state: 'PENDING',
-      reason: null,
-      failure_count: 0,
-      preemption_count: 0,
-      attempt_count: 0,
-      current_attempt_id: null,
-      submitted_at: now,
-      pending_since: now,
-      started_at: null,
-      finished_at: null,
-      updated_at: now,
-    };
-    {
-      if (req.parent_job_id) {
-        const parent = await jobRepo.get(tx, req.parent_job_id);
-        if (!parent) {
-          throw invalid([
-            { field: 'parent_job_id', code: 'UNKNOWN_PARENT', message: `job ${req.parent_job_id} not found` },
-          ]);
-        }
-        if (isTerminal(parent.state as JobState)) {
-          throw conflict('PARENT_TERMINAL', `parent job ${parent.id} is already ${parent.state}`);
-        }
+    const row = newJobRow(req, newId('job', now), now);
+    const { id, name, parent_key: parentKey } = row;
+    if (req.parent_job_id) {
+      const parent = await jobRepo.get(tx, req.parent_job_id);
+      if (!parent) {
+        throw invalid([
+          { field: 'parent_job_id', code: 'UNKNOWN_PARENT', message: `job ${req.parent_job_id} not found` },
+        ]);
       }
-      if (await jobRepo.existsByName(tx, parentKey, name)) {
-        throw conflict('DUPLICATE_JOB_NAME', `a job named "${name}" already exists under this parent`);
+      if (isTerminal(parent.state as JobState)) {
+        throw conflict('PARENT_TERMINAL', `parent job ${parent.id} is already ${parent.state}`);
       }
-      if (req.gang) {
-        const members = await jobRepo.gangMembers(tx, req.gang.id);
-        if (members.some((m) => m.gang_size !== req.gang?.size)) {
-          throw conflict('GANG_SIZE_MISMATCH', `gang ${req.gang.id} was declared with another size`);
-        }
-        if (members.length >= req.gang.size) {
-          throw conflict('GANG_FULL', `gang ${req.gang.id} already has ${members.length} members`);
-        }
-      }
-      const seq = await jobRepo.insert(tx, row);
-      await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});
-      await outboxRepo.append(
-        tx,
-        [
-          event('job.submitted', id, {
-            job_id: id,
-            name,
-            parent_job_id: row.parent_job_id,
-            run_id: row.run_id,
-          }),
-        ],
-        now,
-      );
     }
+    if (await jobRepo.existsByName(tx, parentKey, name)) {
+      throw conflict('DUPLICATE_JOB_NAME', `a job named "${name}" already exists under this parent`);
+    }
+    if (req.gang) {
+      const members = await jobRepo.gangMembers(tx, req.gang.id);
+      if (members.some((m) => m.gang_size !== req.gang?.size)) {
+        throw conflict('GANG_SIZE_MISMATCH', `gang ${req.gang.id} was declared with another size`);
+      }
+      if (members.length >= req.gang.size) {
+        throw conflict('GANG_FULL', `gang ${req.gang.id} already has ${members.length} members`);
+      }
+    }
+    const seq = await jobRepo.insert(tx, row);
+    await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});
+    await outboxRepo.append(
+      tx,
+      [
+        event('job.submitted', id, {
+          job_id: id,
+          name,
+          parent_job_id: row.parent_job_id,
+          run_id: row.run_id,
+        }),
+      ],
+      now,
+    );
     return { job_id: id };
   }
 
@@ -222,4 +186,41 @@ export class JobService {
     for (const [s, rest] of Object.entries(partial)) if (rest !== '') lines.push({ stream: s, line: rest });
     return { job_id: id, attempt_id: attempt.id, lines: q.tail === undefined ? lines : lines.slice(-q.tail) };
   }
+}
+
+/** The stored row of a new, PENDING job: request defaults applied, JSON fields encoded. */
+export function newJobRow(req: JobRequest, id: string, now: number): NewJobRow {
+  const resources = { ...DEFAULT_RESOURCES, ...req.resources };
+  return {
+    id,
+    name: req.name ?? id,
+    parent_job_id: req.parent_job_id ?? null,
+    parent_key: req.parent_job_id ?? '',
+    command: JSON.stringify(req.command),
+    env: JSON.stringify(req.env ?? {}),
+    cwd: req.cwd ?? null,
+    setup: req.setup ? JSON.stringify(req.setup) : null,
+    cpu: resources.cpu,
+    memory_mb: resources.memory_mb,
+    gpu: resources.gpu,
+    device_type: resources.device_type ?? null,
+    labels: JSON.stringify(req.labels ?? {}),
+    max_retries_failure: req.max_retries_failure ?? 0,
+    max_retries_preemption: req.max_retries_preemption ?? 100,
+    scheduling_timeout_s: req.scheduling_timeout_s ?? 0,
+    gang_id: req.gang?.id ?? null,
+    gang_size: req.gang?.size ?? null,
+    run_id: req.run_id ?? null,
+    state: 'PENDING',
+    reason: null,
+    failure_count: 0,
+    preemption_count: 0,
+    attempt_count: 0,
+    current_attempt_id: null,
+    submitted_at: now,
+    pending_since: now,
+    started_at: null,
+    finished_at: null,
+    updated_at: now,
+  };
 }

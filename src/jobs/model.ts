@@ -32,16 +32,11 @@ export const TERMINAL_JOB_STATES: ReadonlySet<JobState> = new Set([
   'WORKER_FAILED',
   'UNSCHEDULABLE',
 ]);
-export const ACTIVE_ATTEMPT_STATES = ['BUILDING', 'RUNNING'] as const;
 export type AttemptState = 'BUILDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED' | 'WORKER_FAILED';
 
 export function isTerminal(state: JobState): boolean {
   return TERMINAL_JOB_STATES.has(state);
 }
-export function isActiveAttempt(state: AttemptState): boolean {
-  return state === 'BUILDING' || state === 'RUNNING';
-}
-
 export interface Resources {
   cpu: number;
   memory_mb: number;
@@ -51,11 +46,6 @@ export interface Resources {
 }
 
 export const DEFAULT_RESOURCES: Resources = { cpu: 1, memory_mb: 0, gpu: 0, device_type: null };
-
-export type WorkerHealth = 'healthy' | 'unhealthy' | 'offline';
-
-/** What a worker reports about an attempt it runs. */
-export type AttemptReportState = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED' | 'WORKER_FAILED';
 
 /**
  * Transitions an attempt may take on a report from its worker. BUILDING is set by placement.

@@ -29,8 +29,4 @@ export class PollWaiters {
   wake(workerIds: Iterable<string>): void {
     for (const id of workerIds) for (const done of [...(this.waiting.get(id) ?? [])]) done();
   }
-
-  wakeAll(): void {
-    this.wake([...this.waiting.keys()]);
-  }
 }

@@ -323,8 +323,9 @@ export class SchedulerLoop {
       if (reason !== p.reason) await jobRepo.setReason(tx, p.id, reason, now);
     }
     if (!full) return;
-    for (const p of await jobRepo.pendingByFit(tx, 0, true)) {
-      if (p.reason?.startsWith(NEVER_FITS)) await jobRepo.setReason(tx, p.id, null, now);
+    // Only jobs that carry the reason are read, not every pending job that fits.
+    for (const p of await jobRepo.pendingByFit(tx, 0, true, NEVER_FITS)) {
+      await jobRepo.setReason(tx, p.id, null, now);
     }
   }
 }

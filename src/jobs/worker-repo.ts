@@ -27,16 +27,6 @@ export const workerRepo = {
     return db.selectFrom('workers').selectAll().orderBy('registered_at').orderBy('id').execute();
   },
 
-  async healthy(db: Executor): Promise<WorkerRow[]> {
-    return db
-      .selectFrom('workers')
-      .selectAll()
-      .where('health', '=', 'healthy')
-      .orderBy('registered_at')
-      .orderBy('id')
-      .execute();
-  },
-
   /** Records a heartbeat; returns the health the worker had before, or undefined if unknown. */
   async touch(tx: Executor, id: string, now: number): Promise<string | undefined> {
     const r = await tx

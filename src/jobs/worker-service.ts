@@ -10,7 +10,7 @@ import { type AttemptRow, type JobRow, jobRepo } from './job-repo.js';
 import type { JobSignals } from './job-service.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
-import { type AttemptOutcome, isTerminal, type JobState } from './model.js';
+import { type AttemptOutcome, type AttemptState, canTransition, isTerminal, type JobState } from './model.js';
 import type { PollWaiters } from './poll-waiters.js';
 import type {
   Assignment,
@@ -216,11 +216,7 @@ export class WorkerService {
         // Reports about attempts of another worker, or unknown ones, change nothing. Neither do
         // reports about an attempt already closed (superseded, e.g. failed by a health sweep or a
         // re-registration): the late exit of an old process must not count as applied.
-        const moves =
-          attempt !== undefined &&
-          (u.state === 'RUNNING'
-            ? attempt.state === 'BUILDING'
-            : attempt.state === 'BUILDING' || attempt.state === 'RUNNING');
+        const moves = attempt !== undefined && canTransition(attempt.state as AttemptState, u.state);
         if (!attempt || attempt.worker_id !== workerId || !moves) {
           ignored++;
           continue;

@@ -15,16 +15,5 @@ export const systemClock: Clock = {
   },
 };
 
-/** A clock tests move by hand. */
-export class ManualClock implements Clock {
-  constructor(private t = 1_700_000_000_000) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
-
 export const toIso = (ms: number | null | undefined): string | null =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
