@@ -116,6 +116,90 @@ export interface LogChunksTable {
   created_at: number;
 }
 
+export interface RunsTable {
+  seq: Generated<number>;
+  id: string;
+  name: string | null;
+  config: string; // canonical JSON
+  labels: string; // JSON object
+  job_id: string | null;
+  sweep_id: string | null;
+  status: string;
+  health: string;
+  step: number | null;
+  samples_per_sec: number | null;
+  loss: number | null;
+  checkpoint_version: number | null;
+  last_error: string | null;
+  notes: string | null;
+  queued_commands: string | null; // JSON array of command ids
+  summary: string; // JSON object: last value of each metric
+  last_heartbeat_at: number | null;
+  /** Extra time an operator allowed before the liveness monitor escalates; reset by a heartbeat. */
+  liveness_extension_ms: number;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+}
+
+export interface RunLabelsTable {
+  run_id: string;
+  run_seq: number;
+  key: string;
+  value: string;
+}
+
+export interface RunMetricsTable {
+  run_id: string;
+  name: string;
+  step: number;
+  value: number;
+  recorded_at: number;
+}
+
+export interface RunCommandsTable {
+  seq: Generated<number>;
+  id: string;
+  run_id: string;
+  type: string;
+  payload: string; // JSON
+  actor_type: string;
+  actor_id: string;
+  issued_at: number;
+  created_at: number;
+  delivered_at: number | null;
+  acknowledged_at: number | null;
+  delivery_count: number;
+  /** When the command may be (re)delivered: creation, then last delivery + visibility timeout. */
+  visible_at: number;
+}
+
+export interface ControlAuditTable {
+  seq: Generated<number>;
+  id: string;
+  run_id: string | null;
+  action: string;
+  actor_type: string;
+  actor_id: string;
+  envelope: string; // canonical JSON
+  source_ip: string | null;
+  user_agent: string | null;
+  client_cert_fingerprint: string | null;
+  created_at: number;
+  prev_hash: string;
+  entry_hash: string;
+}
+
+export interface AuditExportsTable {
+  seq: Generated<number>;
+  from_seq: number;
+  to_seq: number;
+  entry_count: number;
+  head_hash: string;
+  path: string;
+  exported_at: number;
+}
+
 export interface DB {
   jobs: JobsTable;
   job_labels: JobLabelsTable;
@@ -126,4 +210,10 @@ export interface DB {
   event_cursors: EventCursorsTable;
   tokens: TokensTable;
   log_chunks: LogChunksTable;
+  runs: RunsTable;
+  run_labels: RunLabelsTable;
+  run_metrics: RunMetricsTable;
+  run_commands: RunCommandsTable;
+  control_audit: ControlAuditTable;
+  audit_exports: AuditExportsTable;
 }

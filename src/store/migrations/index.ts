@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import type { DialectName } from '../dialect.js';
 import { up0001 } from './0001_initial.js';
+import { up0002 } from './0002_runs.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -9,5 +10,6 @@ import { up0001 } from './0001_initial.js';
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': { up: up0001(dialect) },
+    '0002_runs': { up: up0002(dialect) },
   };
 }

@@ -17,6 +17,30 @@ attempts:
   started_at bigint null
   finished_at bigint null
 
+audit_exports:
+  seq bigint not null default nextval('audit_exports_seq_seq'::regclass)
+  from_seq bigint not null
+  to_seq bigint not null
+  entry_count integer not null
+  head_hash text not null
+  path text not null
+  exported_at bigint not null
+
+control_audit:
+  seq bigint not null default nextval('control_audit_seq_seq'::regclass)
+  id text not null
+  run_id text null
+  action text not null
+  actor_type text not null
+  actor_id text not null
+  envelope text not null
+  source_ip text null
+  user_agent text null
+  client_cert_fingerprint text null
+  created_at bigint not null
+  prev_hash text not null
+  entry_hash text not null
+
 endpoints:
   id text not null
   name text not null
@@ -84,6 +108,58 @@ log_chunks:
   data text not null
   created_at bigint not null
 
+run_commands:
+  seq bigint not null default nextval('run_commands_seq_seq'::regclass)
+  id text not null
+  run_id text not null
+  type text not null
+  payload text not null
+  actor_type text not null
+  actor_id text not null
+  issued_at bigint not null
+  created_at bigint not null
+  delivered_at bigint null
+  acknowledged_at bigint null
+  delivery_count integer not null
+  visible_at bigint not null
+
+run_labels:
+  run_id text not null
+  run_seq bigint not null
+  key text not null
+  value text not null
+
+run_metrics:
+  run_id text not null
+  name text not null
+  step bigint not null
+  value double precision not null
+  recorded_at bigint not null
+
+runs:
+  seq bigint not null default nextval('runs_seq_seq'::regclass)
+  id text not null
+  name text null
+  config text not null
+  labels text not null
+  job_id text null
+  sweep_id text null
+  status text not null
+  health text not null
+  step bigint null
+  samples_per_sec double precision null
+  loss double precision null
+  checkpoint_version bigint null
+  last_error text null
+  notes text null
+  queued_commands text null
+  summary text not null
+  last_heartbeat_at bigint null
+  liveness_extension_ms bigint not null
+  created_at bigint not null
+  updated_at bigint not null
+  ended_at bigint null
+
 schema_migrations:
   name character varying not null
   timestamp character varying not null
@@ -120,6 +196,11 @@ CREATE INDEX attempts_job_idx ON <schema>.attempts USING btree (job_id, attempt_
 CREATE UNIQUE INDEX attempts_pkey ON <schema>.attempts USING btree (id);
 CREATE INDEX attempts_state_worker_idx ON <schema>.attempts USING btree (state, worker_id);
 CREATE INDEX attempts_worker_state_idx ON <schema>.attempts USING btree (worker_id, state);
+CREATE UNIQUE INDEX audit_exports_pkey ON <schema>.audit_exports USING btree (seq);
+CREATE UNIQUE INDEX control_audit_entry_hash_key ON <schema>.control_audit USING btree (entry_hash);
+CREATE UNIQUE INDEX control_audit_id_key ON <schema>.control_audit USING btree (id);
+CREATE UNIQUE INDEX control_audit_pkey ON <schema>.control_audit USING btree (seq);
+CREATE INDEX control_audit_run_idx ON <schema>.control_audit USING btree (run_id, seq);
 CREATE INDEX endpoints_job_idx ON <schema>.endpoints USING btree (job_id);
 CREATE INDEX endpoints_name_idx ON <schema>.endpoints USING btree (name);
 CREATE UNIQUE INDEX endpoints_pkey ON <schema>.endpoints USING btree (id);
@@ -138,6 +219,18 @@ CREATE INDEX jobs_run_idx ON <schema>.jobs USING btree (run_id);
 CREATE INDEX jobs_state_seq_idx ON <schema>.jobs USING btree (state, seq);
 CREATE INDEX log_chunks_attempt_idx ON <schema>.log_chunks USING btree (attempt_id, seq);
 CREATE UNIQUE INDEX log_chunks_pkey ON <schema>.log_chunks USING btree (seq);
+CREATE UNIQUE INDEX run_commands_id_key ON <schema>.run_commands USING btree (id);
+CREATE UNIQUE INDEX run_commands_pkey ON <schema>.run_commands USING btree (seq);
+CREATE INDEX run_commands_run_pending_idx ON <schema>.run_commands USING btree (run_id, acknowledged_at, seq);
+CREATE INDEX run_labels_kv_idx ON <schema>.run_labels USING btree (key, value, run_seq);
+CREATE UNIQUE INDEX run_labels_pk ON <schema>.run_labels USING btree (run_id, key);
+CREATE UNIQUE INDEX run_metrics_pk ON <schema>.run_metrics USING btree (run_id, name, step);
+CREATE INDEX runs_health_seq_idx ON <schema>.runs USING btree (health, seq);
+CREATE UNIQUE INDEX runs_id_key ON <schema>.runs USING btree (id);
+CREATE INDEX runs_job_idx ON <schema>.runs USING btree (job_id);
+CREATE UNIQUE INDEX runs_pkey ON <schema>.runs USING btree (seq);
+CREATE INDEX runs_status_seq_idx ON <schema>.runs USING btree (status, seq);
+CREATE INDEX runs_sweep_seq_idx ON <schema>.runs USING btree (sweep_id, seq);
 CREATE UNIQUE INDEX schema_migrations_pkey ON <schema>.schema_migrations USING btree (name);
 CREATE UNIQUE INDEX schema_migrations_lock_pkey ON <schema>.schema_migrations_lock USING btree (id);
 CREATE UNIQUE INDEX tokens_pkey ON <schema>.tokens USING btree (id);

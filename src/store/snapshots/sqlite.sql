@@ -9,6 +9,9 @@ CREATE INDEX "attempts_state_worker_idx" on "attempts" ("state", "worker_id");
 -- index attempts_worker_state_idx on attempts
 CREATE INDEX "attempts_worker_state_idx" on "attempts" ("worker_id", "state");
 
+-- index control_audit_run_idx on control_audit
+CREATE INDEX "control_audit_run_idx" on "control_audit" ("run_id", "seq");
+
 -- index endpoints_job_idx on endpoints
 CREATE INDEX "endpoints_job_idx" on "endpoints" ("job_id");
 
@@ -39,8 +42,32 @@ CREATE INDEX "jobs_state_seq_idx" on "jobs" ("state", "seq");
 -- index log_chunks_attempt_idx on log_chunks
 CREATE INDEX "log_chunks_attempt_idx" on "log_chunks" ("attempt_id", "seq");
 
+-- index run_commands_run_pending_idx on run_commands
+CREATE INDEX "run_commands_run_pending_idx" on "run_commands" ("run_id", "acknowledged_at", "seq");
+
+-- index run_labels_kv_idx on run_labels
+CREATE INDEX "run_labels_kv_idx" on "run_labels" ("key", "value", "run_seq");
+
+-- index runs_health_seq_idx on runs
+CREATE INDEX "runs_health_seq_idx" on "runs" ("health", "seq");
+
+-- index runs_job_idx on runs
+CREATE INDEX "runs_job_idx" on "runs" ("job_id");
+
+-- index runs_status_seq_idx on runs
+CREATE INDEX "runs_status_seq_idx" on "runs" ("status", "seq");
+
+-- index runs_sweep_seq_idx on runs
+CREATE INDEX "runs_sweep_seq_idx" on "runs" ("sweep_id", "seq");
+
 -- table attempts on attempts
 CREATE TABLE "attempts" ("id" text primary key, "job_id" text not null, "attempt_no" integer not null, "worker_id" text not null, "state" text not null, "exit_code" integer, "reason" text, "cpu" double precision not null, "memory_mb" bigint not null, "gpu" integer not null, "assigned_at" bigint not null, "started_at" bigint, "finished_at" bigint);
+
+-- table audit_exports on audit_exports
+CREATE TABLE "audit_exports" ("seq" integer primary key autoincrement, "from_seq" bigint not null, "to_seq" bigint not null, "entry_count" integer not null, "head_hash" text not null, "path" text not null, "exported_at" bigint not null);
+
+-- table control_audit on control_audit
+CREATE TABLE "control_audit" ("seq" integer primary key autoincrement, "id" text not null unique, "run_id" text, "action" text not null, "actor_type" text not null, "actor_id" text not null, "envelope" text not null, "source_ip" text, "user_agent" text, "client_cert_fingerprint" text, "created_at" bigint not null, "prev_hash" text not null, "entry_hash" text not null unique);
 
 -- table endpoints on endpoints
 CREATE TABLE "endpoints" ("id" text primary key, "name" text not null, "address" text not null, "metadata" text not null, "job_id" text not null, "created_at" bigint not null);
@@ -59,6 +86,18 @@ CREATE TABLE "jobs" ("seq" integer primary key autoincrement, "id" text not null
 
 -- table log_chunks on log_chunks
 CREATE TABLE "log_chunks" ("seq" integer primary key autoincrement, "attempt_id" text not null, "stream" text not null, "data" text not null, "created_at" bigint not null);
+
+-- table run_commands on run_commands
+CREATE TABLE "run_commands" ("seq" integer primary key autoincrement, "id" text not null unique, "run_id" text not null, "type" text not null, "payload" text not null, "actor_type" text not null, "actor_id" text not null, "issued_at" bigint not null, "created_at" bigint not null, "delivered_at" bigint, "acknowledged_at" bigint, "delivery_count" integer not null, "visible_at" bigint not null);
+
+-- table run_labels on run_labels
+CREATE TABLE "run_labels" ("run_id" text not null, "run_seq" bigint not null, "key" text not null, "value" text not null, constraint "run_labels_pk" primary key ("run_id", "key"));
+
+-- table run_metrics on run_metrics
+CREATE TABLE "run_metrics" ("run_id" text not null, "name" text not null, "step" bigint not null, "value" double precision not null, "recorded_at" bigint not null, constraint "run_metrics_pk" primary key ("run_id", "name", "step"));
+
+-- table runs on runs
+CREATE TABLE "runs" ("seq" integer primary key autoincrement, "id" text not null unique, "name" text, "config" text not null, "labels" text not null, "job_id" text, "sweep_id" text, "status" text not null, "health" text not null, "step" bigint, "samples_per_sec" double precision, "loss" double precision, "checkpoint_version" bigint, "last_error" text, "notes" text, "queued_commands" text, "summary" text not null, "last_heartbeat_at" bigint, "liveness_extension_ms" bigint not null, "created_at" bigint not null, "updated_at" bigint not null, "ended_at" bigint);
 
 -- table schema_migrations on schema_migrations
 CREATE TABLE "schema_migrations" ("name" varchar(255) not null primary key, "timestamp" varchar(255) not null);
