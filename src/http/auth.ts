@@ -38,5 +38,11 @@ export function registerAuth(app: App, tokens: TokenService): void {
         `role ${principal.role} may not call this route (needs one of ${ACCESS[access].join(', ')})`,
       );
     }
+    // A learner token acts on its own run only.
+    if (principal.role === 'learner') {
+      const runId = (req.params as { run_id?: string } | undefined)?.run_id;
+      if (runId === undefined || runId !== principal.run_id)
+        throw forbidden(`this learner token may only act on run ${principal.run_id ?? '(none)'}`);
+    }
   });
 }

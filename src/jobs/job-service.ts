@@ -7,7 +7,7 @@ import type { Store, Tx } from '../store/database.js';
 import { jobRepo, type NewJobRow } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
-import { DEFAULT_RESOURCES, isTerminal, type JobState } from './model.js';
+import { DEFAULT_RESOURCES, isTerminal, type JobState, RUN_TOKEN_ENV } from './model.js';
 import type { JobListQuery, JobRequest, JobView, LogsQuery } from './schemas.js';
 import { jobView } from './views.js';
 
@@ -17,12 +17,21 @@ export interface JobSignals {
   wakeWorkers(ids: Iterable<string>): void;
 }
 
+/**
+ * Links a launched job to its run (the run orchestrator implements it): checks the run in the
+ * launch's transaction and issues the token the job's learner gets as RUNPLANE_RUN_TOKEN.
+ */
+export interface RunLinker {
+  attachJob(tx: Tx, runId: string, jobId: string, now: number): Promise<{ token: string }>;
+}
+
 /** Use cases of the controller's job API: LaunchJob, GetJobStatus, TerminateJob, ListJobs, logs. */
 export class JobService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly signals: JobSignals,
+    private readonly runs: RunLinker | null = null,
   ) {}
 
   private readonly launches: Array<{
@@ -101,6 +110,16 @@ export class JobService {
       if (members.length >= req.gang.size) {
         throw conflict('GANG_FULL', `gang ${req.gang.id} already has ${members.length} members`);
       }
+    }
+    // Last of the checks (it may refuse the launch), and the first write: a refused launch writes nothing.
+    if (req.run_id) {
+      if (!this.runs)
+        throw invalid([{ field: 'run_id', code: 'UNKNOWN_RUN', message: 'this controller has no runs' }]);
+      const { token } = await this.runs.attachJob(tx, req.run_id, row.id, now);
+      row.env = JSON.stringify({
+        ...(JSON.parse(row.env) as Record<string, string>),
+        [RUN_TOKEN_ENV]: token,
+      });
     }
     const seq = await jobRepo.insert(tx, row);
     await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});

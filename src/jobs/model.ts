@@ -13,6 +13,9 @@
  * - endpoint: a named address registered by a job; visible only while that job is RUNNING.
  */
 
+/** The job environment variable holding its run's learner token; the API never shows its value. */
+export const RUN_TOKEN_ENV = 'RUNPLANE_RUN_TOKEN';
+
 export const JOB_STATES = [
   'PENDING',
   'BUILDING',

@@ -1,8 +1,14 @@
 import { toIso } from '../shared/clock.js';
 import type { EndpointRow } from './endpoint-repo.js';
 import type { AttemptRow, JobRow } from './job-repo.js';
-import type { JobState } from './model.js';
+import { type JobState, RUN_TOKEN_ENV } from './model.js';
 import type { AttemptView, EndpointView, JobView } from './schemas.js';
+
+/** A learner token in a job's environment is a secret: the API shows that it is set, not its value. */
+function redactEnv(env: Record<string, string>): Record<string, string> {
+  if (env[RUN_TOKEN_ENV] === undefined) return env;
+  return { ...env, [RUN_TOKEN_ENV]: '***' };
+}
 
 /** Maps stored rows to their wire shape (snake_case, RFC 3339 times). */
 export function jobView(row: JobRow, attempts?: AttemptRow[]): JobView {
@@ -12,7 +18,7 @@ export function jobView(row: JobRow, attempts?: AttemptRow[]): JobView {
     state: row.state as JobState,
     reason: row.reason,
     command: JSON.parse(row.command) as string[],
-    env: JSON.parse(row.env) as Record<string, string>,
+    env: redactEnv(JSON.parse(row.env) as Record<string, string>),
     cwd: row.cwd,
     setup: row.setup ? (JSON.parse(row.setup) as string[]) : null,
     resources: { cpu: row.cpu, memory_mb: row.memory_mb, gpu: row.gpu, device_type: row.device_type },

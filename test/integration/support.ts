@@ -19,15 +19,18 @@ export function forEachDialect(define: (dialect: DialectUnderTest) => void): voi
 }
 
 type Overrides = Parameters<typeof startTestController>[1];
+type Deps = Parameters<typeof startTestController>[2];
 
 /** Returns a starter of controllers over fresh databases; every one started is closed after its test. */
-export function controllers(dialect: DialectUnderTest): (overrides?: Overrides) => Promise<TestController> {
+export function controllers(
+  dialect: DialectUnderTest,
+): (overrides?: Overrides, deps?: Deps) => Promise<TestController> {
   const open: TestController[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((t) => t.close()));
   });
-  return async (overrides = {}) => {
-    const t = await startTestController(dialect, { killGraceMs: '1s', ...overrides });
+  return async (overrides = {}, deps = {}) => {
+    const t = await startTestController(dialect, { killGraceMs: '1s', ...overrides }, deps);
     open.push(t);
     return t;
   };

@@ -1,0 +1,102 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../store/database.js';
+import type { RunCommandsTable } from '../store/schema.js';
+
+export type CommandRow = Selectable<RunCommandsTable>;
+export type NewCommandRow = Omit<CommandRow, 'seq'>;
+
+/** SQL of the run_commands table: the command log and its delivery state. */
+export const commandRepo = {
+  async insert(tx: Executor, row: NewCommandRow): Promise<void> {
+    await tx.insertInto('run_commands').values(row).execute();
+  },
+
+  async get(db: Executor, id: string): Promise<CommandRow | undefined> {
+    return db.selectFrom('run_commands').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  async getMany(db: Executor, ids: readonly string[]): Promise<CommandRow[]> {
+    if (ids.length === 0) return [];
+    return db.selectFrom('run_commands').selectAll().where('id', 'in', ids).execute();
+  },
+
+  /** The oldest unacknowledged command of a run that may be delivered now. */
+  async nextDeliverable(db: Executor, runId: string, now: number): Promise<CommandRow | undefined> {
+    return db
+      .selectFrom('run_commands')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .where('acknowledged_at', 'is', null)
+      .where('visible_at', '<=', now)
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst();
+  },
+
+  /** When the next of the run's unacknowledged commands becomes deliverable (null: none). */
+  async nextVisibleAt(db: Executor, runId: string): Promise<number | null> {
+    const r = await db
+      .selectFrom('run_commands')
+      .select((eb) => eb.fn.min('visible_at').as('t'))
+      .where('run_id', '=', runId)
+      .where('acknowledged_at', 'is', null)
+      .executeTakeFirst();
+    return r?.t == null ? null : Number(r.t);
+  },
+
+  /**
+   * Claims a delivery: only if the command is still deliverable, so two long-polls racing
+   * for it cannot both take the same delivery. Returns whether this caller got it.
+   */
+  async claimDelivery(tx: Executor, id: string, now: number, visibleAgainAt: number): Promise<boolean> {
+    const r = await tx
+      .updateTable('run_commands')
+      .set((eb) => ({
+        delivered_at: now,
+        visible_at: visibleAgainAt,
+        delivery_count: eb('delivery_count', '+', 1),
+      }))
+      .where('id', '=', id)
+      .where('acknowledged_at', 'is', null)
+      .where('visible_at', '<=', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  },
+
+  /** A command the learner reports holding counts as delivered even if no poll returned it. */
+  async markSeen(tx: Executor, id: string, now: number): Promise<void> {
+    await tx
+      .updateTable('run_commands')
+      .set({ delivered_at: now })
+      .where('id', '=', id)
+      .where('delivered_at', 'is', null)
+      .execute();
+  },
+
+  async acknowledge(tx: Executor, id: string, now: number): Promise<void> {
+    await tx
+      .updateTable('run_commands')
+      .set((eb) => ({
+        acknowledged_at: now,
+        delivered_at: eb.fn.coalesce('delivered_at', eb.val(now)),
+      }))
+      .where('id', '=', id)
+      .where('acknowledged_at', 'is', null)
+      .execute();
+  },
+
+  async listForRun(db: Executor, runId: string): Promise<CommandRow[]> {
+    return db.selectFrom('run_commands').selectAll().where('run_id', '=', runId).orderBy('seq').execute();
+  },
+
+  async hasTerminate(db: Executor, runId: string): Promise<boolean> {
+    const r = await db
+      .selectFrom('run_commands')
+      .select('id')
+      .where('run_id', '=', runId)
+      .where('type', '=', 'terminate')
+      .limit(1)
+      .executeTakeFirst();
+    return r !== undefined;
+  },
+};

@@ -1,0 +1,282 @@
+import type { Principal } from '../auth/model.js';
+import { event, type NewEvent } from '../events/catalog.js';
+import { outboxRepo } from '../events/outbox-repo.js';
+import type { PollWaiters } from '../jobs/poll-waiters.js';
+import type { Clock } from '../shared/clock.js';
+import { AppError, conflict, type FieldError, invalid, notFound } from '../shared/errors.js';
+import type { Executor, Store } from '../store/database.js';
+import { appendAudit, type RequestMeta } from './audit-service.js';
+import { type CommandRow, commandRepo } from './command-repo.js';
+import {
+  type CommandType,
+  commandAllowed,
+  type RunStatus,
+  statusAfterAck,
+  TERMINATE_REASON_MAX,
+  TUNABLES,
+} from './model.js';
+import { runRepo } from './run-repo.js';
+import { actorOf } from './run-service.js';
+import type { CommandEnvelope, CommandView } from './schemas.js';
+import { commandView, statusEvent } from './views.js';
+
+export interface CommandPolicy {
+  /** A delivered command not acknowledged within this is delivered again. */
+  visibilityTimeoutMs: number;
+  /**
+   * Longest a long-poll sleeps before looking at the store again. A write on this process wakes
+   * it at once; this bounds the delay for a write made by another replica.
+   */
+  recheckMs: number;
+}
+
+/** Per-type payload rules exactly as the orchestrator seed states them; every violation listed. */
+export function validatePayload(type: CommandType, payload: Record<string, unknown>): FieldError[] {
+  const errors: FieldError[] = [];
+  const unknownFields = (allowed: readonly string[]) => {
+    for (const k of Object.keys(payload))
+      if (!allowed.includes(k))
+        errors.push({
+          field: `payload.${k}`,
+          code: 'UNKNOWN_FIELD',
+          message: `is not a field of a ${type} payload`,
+        });
+  };
+  if (type === 'tune') {
+    unknownFields([...Object.keys(TUNABLES), 'notes']);
+    let tunables = 0;
+    for (const [name, range] of Object.entries(TUNABLES)) {
+      const v = payload[name];
+      if (v === undefined) continue;
+      tunables += 1;
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        errors.push({ field: `payload.${name}`, code: 'INVALID_TYPE', message: 'must be a number' });
+        continue;
+      }
+      const low = range.minExclusive ? v <= range.min : v < range.min;
+      if (low || v > range.max)
+        errors.push({
+          field: `payload.${name}`,
+          code: 'OUT_OF_RANGE',
+          message: `must be ${range.minExclusive ? '>' : '>='} ${range.min} and <= ${range.max}`,
+        });
+    }
+    if (payload.notes !== undefined && typeof payload.notes !== 'string')
+      errors.push({ field: 'payload.notes', code: 'INVALID_TYPE', message: 'must be a string' });
+    if (tunables === 0)
+      errors.push({
+        field: 'payload',
+        code: 'NO_TUNABLE',
+        message: `a tune command needs at least one of ${Object.keys(TUNABLES).join(', ')}`,
+      });
+  } else if (type === 'pause' || type === 'resume') {
+    unknownFields([]);
+  } else {
+    unknownFields(['reason', 'final_checkpoint']);
+    const reason = payload.reason;
+    if (reason === undefined)
+      errors.push({
+        field: 'payload.reason',
+        code: 'REQUIRED',
+        message: 'a terminate command needs a reason',
+      });
+    else if (typeof reason !== 'string')
+      errors.push({ field: 'payload.reason', code: 'INVALID_TYPE', message: 'must be a string' });
+    else if (reason.length === 0 || reason.length > TERMINATE_REASON_MAX)
+      errors.push({
+        field: 'payload.reason',
+        code: 'INVALID_LENGTH',
+        message: `must be 1 to ${TERMINATE_REASON_MAX} characters`,
+      });
+    if (payload.final_checkpoint !== undefined && typeof payload.final_checkpoint !== 'boolean')
+      errors.push({ field: 'payload.final_checkpoint', code: 'INVALID_TYPE', message: 'must be a boolean' });
+  }
+  return errors;
+}
+
+/**
+ * Control commands: accepted into the command log (with an audit entry), delivered by
+ * long-poll at least once, acknowledged by the learner. Acknowledgement moves the run.
+ */
+export class CommandService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly waiters: PollWaiters,
+    private readonly policy: CommandPolicy,
+  ) {}
+
+  /** 202 with the new command, or 200 with the stored one for a repeated id. */
+  async issue(
+    runId: string,
+    env: CommandEnvelope,
+    meta: RequestMeta | null,
+  ): Promise<{ created: boolean; command: CommandView }> {
+    const now = this.clock.now();
+    const payload = env.payload ?? {};
+    const result = await this.store.write(async (tx) => {
+      const run = await runRepo.get(tx, runId);
+      if (!run) throw notFound('run', runId);
+      const existing = await commandRepo.get(tx, env.id);
+      if (existing) {
+        if (existing.run_id !== runId)
+          throw conflict('COMMAND_ID_IN_USE', `command id ${env.id} belongs to another run`);
+        return { created: false, row: existing };
+      }
+      const errors = validatePayload(env.type, payload);
+      if (errors.length > 0) throw invalid(errors, `${env.type} command is invalid`);
+      const allowed = commandAllowed(env.type, run.status as RunStatus);
+      if (!allowed.ok)
+        throw new AppError(422, 'INVALID_STATE_TRANSITION', `${env.type} refused: ${allowed.why}`, [
+          { field: 'type', code: 'INVALID_STATE_TRANSITION', message: allowed.why },
+        ]);
+      const row: Omit<CommandRow, 'seq'> = {
+        id: env.id,
+        run_id: runId,
+        type: env.type,
+        payload: JSON.stringify(payload),
+        actor_type: env.actor.type,
+        actor_id: env.actor.id,
+        issued_at: Date.parse(env.issued_at),
+        created_at: now,
+        delivered_at: null,
+        acknowledged_at: null,
+        delivery_count: 0,
+        visible_at: now,
+      };
+      await commandRepo.insert(tx, row);
+      await outboxRepo.append(
+        tx,
+        [
+          event('command.issued', runId, {
+            run_id: runId,
+            command_id: env.id,
+            type: env.type,
+            actor: env.actor.id,
+          }),
+        ],
+        now,
+      );
+      await appendAudit(
+        tx,
+        {
+          run_id: runId,
+          action: `command.${env.type}`,
+          actor: env.actor,
+          envelope: { ...env, payload },
+          request: meta,
+        },
+        now,
+      );
+      return { created: true, row: { ...row, seq: 0 } };
+    });
+    if (result.created) this.waiters.wake([runId]);
+    return { created: result.created, command: commandView(result.row) };
+  }
+
+  /**
+   * Long-poll: the oldest deliverable command the moment there is one (woken by the write),
+   * or null when `waitMs` passes. A delivery is claimed atomically, so racing polls never
+   * both take it; an unacknowledged one becomes deliverable again after the visibility timeout.
+   */
+  async next(runId: string, waitMs: number, signal?: AbortSignal): Promise<CommandView | null> {
+    await this.mustExist(this.store.db, runId);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const got = await this.tryDeliver(runId);
+      if (got) return got;
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return null;
+      const visibleAt = await commandRepo.nextVisibleAt(this.store.db, runId);
+      const untilVisible = visibleAt === null ? left : Math.max(1, visibleAt - this.clock.now());
+      await this.waiters.wait(runId, Math.min(left, untilVisible, this.policy.recheckMs), signal);
+    }
+  }
+
+  private async tryDeliver(runId: string): Promise<CommandView | null> {
+    const now = this.clock.now();
+    const candidate = await commandRepo.nextDeliverable(this.store.db, runId, now);
+    if (!candidate) return null;
+    return this.store.write(async (tx) => {
+      const visibleAgain = now + this.policy.visibilityTimeoutMs;
+      if (!(await commandRepo.claimDelivery(tx, candidate.id, now, visibleAgain))) return null;
+      const count = candidate.delivery_count + 1;
+      await outboxRepo.append(
+        tx,
+        [
+          event('command.delivered', runId, {
+            run_id: runId,
+            command_id: candidate.id,
+            type: candidate.type,
+            delivery_count: count,
+          }),
+        ],
+        now,
+      );
+      return commandView({
+        ...candidate,
+        delivered_at: now,
+        visible_at: visibleAgain,
+        delivery_count: count,
+      });
+    });
+  }
+
+  /** Stamps acknowledged_at (idempotent), mirrors it in the audit log and moves the run. */
+  async ack(
+    runId: string,
+    commandId: string,
+    principal: Principal | null,
+    meta: RequestMeta | null,
+  ): Promise<CommandView> {
+    const now = this.clock.now();
+    const row = await this.store.write(async (tx) => {
+      const cmd = await commandRepo.get(tx, commandId);
+      if (!cmd || cmd.run_id !== runId) throw notFound('command', commandId);
+      if (cmd.acknowledged_at !== null) return cmd;
+      await commandRepo.acknowledge(tx, commandId, now);
+      const acked = { ...cmd, acknowledged_at: now, delivered_at: cmd.delivered_at ?? now };
+      const events: NewEvent[] = [
+        event('command.acknowledged', runId, { run_id: runId, command_id: commandId, type: cmd.type }),
+      ];
+      const run = await runRepo.get(tx, runId);
+      if (run) {
+        const status = statusAfterAck(cmd.type as CommandType, run.status as RunStatus);
+        if (status) {
+          await runRepo.update(tx, runId, { status, updated_at: now });
+          events.push(
+            event('run.status', runId, statusEvent({ ...run, status }, run, `command.${cmd.type}`)),
+          );
+        }
+      }
+      await outboxRepo.append(tx, events, now);
+      await appendAudit(
+        tx,
+        {
+          run_id: runId,
+          action: 'command.ack',
+          actor: actorOf(principal),
+          envelope: {
+            command_id: commandId,
+            type: cmd.type,
+            delivered_at: acked.delivered_at,
+            acknowledged_at: now,
+          },
+          request: meta,
+        },
+        now,
+      );
+      return acked;
+    });
+    return commandView(row);
+  }
+
+  async list(runId: string): Promise<{ commands: CommandView[] }> {
+    await this.mustExist(this.store.db, runId);
+    return { commands: (await commandRepo.listForRun(this.store.db, runId)).map(commandView) };
+  }
+
+  private async mustExist(db: Executor, runId: string): Promise<void> {
+    if (!(await runRepo.get(db, runId))) throw notFound('run', runId);
+  }
+}

@@ -1,0 +1,215 @@
+import { event } from '../events/catalog.js';
+import { outboxRepo } from '../events/outbox-repo.js';
+import type { Clock } from '../shared/clock.js';
+import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
+import type { Store, Tx } from '../store/database.js';
+import { commandRepo } from './command-repo.js';
+import { metricRepo } from './metric-repo.js';
+import { isEnded, type RunStatus, statusAfterHeartbeat } from './model.js';
+import { type RunRow, runRepo } from './run-repo.js';
+import type { Heartbeat, HeartbeatAccepted } from './schemas.js';
+import { mergeSummary, parseSummary, statusEvent } from './views.js';
+
+export interface HeartbeatPolicy {
+  /** A heartbeat sooner than this after the last accepted one is refused with 429. */
+  minIntervalMs: number;
+  /** The cadence learners are told to keep. */
+  intervalMs: number;
+}
+
+interface Pending {
+  runId: string;
+  body: Heartbeat;
+  resolve: (r: HeartbeatAccepted) => void;
+  reject: (err: unknown) => void;
+}
+
+const BATCH = 500;
+
+/**
+ * Accepts learner heartbeats. Heartbeats that arrive together are checked one by one and
+ * written in one transaction (group commit): one durable commit for a burst of learners. A
+ * rejected heartbeat is decided before anything of it is written, so it changes nothing.
+ */
+export class HeartbeatService {
+  private readonly queue: Pending[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly policy: HeartbeatPolicy,
+    private readonly onAccepted: (runIds: string[]) => void = () => undefined,
+  ) {}
+
+  accept(runId: string, body: Heartbeat): Promise<HeartbeatAccepted> {
+    if (body.run_id !== runId) {
+      return Promise.reject(
+        invalid(
+          [
+            {
+              field: 'run_id',
+              code: 'RUN_ID_MISMATCH',
+              message: `run_id ${body.run_id} does not match the path (${runId})`,
+            },
+          ],
+          'heartbeat is invalid',
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ runId, body, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, BATCH);
+      const now = this.clock.now();
+      try {
+        const outcomes = await this.store.write((tx) => this.apply(tx, batch, now));
+        const accepted: string[] = [];
+        for (const [i, o] of outcomes.entries()) {
+          const item = batch[i];
+          if (!item) continue;
+          if (o instanceof AppError) item.reject(o);
+          else {
+            accepted.push(item.runId);
+            item.resolve(o);
+          }
+        }
+        if (accepted.length > 0) this.onAccepted(accepted);
+      } catch (err) {
+        for (const item of batch) item.reject(err);
+      }
+    }
+    this.flushing = false;
+  }
+
+  private async apply(tx: Tx, batch: Pending[], now: number): Promise<Array<HeartbeatAccepted | AppError>> {
+    const runs = new Map<string, RunRow>();
+    for (const r of await runRepo.getMany(tx, [...new Set(batch.map((b) => b.runId))])) runs.set(r.id, r);
+    const out: Array<HeartbeatAccepted | AppError> = [];
+    for (const item of batch) {
+      const run = runs.get(item.runId);
+      const verdict = run ? this.check(run, item.body, now) : notFound('run', item.runId);
+      if (verdict instanceof AppError || !run) {
+        out.push(verdict instanceof AppError ? verdict : notFound('run', item.runId));
+        continue;
+      }
+      const next = await this.write(tx, run, item.body, now);
+      runs.set(next.row.id, next.row);
+      out.push({
+        accepted: true,
+        run: { status: next.row.status as RunStatus, health: 'healthy' },
+        next_heartbeat_s: this.policy.intervalMs / 1000,
+        unknown_commands: next.unknown,
+      });
+    }
+    return out;
+  }
+
+  /** The seed's rules, in order: ended run, throttle (429), monotonic step and checkpoint (409). */
+  private check(run: RunRow, hb: Heartbeat, now: number): true | AppError {
+    if (isEnded(run.status as RunStatus))
+      return conflict(
+        'RUN_ENDED',
+        `run ${run.id} has ended (${run.status}); heartbeats are no longer accepted`,
+      );
+    if (run.last_heartbeat_at !== null) {
+      const wait = run.last_heartbeat_at + this.policy.minIntervalMs - now;
+      if (wait > 0) {
+        const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+        return new AppError(
+          429,
+          'HEARTBEAT_TOO_FREQUENT',
+          `heartbeats must be at least ${this.policy.minIntervalMs / 1000}s apart; retry in ${retryAfter}s`,
+          [],
+          { 'retry-after': String(retryAfter) },
+        );
+      }
+    }
+    if (run.step !== null && hb.step < run.step)
+      return conflict('STEP_REGRESSION', `step ${hb.step} is below the last accepted step ${run.step}`);
+    if (run.checkpoint_version !== null && hb.checkpoint_version < run.checkpoint_version)
+      return conflict(
+        'CHECKPOINT_REGRESSION',
+        `checkpoint_version ${hb.checkpoint_version} is below the last accepted version ${run.checkpoint_version}`,
+      );
+    return true;
+  }
+
+  private async write(
+    tx: Tx,
+    run: RunRow,
+    hb: Heartbeat,
+    now: number,
+  ): Promise<{ row: RunRow; unknown: string[] }> {
+    const status = statusAfterHeartbeat(run.status as RunStatus, hb.status);
+    const unknown = await this.reconcileQueued(tx, run.id, hb.queued_commands ?? [], now);
+    const metrics = { loss: hb.loss, samples_per_sec: hb.samples_per_sec };
+    const row: RunRow = {
+      ...run,
+      status,
+      health: 'healthy',
+      step: hb.step,
+      samples_per_sec: hb.samples_per_sec,
+      loss: hb.loss,
+      checkpoint_version: hb.checkpoint_version,
+      last_error: hb.status === 'errored' ? (hb.notes ?? 'the learner reported an error') : run.last_error,
+      notes: hb.notes ?? null,
+      queued_commands: hb.queued_commands === undefined ? null : JSON.stringify(hb.queued_commands),
+      summary: JSON.stringify(mergeSummary(parseSummary(run.summary), hb.step, metrics)),
+      last_heartbeat_at: now,
+      liveness_extension_ms: 0,
+      updated_at: now,
+    };
+    await runRepo.update(tx, run.id, {
+      status: row.status,
+      health: row.health,
+      step: row.step,
+      samples_per_sec: row.samples_per_sec,
+      loss: row.loss,
+      checkpoint_version: row.checkpoint_version,
+      last_error: row.last_error,
+      notes: row.notes,
+      queued_commands: row.queued_commands,
+      summary: row.summary,
+      last_heartbeat_at: now,
+      liveness_extension_ms: 0,
+      updated_at: now,
+    });
+    await metricRepo.upsert(tx, [
+      { run_id: run.id, name: 'loss', step: hb.step, value: hb.loss, recorded_at: now },
+      { run_id: run.id, name: 'samples_per_sec', step: hb.step, value: hb.samples_per_sec, recorded_at: now },
+    ]);
+    await outboxRepo.append(tx, [event('run.status', run.id, statusEvent(row, run, 'heartbeat'))], now);
+    return { row, unknown };
+  }
+
+  /**
+   * The learner's buffered command ids against the command log: a buffered command it was
+   * never told about counts as delivered; ids the log does not hold for this run, or holds as
+   * acknowledged, are returned so the learner can drop them.
+   */
+  private async reconcileQueued(
+    tx: Tx,
+    runId: string,
+    ids: readonly string[],
+    now: number,
+  ): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const known = new Map((await commandRepo.getMany(tx, ids)).map((c) => [c.id, c]));
+    const unknown: string[] = [];
+    for (const id of ids) {
+      const c = known.get(id);
+      if (!c || c.run_id !== runId || c.acknowledged_at !== null) unknown.push(id);
+      else if (c.delivered_at === null) await commandRepo.markSeen(tx, id, now);
+    }
+    return unknown;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Selectable, Updateable } from 'kysely';
+import type { Executor } from '../store/database.js';
+import type { RunsTable } from '../store/schema.js';
+
+export type RunRow = Selectable<RunsTable>;
+export type NewRunRow = Omit<RunRow, 'seq'>;
+export type RunPatch = Updateable<Omit<RunsTable, 'seq' | 'id'>>;
+
+export interface RunFilter {
+  status?: string | undefined;
+  health?: string | undefined;
+  sweep?: string | undefined;
+  labels?: Array<[string, string]>;
+  /** Newest first: rows with seq below this. */
+  beforeSeq?: number | undefined;
+  limit: number;
+}
+
+/** SQL of the runs table and its labels. */
+export const runRepo = {
+  async insert(tx: Executor, row: NewRunRow): Promise<number> {
+    const r = await tx.insertInto('runs').values(row).returning('seq').executeTakeFirstOrThrow();
+    return Number(r.seq);
+  },
+
+  async insertLabels(
+    tx: Executor,
+    runId: string,
+    seq: number,
+    labels: Record<string, string>,
+  ): Promise<void> {
+    const rows = Object.entries(labels).map(([key, value]) => ({ run_id: runId, run_seq: seq, key, value }));
+    if (rows.length > 0) await tx.insertInto('run_labels').values(rows).execute();
+  },
+
+  async get(db: Executor, id: string): Promise<RunRow | undefined> {
+    return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  async getMany(db: Executor, ids: readonly string[]): Promise<RunRow[]> {
+    if (ids.length === 0) return [];
+    return db.selectFrom('runs').selectAll().where('id', 'in', ids).execute();
+  },
+
+  async update(tx: Executor, id: string, patch: RunPatch): Promise<void> {
+    await tx.updateTable('runs').set(patch).where('id', '=', id).execute();
+  },
+
+  async list(db: Executor, f: RunFilter): Promise<RunRow[]> {
+    let q = db.selectFrom('runs').selectAll();
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.health) q = q.where('health', '=', f.health);
+    if (f.sweep) q = q.where('sweep_id', '=', f.sweep);
+    if (f.beforeSeq !== undefined) q = q.where('seq', '<', f.beforeSeq);
+    for (const [key, value] of f.labels ?? []) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('run_labels')
+            .select('run_labels.run_id')
+            .whereRef('run_labels.run_id', '=', 'runs.id')
+            .where('run_labels.key', '=', key)
+            .where('run_labels.value', '=', value),
+        ),
+      );
+    }
+    return q.orderBy('seq', 'desc').limit(f.limit).execute();
+  },
+
+  /**
+   * Runs the liveness monitor must escalate: watched, heard from before, and silent past the
+   * stale deadline (extension included) without already being unresponsive.
+   */
+  async silentSince(
+    db: Executor,
+    statuses: readonly string[],
+    staleBefore: number,
+    limit: number,
+  ): Promise<RunRow[]> {
+    return db
+      .selectFrom('runs')
+      .selectAll()
+      .where('status', 'in', statuses)
+      .where('health', '!=', 'unresponsive')
+      .where('last_heartbeat_at', 'is not', null)
+      .where((eb) => eb(eb('last_heartbeat_at', '+', eb.ref('liveness_extension_ms')), '<=', staleBefore))
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  },
+
+  async byJob(db: Executor, jobId: string): Promise<RunRow[]> {
+    return db.selectFrom('runs').selectAll().where('job_id', '=', jobId).execute();
+  },
+
+  async countByStatus(db: Executor): Promise<Array<{ status: string; n: number }>> {
+    const rows = await db
+      .selectFrom('runs')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
+    return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+  },
+};
