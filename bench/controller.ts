@@ -1,18 +1,5 @@
-/**
- * `npm run bench -- controller`: N no-op jobs (/bin/true) through K local workers with S slots
- * each, end to end (first submit -> last SUCCEEDED), on SQLite and on Postgres, beside
- * (a) the machine's spawn ceiling at the same concurrency and (b) Slurm when sbatch is there;
- * then one scheduling pass with 100,000 pending jobs and 1,000 workers (decide + persist).
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
 import pino from 'pino';
 import { RunplaneClient } from '../src/client/client.js';
 import { jobRepo, type NewJobRow } from '../src/jobs/job-repo.js';
@@ -22,10 +9,12 @@ import { freeSlots, SchedulerLoop } from '../src/jobs/scheduler-loop.js';
 import { workerRepo } from '../src/jobs/worker-repo.js';
 import { systemClock } from '../src/shared/clock.js';
 import { newId } from '../src/shared/ids.js';
-import { dropPostgresSchema, Store } from '../src/store/database.js';
+import type { Store } from '../src/store/database.js';
 import type { WorkersTable } from '../src/store/schema.js';
 import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from './lib/anchors.js';
+import { type Dialect, freshDb, PG_URL, percentile, pgReachable } from './lib/bench-db.js';
 import type { ControllerStats } from './lib/controller-proc.js';
+import { startControllerProcess } from './lib/controller-process.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import {
   fmtPercent,
@@ -38,12 +27,6 @@ import {
   sleep,
 } from './lib/timing.js';
 
-type Dialect = 'sqlite' | 'postgres';
-
-const PG_URL =
-  process.env.RUNPLANE_BENCH_PG_URL ??
-  process.env.RUNPLANE_TEST_PG_URL ??
-  'postgres://postgres@127.0.0.1:5432/test';
 const ADMIN_TOKEN = 'rp_bench_admin_token_0123456789abcdef';
 const TARGET_E2E: Record<Dialect, number> = { sqlite: 0.5, postgres: 0.35 };
 const TARGET_PASS_S: Record<Dialect, number> = { sqlite: 2, postgres: 4 };
@@ -138,63 +121,6 @@ function parseOptions(argv: string[]): Options {
 export class UsageError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
-// Databases
-
-interface BenchDb {
-  url: string;
-  schema: string | null;
-  dir: string;
-  /** Opens a store on it (the controller process opens its own). */
-  open(): Promise<Store>;
-  cleanup(): Promise<void>;
-}
-
-async function pgReachable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-let dbCounter = 0;
-
-/** A fresh SQLite file or a fresh Postgres schema. */
-function freshDb(dialect: Dialect): BenchDb {
-  const dir = mkdtempSync(join(tmpdir(), 'runplane-bench-'));
-  if (dialect === 'sqlite') {
-    const url = `sqlite:${join(dir, 'runplane.db')}`;
-    return {
-      url,
-      schema: null,
-      dir,
-      open: () => Store.open(url),
-      async cleanup() {
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const schema = `bench_${process.pid}_${Date.now().toString(36)}_${dbCounter++}`;
-  const base = new URL(PG_URL);
-  base.searchParams.set('schema', schema);
-  return {
-    url: base.toString(),
-    schema,
-    dir,
-    open: () => Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 4 }),
-    async cleanup() {
-      await dropPostgresSchema(PG_URL, schema);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // End to end
 
 interface E2EResult {
@@ -208,63 +134,6 @@ interface E2EResult {
   latencyP50: number;
   latencyP99: number;
   controller: ControllerStats;
-}
-
-interface ControllerProcess {
-  url: string;
-  child: ChildProcess;
-  /** Starts the measurement window of the controller's own statistics. */
-  mark(): Promise<void>;
-  /** Statistics since mark(). */
-  stats(): Promise<ControllerStats>;
-  stop(): Promise<void>;
-}
-
-async function startControllerProcess(
-  flags: Record<string, string | number>,
-  profileDir: string | null,
-  trace: boolean,
-): Promise<ControllerProcess> {
-  const script = fileURLToPath(new URL('./lib/controller-proc.ts', import.meta.url));
-  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(flags)], {
-    stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
-    env: { ...process.env, RUNPLANE_BENCH_TRACE: trace ? '1' : '0' },
-  });
-  const ask = <T>(cmd: string): Promise<T> =>
-    new Promise<T>((resolve) => {
-      const onMessage = (msg: { cmd?: string; stats?: unknown }): void => {
-        if (msg.cmd !== cmd) return;
-        child.off('message', onMessage);
-        resolve(msg.stats as T);
-      };
-      child.on('message', onMessage);
-      child.send({ cmd });
-    });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.on('line', (line) => {
-      const m = /^READY (\S+)/.exec(line);
-      if (m?.[1]) resolve(m[1]);
-      else if (line.trim() !== '') process.stderr.write(`[controller] ${line}\n`);
-    });
-    void exited.then((code) => reject(new Error(`controller process exited (${code}) before it was ready`)));
-  });
-  return {
-    url,
-    child,
-    async mark() {
-      await ask<unknown>('mark');
-    },
-    stats: () => ask<ControllerStats>('stats'),
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 async function counts(store: Store): Promise<Map<string, number>> {
@@ -289,11 +158,6 @@ async function waitSucceeded(store: Store, total: number, stallMs = 60_000): Pro
     }
     await sleep(ok / total > 0.95 ? 20 : 100);
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 }
 
 async function endToEnd(dialect: Dialect, o: Options): Promise<E2EResult> {

@@ -2,7 +2,9 @@
  * Benchmark entry point: `npm run bench -- <name> [options]`. Each benchmark prints a table with
  * its figures, the anchors measured in the same run, and the ratios. Results: bench/RESULTS.md.
  */
+import { usage as commandsUsage, runCommands } from './commands.js';
 import { usage as controllerUsage, runController, UsageError } from './controller.js';
+import { usage as heartbeatsUsage, runHeartbeats } from './heartbeats.js';
 
 interface Benchmark {
   describe: string;
@@ -15,6 +17,16 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'N no-op jobs end to end vs the spawn ceiling and Slurm; one 100k x 1k scheduling pass',
     usage: controllerUsage,
     run: runController,
+  },
+  heartbeats: {
+    describe: '1,000 learners heartbeating: heartbeats/s and p50/p99 beside bare Fastify',
+    usage: heartbeatsUsage,
+    run: runHeartbeats,
+  },
+  commands: {
+    describe: 'POST a command -> the learner long-poll returns it: p50/p99',
+    usage: commandsUsage,
+    run: runCommands,
   },
 };
 

@@ -24,6 +24,24 @@ export interface Config {
   workerHeartbeatMs: number;
   killGraceMs: number;
   logLevel: string;
+  /** NATS JetStream (off when null): the relay publishes the outbox there, ingest subjects feed it. */
+  natsUrl: string | null;
+  /** JetStream stream of published events; the ingest stream is `<stream>_INGEST`. */
+  natsStream: string;
+  /** Subjects `<prefix>.events.<type>` (published) and `<prefix>.ingest.<type>` (external producers). */
+  natsSubjectPrefix: string;
+  /** Subject of the compact run-status documents (the seed's `run-status`). */
+  natsRunStatusSubject: string;
+  /** Same content published again within this window is a duplicate (0 = off). */
+  eventDedupWindowMs: number;
+  /** In-relay retries of a failing handler before its event is dead-lettered. */
+  relayHandlerRetries: number;
+  /** Dead-letter queue: retries, backoff min(base * 2^n, max), abandonment age, daemon cadence. */
+  dlqMaxRetries: number;
+  dlqBaseDelayMs: number;
+  dlqMaxDelayMs: number;
+  dlqAbandonAfterMs: number;
+  dlqRetryIntervalMs: number;
   adminToken: string | null;
   /** URL the controller advertises to jobs (RUNPLANE_CONTROLLER_URL). */
   publicUrl: string | null;
@@ -52,6 +70,8 @@ export interface Config {
   pagerdutyUrl: string;
   /** Generic webhook receiving terminate and errored events. */
   alertWebhookUrl: string | null;
+  /** When set, alert webhook bodies are signed: X-Runplane-Signature: sha256=<HMAC-SHA256 hex>. */
+  alertWebhookSecret: string | null;
 }
 
 type Raw = Record<string, string | number | undefined>;
@@ -69,6 +89,17 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   workerHeartbeatMs: { env: 'RUNPLANE_WORKER_HEARTBEAT', file: 'worker_heartbeat' },
   killGraceMs: { env: 'RUNPLANE_KILL_GRACE', file: 'kill_grace' },
   logLevel: { env: 'RUNPLANE_LOG_LEVEL', file: 'log_level' },
+  natsUrl: { env: 'RUNPLANE_NATS_URL', file: 'nats_url' },
+  natsStream: { env: 'RUNPLANE_NATS_STREAM', file: 'nats_stream' },
+  natsSubjectPrefix: { env: 'RUNPLANE_NATS_SUBJECT_PREFIX', file: 'nats_subject_prefix' },
+  natsRunStatusSubject: { env: 'RUNPLANE_NATS_RUN_STATUS_SUBJECT', file: 'nats_run_status_subject' },
+  eventDedupWindowMs: { env: 'RUNPLANE_EVENT_DEDUP_WINDOW', file: 'event_dedup_window' },
+  relayHandlerRetries: { env: 'RUNPLANE_RELAY_HANDLER_RETRIES', file: 'relay_handler_retries' },
+  dlqMaxRetries: { env: 'RUNPLANE_DLQ_MAX_RETRIES', file: 'dlq_max_retries' },
+  dlqBaseDelayMs: { env: 'RUNPLANE_DLQ_BASE_DELAY', file: 'dlq_base_delay' },
+  dlqMaxDelayMs: { env: 'RUNPLANE_DLQ_MAX_DELAY', file: 'dlq_max_delay' },
+  dlqAbandonAfterMs: { env: 'RUNPLANE_DLQ_ABANDON_AFTER', file: 'dlq_abandon_after' },
+  dlqRetryIntervalMs: { env: 'RUNPLANE_DLQ_RETRY_INTERVAL', file: 'dlq_retry_interval' },
   adminToken: { env: 'RUNPLANE_ADMIN_TOKEN', file: 'admin_token' },
   publicUrl: { env: 'RUNPLANE_PUBLIC_URL', file: 'public_url' },
   heartbeatIntervalMs: { env: 'RUNPLANE_HEARTBEAT_INTERVAL', file: 'heartbeat_interval' },
@@ -88,6 +119,7 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   pagerdutyRoutingKey: { env: 'RUNPLANE_PAGERDUTY_ROUTING_KEY', file: 'pagerduty_routing_key' },
   pagerdutyUrl: { env: 'RUNPLANE_PAGERDUTY_URL', file: 'pagerduty_url' },
   alertWebhookUrl: { env: 'RUNPLANE_ALERT_WEBHOOK_URL', file: 'alert_webhook_url' },
+  alertWebhookSecret: { env: 'RUNPLANE_ALERT_WEBHOOK_SECRET', file: 'alert_webhook_secret' },
 };
 
 export class ConfigError extends Error {}
@@ -160,6 +192,7 @@ export function loadConfig(
     workerHeartbeatMs: dur('workerHeartbeatMs', `${heartbeatDefault}ms`),
     killGraceMs: dur('killGraceMs', '10s'),
     logLevel: String(pick('logLevel') ?? 'info'),
+    ...eventsConfig(pick, num, dur, optional),
     adminToken: admin === undefined || admin === '' ? null : String(admin),
     publicUrl: publicUrl === undefined || publicUrl === '' ? null : String(publicUrl),
     heartbeatIntervalMs: dur('heartbeatIntervalMs', '15s'),
@@ -176,5 +209,62 @@ export function loadConfig(
     pagerdutyRoutingKey: optional('pagerdutyRoutingKey'),
     pagerdutyUrl: String(pick('pagerdutyUrl') ?? 'https://events.pagerduty.com/v2/enqueue'),
     alertWebhookUrl: optional('alertWebhookUrl'),
+    alertWebhookSecret: optional('alertWebhookSecret'),
+  };
+}
+
+/** The event router's part of the configuration (NATS, dedup, dead-letter queue), validated. */
+function eventsConfig(
+  pick: (k: keyof Config) => string | number | undefined,
+  num: (k: keyof Config, dflt: number, min?: number) => number,
+  dur: (k: keyof Config, dflt: string) => number,
+  optional: (k: keyof Config) => string | null,
+): Pick<
+  Config,
+  | 'natsUrl'
+  | 'natsStream'
+  | 'natsSubjectPrefix'
+  | 'natsRunStatusSubject'
+  | 'eventDedupWindowMs'
+  | 'relayHandlerRetries'
+  | 'dlqMaxRetries'
+  | 'dlqBaseDelayMs'
+  | 'dlqMaxDelayMs'
+  | 'dlqAbandonAfterMs'
+  | 'dlqRetryIntervalMs'
+> {
+  const natsStream = String(pick('natsStream') ?? 'RUNPLANE_EVENTS');
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(natsStream))
+    throw new ConfigError(`${KEYS.natsStream.env}: letters, digits, _ and - only, got "${natsStream}"`);
+  const subject = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+  const natsSubjectPrefix = String(pick('natsSubjectPrefix') ?? 'runplane');
+  if (!subject.test(natsSubjectPrefix))
+    throw new ConfigError(`${KEYS.natsSubjectPrefix.env}: not a NATS subject: "${natsSubjectPrefix}"`);
+  const natsRunStatusSubject = String(pick('natsRunStatusSubject') ?? 'run-status');
+  if (!subject.test(natsRunStatusSubject))
+    throw new ConfigError(`${KEYS.natsRunStatusSubject.env}: not a NATS subject: "${natsRunStatusSubject}"`);
+  if (natsRunStatusSubject.startsWith(`${natsSubjectPrefix}.`))
+    throw new ConfigError(`${KEYS.natsRunStatusSubject.env}: must lie outside ${natsSubjectPrefix}.>`);
+  const natsUrl = optional('natsUrl');
+  if (natsUrl !== null && !/^(nats|tls|wss?):\/\/|^[^:/]+:\d+$/.test(natsUrl))
+    throw new ConfigError(`${KEYS.natsUrl.env}: expected nats://host:port, got "${natsUrl}"`);
+  const dlqBaseDelayMs = dur('dlqBaseDelayMs', '60s');
+  const dlqMaxDelayMs = dur('dlqMaxDelayMs', '1h');
+  if (dlqMaxDelayMs < dlqBaseDelayMs)
+    throw new ConfigError(`${KEYS.dlqMaxDelayMs.env}: must not be shorter than ${KEYS.dlqBaseDelayMs.env}`);
+  const dlqRetryIntervalMs = dur('dlqRetryIntervalMs', '10s');
+  if (dlqRetryIntervalMs <= 0) throw new ConfigError(`${KEYS.dlqRetryIntervalMs.env}: must be above 0`);
+  return {
+    natsUrl,
+    natsStream,
+    natsSubjectPrefix,
+    natsRunStatusSubject,
+    eventDedupWindowMs: dur('eventDedupWindowMs', '60s'),
+    relayHandlerRetries: Math.floor(num('relayHandlerRetries', 3)),
+    dlqMaxRetries: Math.floor(num('dlqMaxRetries', 5)),
+    dlqBaseDelayMs,
+    dlqMaxDelayMs,
+    dlqAbandonAfterMs: dur('dlqAbandonAfterMs', '168h'),
+    dlqRetryIntervalMs,
   };
 }

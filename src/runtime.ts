@@ -2,11 +2,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { AlertSinks } from './alerting/alert-sinks.js';
+import { registerAlertRoutes } from './alerting/routes.js';
 import type { Role } from './auth/model.js';
 import { registerTokenRoutes } from './auth/routes.js';
 import { TokenService } from './auth/token-service.js';
 import { ADMIN_TOKEN_FILE, type Config, WORKER_TOKEN_FILE } from './config.js';
-import { EventRelay } from './events/relay.js';
+import type { EventRelay } from './events/relay.js';
+import { createEventSystem, type EventSystem } from './events/system.js';
 import { type App, createApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { EndpointService } from './jobs/endpoint-service.js';
@@ -17,10 +20,25 @@ import { registerJobRoutes } from './jobs/routes.js';
 import { SchedulerLoop } from './jobs/scheduler-loop.js';
 import { workerRepo } from './jobs/worker-repo.js';
 import { WorkerService } from './jobs/worker-service.js';
+import { PodLoop } from './pods/pod-loop.js';
+import { PodService } from './pods/pod-service.js';
+import { registerPodRoutes } from './pods/routes.js';
+import { registerAuditRoutes } from './runs/audit-routes.js';
+import { AuditService } from './runs/audit-service.js';
+import { CommandService } from './runs/command-service.js';
+import { HeartbeatService } from './runs/heartbeat-service.js';
+import { LivenessMonitor } from './runs/liveness-monitor.js';
+import { registerRunRoutes } from './runs/routes.js';
+import { runRepo } from './runs/run-repo.js';
+import { RunService } from './runs/run-service.js';
+import { StatusStream } from './runs/status-stream.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { Store } from './store/database.js';
 import { VERSION } from './version.js';
 import { EmbeddedWorkers } from './worker/embedded.js';
+
+/** The simulator-role token `runplane up` gives pod simulation jobs, inside the data dir. */
+const SIMULATOR_TOKEN_FILE = 'simulator.token';
 
 export interface Controller {
   url: string;
@@ -31,6 +49,16 @@ export interface Controller {
   scheduler: SchedulerLoop;
   tokens: TokenService;
   relay: EventRelay;
+  /** Event router, dead-letter queue and NATS transport (relay is events.relay). */
+  events: EventSystem;
+  runs: RunService;
+  heartbeats: HeartbeatService;
+  commands: CommandService;
+  liveness: LivenessMonitor;
+  alerts: AlertSinks;
+  audit: AuditService;
+  pods: PodService;
+  podLoop: PodLoop;
   adminTokenPath: string | null;
   stop(): Promise<void>;
 }
@@ -66,6 +94,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const metrics = new Metrics({
     jobsByState: () => jobRepo.countByState(store.db),
     workersByHealth: () => workerRepo.countByHealth(store.db),
+    runsByStatusHealth: () => runRepo.countByStatusHealth(store.db),
   });
   scheduler = new SchedulerLoop(
     store,
@@ -77,17 +106,61 @@ export async function startController(config: Config, deps: ControllerDeps = {})
       metrics.placements.inc(s.placed);
     },
   );
-  const jobs = new JobService(store, clock, signals);
+  const runs = new RunService(store, clock, tokens, { heartbeatIntervalMs: config.heartbeatIntervalMs });
+  const jobs = new JobService(store, clock, signals, runs);
   const workers = new WorkerService(store, clock, log, waiters, signals, {
     workerTimeoutMs: config.workerTimeoutMs,
     heartbeatIntervalMs: config.workerHeartbeatMs,
   });
   const endpoints = new EndpointService(store, clock);
-  const relay = new EventRelay(store, clock, log);
+  const events = createEventSystem(store, clock, log, config);
+  const relay = events.relay;
+  const heartbeats = new HeartbeatService(
+    store,
+    clock,
+    { minIntervalMs: config.heartbeatMinIntervalMs, intervalMs: config.heartbeatIntervalMs },
+    (ids) => metrics.heartbeats.inc(ids.length),
+  );
+  const commandWaiters = new PollWaiters();
+  const commands = new CommandService(store, clock, commandWaiters, {
+    visibilityTimeoutMs: config.commandVisibilityTimeoutMs,
+    // Another replica's write cannot wake this process's long-polls: look again every second.
+    recheckMs: store.caps.advisoryLocks ? 1000 : 5000,
+  });
+  const liveness = new LivenessMonitor(store, clock, log, {
+    staleAfterMs: config.staleAfterMs,
+    unresponsiveAfterMs: config.unresponsiveAfterMs,
+  });
+  const statusStream = new StatusStream(store, log);
+  await statusStream.start();
+  // Runs follow their jobs from the log (durable cursor): a run whose process died never stays running.
+  await relay.subscribe('runs.jobs', 'job.state_changed', (ev) => runs.onJobEvent(ev), true);
+  const alerts = new AlertSinks(config, clock, log);
+  // New subscribers start at the end of the log: turning a sink on does not replay old alerts.
+  for (const s of alerts.subscriptions()) await relay.subscribe(s.name, s.pattern, s.handler);
 
-  const app = await createApp({ logger: log, tokens, metrics, version: VERSION });
+  const audit = new AuditService(store, clock, config, log);
+
+  // Simulation jobs post their games with a simulator-role token (it may do nothing else).
+  const simulatorToken = await ensureTokenFile(
+    tokens,
+    join(config.dataDir, SIMULATOR_TOKEN_FILE),
+    'simulator',
+    'pod simulation jobs',
+  );
+  const pods = new PodService(store, clock, jobs, log, { simulatorToken });
+  const podLoop = new PodLoop(pods, log);
+  // Epoch ends arrive as job events (durable cursor); the loop reconciles any it missed.
+  await podLoop.attach(relay);
+
+  const app = await createApp({ logger: log, tokens, metrics, version: VERSION, https: tlsOptions(config) });
   registerJobRoutes(app, { jobs, workers, endpoints });
+  registerAuditRoutes(app, audit);
+  registerRunRoutes(app, { runs, heartbeats, commands, stream: statusStream });
   registerTokenRoutes(app, tokens);
+  registerAlertRoutes(app, alerts);
+  registerPodRoutes(app, pods);
+  events.registerRoutes(app);
   app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
     try {
@@ -100,10 +173,14 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const scheme = config.tlsCert ? 'https' : 'http';
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   scheduler.start(1000);
-  relay.start();
+  await events.start();
+  audit.start();
+  podLoop.start(1000);
+  liveness.start(Math.max(100, Math.min(1000, Math.floor(config.staleAfterMs / 10))));
   const healthTimer = setInterval(
     () => {
       workers.sweepHealth().catch((err: unknown) => log.error({ err }, 'health sweep failed'));
@@ -152,17 +229,41 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     scheduler,
     tokens,
     relay,
+    events,
+    runs,
+    heartbeats,
+    commands,
+    liveness,
+    alerts,
+    audit,
+    pods,
+    podLoop,
     adminTokenPath,
     async stop() {
       if (stopped) return;
       stopped = true;
       await embedded.stop();
       clearInterval(healthTimer);
+      await statusStream.stop();
       await app.close();
+      await liveness.stop();
       await scheduler?.stop();
-      await relay.stop();
+      await audit.stop();
+      await podLoop.stop();
+      await events.stop();
       if (!deps.store) await store.close();
     },
+  };
+}
+
+/** HTTPS from the PEM files of --tls-cert/--tls-key; --tls-client-ca asks clients for certificates. */
+function tlsOptions(config: Config) {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  return {
+    cert: readFileSync(config.tlsCert),
+    key: readFileSync(config.tlsKey),
+    ...(config.tlsClientCa ? { ca: readFileSync(config.tlsClientCa) } : {}),
+    requestCert: config.tlsClientCa !== null,
   };
 }
 

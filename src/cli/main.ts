@@ -1,8 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerAudit } from './audit.js';
 import { registerCluster } from './cluster.js';
 import { EXIT, exitCodeFor, type GlobalOptions } from './context.js';
+import { registerDlq } from './dlq.js';
+import { registerEvents } from './events.js';
 import { registerJob } from './job.js';
+import { registerRun } from './run.js';
 import { registerToken } from './token.js';
 import { registerUp } from './up.js';
 import { registerWorker } from './worker.js';
@@ -23,8 +27,12 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerUp(program, globals);
 registerWorker(program, globals);
 registerJob(program, globals);
+registerRun(program, globals);
 registerCluster(program, globals);
 registerToken(program, globals);
+registerEvents(program, globals);
+registerDlq(program, globals);
+registerAudit(program, globals);
 
 try {
   await program.parseAsync(process.argv);

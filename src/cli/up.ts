@@ -14,7 +14,24 @@ interface UpOptions {
   workerGpu?: string;
   killGrace?: string;
   logLevel?: string;
+  natsUrl?: string;
+  natsStream?: string;
   config?: string;
+  heartbeatInterval?: string;
+  staleAfter?: string;
+  unresponsiveAfter?: string;
+  heartbeatMinInterval?: string;
+  commandVisibilityTimeout?: string;
+  slackWebhookUrl?: string;
+  pagerdutyRoutingKey?: string;
+  pagerdutyUrl?: string;
+  alertWebhookUrl?: string;
+  alertWebhookSecret?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  auditExportInterval?: string;
+  auditExportDir?: string;
 }
 
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
@@ -34,7 +51,39 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
     .option('--worker-gpu <n>', 'gpu capacity of each embedded worker (default 0)')
     .option('--kill-grace <duration>', 'SIGTERM to SIGKILL grace period (default 10s)')
     .option('--log-level <level>', 'log level (default info)')
+    .option('--nats-url <url>', 'NATS JetStream to publish events to and ingest them from (default: off)')
+    .option('--nats-stream <name>', 'JetStream stream of published events (default RUNPLANE_EVENTS)')
     .option('--config <file>', 'YAML config file (flags > env RUNPLANE_* > file > defaults)')
+    .option('--heartbeat-interval <duration>', 'cadence learners are told to heartbeat at (default 15s)')
+    .option('--stale-after <duration>', 'no valid heartbeat for this long: heartbeat_stale (default 45s)')
+    .option(
+      '--unresponsive-after <duration>',
+      'no valid heartbeat for this long: unresponsive (default 135s)',
+    )
+    .option('--heartbeat-min-interval <duration>', 'heartbeats closer than this get 429 (default 5s)')
+    .option(
+      '--command-visibility-timeout <duration>',
+      'a delivered command not acknowledged within this is delivered again (default 30s)',
+    )
+    .option('--slack-webhook-url <url>', 'Slack incoming webhook for heartbeat_stale warnings')
+    .option('--pagerduty-routing-key <key>', 'PagerDuty Events API v2 routing key (pages unresponsive runs)')
+    .option('--pagerduty-url <url>', 'PagerDuty Events API endpoint (default: PagerDuty v2/enqueue)')
+    .option('--alert-webhook-url <url>', 'webhook for run terminate, errored and terminate_recommended')
+    .option(
+      '--alert-webhook-secret <secret>',
+      'HMAC-SHA256 key signing alert webhook bodies (prefer RUNPLANE_ALERT_WEBHOOK_SECRET: flags show in ps)',
+    )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--tls-client-ca <file>',
+      'PEM CA: ask clients for certificates it signed; their fingerprints go into the audit log',
+    )
+    .option(
+      '--audit-export-interval <duration>',
+      'how often the audit log is exported (default 1h, 0 = never)',
+    )
+    .option('--audit-export-dir <dir>', 'where audit exports go (default <data dir>/exports)')
     .action(async (o: UpOptions) => {
       const flags: Partial<Record<keyof Config, string>> = {};
       const set = (k: keyof Config, v: string | undefined) => {
@@ -52,6 +101,23 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       set('workerGpu', o.workerGpu);
       set('killGraceMs', o.killGrace);
       set('logLevel', o.logLevel);
+      set('natsUrl', o.natsUrl);
+      set('natsStream', o.natsStream);
+      set('heartbeatIntervalMs', o.heartbeatInterval);
+      set('staleAfterMs', o.staleAfter);
+      set('unresponsiveAfterMs', o.unresponsiveAfter);
+      set('heartbeatMinIntervalMs', o.heartbeatMinInterval);
+      set('commandVisibilityTimeoutMs', o.commandVisibilityTimeout);
+      set('slackWebhookUrl', o.slackWebhookUrl);
+      set('pagerdutyRoutingKey', o.pagerdutyRoutingKey);
+      set('pagerdutyUrl', o.pagerdutyUrl);
+      set('alertWebhookUrl', o.alertWebhookUrl);
+      set('alertWebhookSecret', o.alertWebhookSecret);
+      set('tlsCert', o.tlsCert);
+      set('tlsKey', o.tlsKey);
+      set('tlsClientCa', o.tlsClientCa);
+      set('auditExportIntervalMs', o.auditExportInterval);
+      set('auditExportDir', o.auditExportDir);
       let config: Config;
       try {
         config = loadConfig(flags, process.env, o.config);

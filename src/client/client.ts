@@ -1,4 +1,12 @@
 import type {
+  DeadLetterListQuery,
+  DeadLetterStatsWire,
+  DeadLetterWire,
+  EventTypesWire,
+  PublishEventRequest,
+  PublishedEvent,
+} from '../events/schemas.js';
+import type {
   EndpointRequest,
   EndpointView,
   JobListQuery,
@@ -11,6 +19,34 @@ import type {
   WorkerRegistered,
   WorkerView,
 } from '../jobs/schemas.js';
+import type {
+  CommandEnvelope,
+  CommandView,
+  Finish,
+  Heartbeat,
+  HeartbeatAccepted,
+  LivenessExtend,
+  MetricsPost,
+  MetricsQuery,
+  MetricsView,
+  RunCreate,
+  RunListQuery,
+  RunView,
+} from '../runs/schemas.js';
+import type {
+  DispatchResponse,
+  EpochView,
+  Leaderboard,
+  ParticipantUpdateResponse,
+  PodConfigInput,
+  PodCreate,
+  PodListQuery,
+  PodView,
+  ReplayQuery,
+  ReplayView,
+  ResultsRequest,
+  ResultsResponse,
+} from '../pods/schemas.js';
 import type { FieldError } from '../shared/errors.js';
 
 /** An error answer of the API, with its stable code. */
@@ -20,6 +56,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details: FieldError[] = [],
+    /** Seconds the server asked to wait before retrying (its Retry-After header), if any. */
+    readonly retryAfterS: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -73,11 +111,13 @@ export class RunplaneClient {
       text && (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as unknown) : text;
     if (!res.ok) {
       const e = (body as { error?: { code?: string; message?: string; details?: FieldError[] } }).error;
+      const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
       throw new ApiError(
         res.status,
         e?.code ?? `HTTP_${res.status}`,
         e?.message ?? `HTTP ${res.status}`,
         e?.details ?? [],
+        Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null,
       );
     }
     return body as T;
@@ -171,5 +211,188 @@ export class RunplaneClient {
   }
   revokeToken(id: string) {
     return this.request<null>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+  }
+  // runs
+  createRun(req: RunCreate = {}) {
+    return this.request<{ run_id: string; token: string; run: RunView }>('POST', '/api/v1/runs', {
+      body: req,
+    });
+  }
+  getRun(id: string) {
+    return this.request<RunView>('GET', `/api/v1/runs/${encodeURIComponent(id)}`);
+  }
+  listRuns(q: RunListQuery = {}) {
+    return this.request<{ runs: RunView[]; next_cursor: string | null }>('GET', '/api/v1/runs', {
+      query: q as Query,
+    });
+  }
+  heartbeat(id: string, body: Heartbeat, signal?: AbortSignal) {
+    return this.request<HeartbeatAccepted>('POST', `/api/v1/runs/${encodeURIComponent(id)}/heartbeat`, {
+      body,
+      ...(signal ? { signal } : {}),
+    });
+  }
+  postMetrics(id: string, body: MetricsPost, signal?: AbortSignal) {
+    return this.request<{ accepted: number }>('POST', `/api/v1/runs/${encodeURIComponent(id)}/metrics`, {
+      body,
+      ...(signal ? { signal } : {}),
+    });
+  }
+  getMetrics(id: string, q: MetricsQuery = {}) {
+    return this.request<MetricsView>('GET', `/api/v1/runs/${encodeURIComponent(id)}/metrics`, {
+      query: q as Query,
+    });
+  }
+  finishRun(id: string, body: Finish, signal?: AbortSignal) {
+    return this.request<RunView>('POST', `/api/v1/runs/${encodeURIComponent(id)}/finish`, {
+      body,
+      ...(signal ? { signal } : {}),
+    });
+  }
+  sendCommand(id: string, envelope: CommandEnvelope) {
+    return this.request<CommandView>('POST', `/api/v1/runs/${encodeURIComponent(id)}/commands`, {
+      body: envelope,
+    });
+  }
+  /** Long-polls for the next command; null when `waitS` passed without one (204). */
+  async nextCommand(id: string, waitS: number, signal?: AbortSignal): Promise<CommandView | null> {
+    const res = await this.request<CommandView | ''>(
+      'GET',
+      `/api/v1/runs/${encodeURIComponent(id)}/commands/next`,
+      { query: { wait: waitS }, ...(signal ? { signal } : {}) },
+    );
+    return res === '' || res === null ? null : res;
+  }
+  ackCommand(id: string, commandId: string, signal?: AbortSignal) {
+    return this.request<CommandView>(
+      'POST',
+      `/api/v1/runs/${encodeURIComponent(id)}/commands/${encodeURIComponent(commandId)}/ack`,
+      signal ? { signal } : {},
+    );
+  }
+  listCommands(id: string) {
+    return this.request<{ commands: CommandView[] }>(
+      'GET',
+      `/api/v1/runs/${encodeURIComponent(id)}/commands`,
+    );
+  }
+  extendLiveness(id: string, body: LivenessExtend) {
+    return this.request<RunView>('POST', `/api/v1/runs/${encodeURIComponent(id)}/liveness`, { body });
+  }
+  /**
+   * Opens GET /stream/runs (server-sent events) and returns the response, whose body the
+   * caller reads; an error answer throws ApiError like every other call.
+   */
+  async openRunStream(opts: { runId?: string; lastEventId?: string; signal?: AbortSignal } = {}) {
+    const url = new URL(`${this.baseUrl}/api/v1/stream/runs`);
+    if (opts.runId) url.searchParams.set('run_id', opts.runId);
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.lastEventId) headers['last-event-id'] = opts.lastEventId;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) {
+      const body = (await res.json().catch(() => null)) as {
+        error?: { code?: string; message?: string; details?: FieldError[] };
+      } | null;
+      throw new ApiError(
+        res.status,
+        body?.error?.code ?? `HTTP_${res.status}`,
+        body?.error?.message ?? `HTTP ${res.status}`,
+        body?.error?.details ?? [],
+      );
+    }
+    return res;
+  }
+
+  // pods
+  createPod(req: PodCreate) {
+    return this.request<PodView>('POST', '/api/v1/pods', { body: req });
+  }
+  getPod(id: string) {
+    return this.request<PodView>('GET', `/api/v1/pods/${encodeURIComponent(id)}`);
+  }
+  listPods(q: PodListQuery = {}) {
+    return this.request<{ pods: PodView[]; next_cursor: string | null }>('GET', '/api/v1/pods', {
+      query: q as Query,
+    });
+  }
+  updatePodConfig(id: string, config: PodConfigInput) {
+    return this.request<PodView>('PATCH', `/api/v1/pods/${encodeURIComponent(id)}`, { body: { config } });
+  }
+  dispatchPod(id: string) {
+    return this.request<DispatchResponse>('POST', `/api/v1/pods/${encodeURIComponent(id)}/dispatch`);
+  }
+  postPodResults(id: string, body: ResultsRequest) {
+    return this.request<ResultsResponse>('POST', `/api/v1/pods/${encodeURIComponent(id)}/results`, { body });
+  }
+  resetPod(id: string, reason?: string) {
+    return this.request<PodView>('POST', `/api/v1/pods/${encodeURIComponent(id)}/reset`, {
+      body: reason ? { reason } : {},
+    });
+  }
+  archivePod(id: string) {
+    return this.request<PodView>('POST', `/api/v1/pods/${encodeURIComponent(id)}/archive`);
+  }
+  podEpochs(id: string) {
+    return this.request<{ epochs: EpochView[] }>('GET', `/api/v1/pods/${encodeURIComponent(id)}/epochs`);
+  }
+  /** The pod's training trace as NDJSON or CSV text (read as text: NDJSON is not one JSON document). */
+  async podTrace(id: string, format: 'ndjson' | 'csv' = 'ndjson'): Promise<string> {
+    const url = `${this.baseUrl}/api/v1/pods/${encodeURIComponent(id)}/trace?format=${format}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
+    } catch (err) {
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      const e = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string; details?: FieldError[] } })
+        .error;
+      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details ?? []);
+    }
+    return text;
+  }
+  replays(q: ReplayQuery = {}) {
+    return this.request<{ games: ReplayView[]; next_cursor: string | null }>('GET', '/api/v1/replays', {
+      query: q as Query,
+    });
+  }
+  leaderboard(limit?: number) {
+    return this.request<Leaderboard>('GET', '/api/v1/leaderboard', { query: { limit } });
+  }
+  setParticipantVersion(participantId: string, modelVersion: string) {
+    return this.request<ParticipantUpdateResponse>(
+      'PUT',
+      `/api/v1/participants/${encodeURIComponent(participantId)}`,
+      { body: { model_version: modelVersion } },
+    );
+  }
+
+  // events and the dead-letter queue
+  publishEvent(req: PublishEventRequest) {
+    return this.request<PublishedEvent>('POST', '/api/v1/events', { body: req });
+  }
+  eventTypes() {
+    return this.request<EventTypesWire>('GET', '/api/v1/events/types');
+  }
+  listDeadLetters(q: DeadLetterListQuery = {}) {
+    type Page = { dead_letters: DeadLetterWire[]; next_cursor: string | null };
+    return this.request<Page>('GET', '/api/v1/dlq', { query: q as Query });
+  }
+  deadLetterStats() {
+    return this.request<DeadLetterStatsWire>('GET', '/api/v1/dlq/stats');
+  }
+  getDeadLetter(id: string) {
+    return this.request<DeadLetterWire>('GET', `/api/v1/dlq/${encodeURIComponent(id)}`);
+  }
+  retryDeadLetter(id: string) {
+    return this.request<DeadLetterWire>('POST', `/api/v1/dlq/${encodeURIComponent(id)}/retry`);
   }
 }

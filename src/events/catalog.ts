@@ -1,8 +1,12 @@
+import type { StageEventPayloads } from './stage-events.js';
+
 /**
  * The event catalog: every event type runplane writes to its outbox, with its payload.
- * Later slices (runs, sweeps, pods, pipelines) add their types here.
+ * Later slices (runs, sweeps, pods, pipelines) add their types here. Pipeline stage events
+ * (SELFPLAY_COMPLETE … MODEL_PROMOTED) come from ./stage-events.ts, where their payload
+ * schemas validate what external producers publish.
  */
-export interface EventPayloads {
+export interface EventPayloads extends StageEventPayloads {
   'job.submitted': { job_id: string; name: string; parent_job_id: string | null; run_id: string | null };
   'job.state_changed': {
     job_id: string;
@@ -50,6 +54,36 @@ export interface EventPayloads {
   'command.issued': { run_id: string; command_id: string; type: string; actor: string };
   'command.delivered': { run_id: string; command_id: string; type: string; delivery_count: number };
   'command.acknowledged': { run_id: string; command_id: string; type: string };
+  'pod.created': { pod_id: string; participants: string[]; seed: number };
+  /**
+   * Every pod status change; the matchmaker's control signal: `dispatchable` says whether a
+   * dispatch would be accepted now (ready), so it queues or skips the pod.
+   */
+  'pod.status_changed': {
+    pod_id: string;
+    status: string;
+    previous: string;
+    reason: string | null;
+    dispatchable: boolean;
+  };
+  'pod.epoch_dispatched': { pod_id: string; epoch: number; size: number; attempt: number; job_id: string | null };
+  'pod.epoch_finished': {
+    pod_id: string;
+    epoch: number;
+    /** completed, retry_wait (a retry is scheduled), failed (gave up) or cancelled. */
+    outcome: string;
+    attempt: number;
+    games: number;
+    reason: string | null;
+  };
+  'pod.converged': {
+    pod_id: string;
+    stop_reason: string;
+    games_played: number;
+    confidence: number;
+    ranking: string[];
+  };
+  'pod.reset': { pod_id: string; reason: string; evidence_decay: number };
 }
 
 export type EventType = keyof EventPayloads;

@@ -8,6 +8,22 @@ import type { NewEvent, StoredEvent } from './catalog.js';
 type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
 const buffers = new WeakMap<object, EventRow[]>();
 
+/**
+ * Inside a store transaction the rows are buffered and written in order, in one statement per
+ * 500, just before the commit; outside one they are written at once.
+ */
+async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  let buffer = buffers.get(tx);
+  if (!buffer) {
+    const fresh: EventRow[] = [];
+    if (!beforeCommit(tx, () => insertRows(tx, fresh))) return insertRows(tx, rows);
+    buffers.set(tx, fresh);
+    buffer = fresh;
+  }
+  buffer.push(...rows);
+}
+
 async function insertRows(tx: Executor, rows: readonly EventRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 500)
     await tx
@@ -16,30 +32,49 @@ async function insertRows(tx: Executor, rows: readonly EventRow[]): Promise<void
       .execute();
 }
 
-/** SQL for the transactional outbox and subscriber cursors. */
+/** SQL for the transactional outbox, subscriber cursors and the content hashes of published events. */
 export const outboxRepo = {
   /**
    * Appends events in the caller's transaction, so the state change and its events commit
-   * together. Inside a store transaction the rows are buffered and written in order, in one
-   * statement per 500, just before the commit.
+   * together (buffered and written just before the commit).
    */
   async append(tx: Executor, events: readonly NewEvent[], now: number): Promise<void> {
-    if (events.length === 0) return;
-    const rows = events.map((e) => ({
-      id: newId('evt', now),
-      type: e.type,
-      entity_id: e.entity_id,
-      payload: JSON.stringify(e.payload),
-      created_at: now,
-    }));
-    let buffer = buffers.get(tx);
-    if (!buffer) {
-      const fresh: typeof rows = [];
-      if (!beforeCommit(tx, () => insertRows(tx, fresh))) return insertRows(tx, rows);
-      buffers.set(tx, fresh);
-      buffer = fresh;
-    }
-    buffer.push(...rows);
+    return bufferRows(
+      tx,
+      events.map((e) => ({
+        id: newId('evt', now),
+        type: e.type,
+        entity_id: e.entity_id,
+        payload: JSON.stringify(e.payload),
+        created_at: now,
+      })),
+    );
+  },
+
+  /**
+   * Appends events that already have their ids (external producers choose theirs, so a retried
+   * publish is recognised). The caller checks the ids are new: a duplicate fails the commit.
+   */
+  async appendWithIds(
+    tx: Executor,
+    events: ReadonlyArray<{ id: string; type: string; entity_id: string; payload: unknown }>,
+    now: number,
+  ): Promise<void> {
+    return bufferRows(
+      tx,
+      events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        entity_id: e.entity_id,
+        payload: JSON.stringify(e.payload),
+        created_at: now,
+      })),
+    );
+  },
+
+  async findById(db: Executor, id: string): Promise<StoredEvent | undefined> {
+    const r = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? { ...r, payload: JSON.parse(r.payload) as unknown } : undefined;
   },
 
   async readAfter(db: Executor, afterSeq: number, limit: number): Promise<StoredEvent[]> {
@@ -76,5 +111,30 @@ export const outboxRepo = {
       .values({ subscriber, last_seq: lastSeq, updated_at: now })
       .onConflict((oc) => oc.column('subscriber').doUpdateSet({ last_seq: lastSeq, updated_at: now }))
       .execute();
+  },
+
+  // ----- content hashes of published events (the router's dedup window) -----
+
+  /** The event published with this content hash at or after `since`, if any. */
+  async recentHash(db: Executor, hash: string, since: number): Promise<string | undefined> {
+    const r = await db
+      .selectFrom('event_hashes')
+      .select('event_id')
+      .where('hash', '=', hash)
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return r?.event_id;
+  },
+
+  async saveHash(db: Executor, hash: string, eventId: string, now: number): Promise<void> {
+    await db
+      .insertInto('event_hashes')
+      .values({ hash, event_id: eventId, created_at: now })
+      .onConflict((oc) => oc.column('hash').doUpdateSet({ event_id: eventId, created_at: now }))
+      .execute();
+  },
+
+  async pruneHashes(db: Executor, before: number): Promise<void> {
+    await db.deleteFrom('event_hashes').where('created_at', '<', before).execute();
   },
 };

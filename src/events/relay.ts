@@ -2,57 +2,119 @@ import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/database.js';
 import type { StoredEvent } from './catalog.js';
+import type { DeadLetterQueue } from './dlq-service.js';
+import type { EventHandler } from './handler.js';
 import { outboxRepo } from './outbox-repo.js';
+import { compileMatcher, subjectMatches } from './subjects.js';
 
-export type EventHandler = (event: StoredEvent) => Promise<void> | void;
+export type { EventHandler } from './handler.js';
 
-interface Subscription {
-  name: string;
-  handler: EventHandler;
-  /** Subject pattern: exact type, "prefix.*" or "*". */
-  pattern: string;
-  cursor: number;
-  /** While a handler keeps failing, the subscriber waits until this time before retrying. */
-  retryAt: number;
-  failures: number;
+/** A batch consumer of the log (the NATS publisher): it takes many events per call. */
+export type EventSink = (events: StoredEvent[]) => Promise<void>;
+
+/** Whether an event type matches a subscription pattern (NATS wildcards; `*` alone is everything). */
+export const matches = subjectMatches;
+
+export interface RelayOptions {
+  /** Delivery rounds also run on this timer (commits of other processes are not signalled). */
+  pollMs?: number;
+  /**
+   * In-relay retries of a failing handler before its event is dead-lettered, so a blip does not
+   * dead-letter anything. Without a dead-letter queue the relay retries for ever.
+   */
+  handlerRetries?: number;
+  /** First in-relay retry delay; doubles per failure. */
+  retryBaseMs?: number;
+  /** Longest wait between attempts of a failing sink (a NATS outage): it never gives up. */
+  sinkRetryMaxMs?: number;
+  batchSize?: number;
+  deadLetters?: DeadLetterQueue | null;
 }
 
-export function matches(pattern: string, type: string): boolean {
-  if (pattern === '*' || pattern === '>') return true;
-  if (pattern.endsWith('.*')) return type.startsWith(pattern.slice(0, -1));
-  return pattern === type;
+type Delivery = { kind: 'handler'; handler: EventHandler } | { kind: 'sink'; sink: EventSink };
+
+/** One subscriber's delivery lane: its own cursor, backoff and round, independent of the others. */
+interface Lane {
+  name: string;
+  pattern: string | readonly string[];
+  match: (type: string) => boolean;
+  delivery: Delivery;
+  cursor: number;
+  /** While it keeps failing, the lane waits until this time before trying again. */
+  retryAt: number;
+  failures: number;
+  lastError: string | null;
+  running: boolean;
+  dirty: boolean;
+  idle: Promise<void>;
+}
+
+/** What a lane looks like from outside (health, tests). */
+export interface LaneStatus {
+  name: string;
+  kind: 'handler' | 'sink';
+  cursor: number;
+  failures: number;
+  last_error: string | null;
 }
 
 /**
- * Delivers the outbox, in order, to in-process subscribers. Each subscriber has a durable
- * cursor: it resumes where it left off after a restart, so delivery is at least once and
- * handlers must be idempotent by event id. A failing handler only holds back its own cursor.
+ * Delivers the outbox, in order, to in-process subscribers and sinks. Each has a durable cursor
+ * and its own lane: it resumes where it left off after a restart, so delivery is at least once
+ * and handlers must be idempotent by event id, and a slow or failing subscriber holds back only
+ * itself. A handler that keeps failing is retried a few times in place, then its event goes to
+ * the dead-letter queue (with the cursor move, in one transaction) and the lane moves on. A sink
+ * is never dead-lettered: it is retried with backoff until it succeeds.
  */
 export class EventRelay {
-  private readonly subs: Subscription[] = [];
-  private running = false;
-  private dirty = false;
+  private readonly lanes = new Map<string, Lane>();
   private timer: NodeJS.Timeout | null = null;
   private stopCommitListener: (() => void) | null = null;
   private stopped = true;
-  private idle: Promise<void> = Promise.resolve();
+  private readonly pollMs: number;
+  private readonly handlerRetries: number;
+  private readonly retryBaseMs: number;
+  private readonly sinkRetryMaxMs: number;
+  private readonly batchSize: number;
+  private readonly dlq: DeadLetterQueue | null;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly pollMs = 1000,
-  ) {}
+    opts: RelayOptions = {},
+  ) {
+    this.pollMs = opts.pollMs ?? 1000;
+    this.handlerRetries = opts.handlerRetries ?? 3;
+    this.retryBaseMs = opts.retryBaseMs ?? 250;
+    this.sinkRetryMaxMs = opts.sinkRetryMaxMs ?? 5000;
+    this.batchSize = opts.batchSize ?? 500;
+    this.dlq = opts.deadLetters ?? null;
+  }
 
-  /** Registers a durable subscriber; a new one starts at the end of the log unless fromStart. */
-  async subscribe(name: string, pattern: string, handler: EventHandler, fromStart = false): Promise<void> {
-    let cursor = await outboxRepo.getCursor(this.store.db, name);
-    if (cursor === null) {
-      cursor = fromStart ? 0 : await outboxRepo.latestSeq(this.store.db);
-      await outboxRepo.saveCursor(this.store.db, name, cursor, this.clock.now());
-    }
-    this.subs.push({ name, pattern, handler, cursor, retryAt: 0, failures: 0 });
-    this.kick();
+  /**
+   * Registers a durable subscriber; a new one starts at the end of the log unless fromStart.
+   * `pattern` is an event type or a subject pattern (`run.*`, `pipeline.*.completed`,
+   * `pipeline.>`; `*` alone is every event), or several.
+   */
+  async subscribe(
+    name: string,
+    pattern: string | readonly string[],
+    handler: EventHandler,
+    fromStart = false,
+  ): Promise<void> {
+    await this.addLane(name, pattern, { kind: 'handler', handler }, fromStart);
+    this.dlq?.register(name, handler);
+  }
+
+  /** Registers a durable batch sink (e.g. the NATS publisher); failures hold its cursor, never dead-letter. */
+  async attachSink(
+    name: string,
+    pattern: string | readonly string[],
+    sink: EventSink,
+    fromStart = false,
+  ): Promise<void> {
+    await this.addLane(name, pattern, { kind: 'sink', sink }, fromStart);
   }
 
   start(): void {
@@ -66,66 +128,171 @@ export class EventRelay {
     this.stopped = true;
     this.stopCommitListener?.();
     if (this.timer) clearInterval(this.timer);
-    await this.idle;
+    await Promise.all([...this.lanes.values()].map((l) => l.idle));
   }
 
-  /** Asks for a delivery round soon; calls while one runs coalesce into one more round. */
+  /** Asks every lane for a delivery round soon; calls during a round coalesce into one more. */
   kick(): void {
+    for (const lane of this.lanes.values()) this.kickLane(lane);
+  }
+
+  /** Ends a lane's backoff and delivers now (e.g. the NATS connection is back). */
+  retryNow(name: string): void {
+    const lane = this.lanes.get(name);
+    if (!lane) return;
+    lane.retryAt = 0;
+    this.kickLane(lane);
+  }
+
+  status(): LaneStatus[] {
+    return [...this.lanes.values()].map((l) => ({
+      name: l.name,
+      kind: l.delivery.kind,
+      cursor: l.cursor,
+      failures: l.failures,
+      last_error: l.lastError,
+    }));
+  }
+
+  private async addLane(
+    name: string,
+    pattern: string | readonly string[],
+    delivery: Delivery,
+    fromStart: boolean,
+  ): Promise<void> {
+    if (this.lanes.has(name)) throw new Error(`relay subscriber ${name} is already registered`);
+    const match = compileMatcher(pattern);
+    let cursor = await outboxRepo.getCursor(this.store.db, name);
+    if (cursor === null) {
+      cursor = fromStart ? 0 : await outboxRepo.latestSeq(this.store.db);
+      await outboxRepo.saveCursor(this.store.db, name, cursor, this.clock.now());
+    }
+    const lane: Lane = {
+      name,
+      pattern,
+      match,
+      delivery,
+      cursor,
+      retryAt: 0,
+      failures: 0,
+      lastError: null,
+      running: false,
+      dirty: false,
+      idle: Promise.resolve(),
+    };
+    this.lanes.set(name, lane);
+    this.kickLane(lane);
+  }
+
+  private kickLane(lane: Lane): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.dirty = true;
+    if (lane.running) {
+      lane.dirty = true;
       return;
     }
-    this.running = true;
-    this.idle = this.drain().finally(() => {
-      this.running = false;
-      if (this.dirty && !this.stopped) {
-        this.dirty = false;
-        this.kick();
-      }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    for (const sub of this.subs) {
-      if (this.stopped) return;
-      if (sub.retryAt > this.clock.now()) continue;
-      try {
-        await this.deliver(sub);
-      } catch (err) {
-        this.log.error({ err, subscriber: sub.name }, 'event relay round failed');
-      }
-    }
-  }
-
-  private async deliver(sub: Subscription): Promise<void> {
-    for (;;) {
-      const batch = await outboxRepo.readAfter(this.store.db, sub.cursor, 500);
-      if (batch.length === 0) return;
-      let last = sub.cursor;
-      for (const ev of batch) {
-        if (matches(sub.pattern, ev.type)) {
-          try {
-            await sub.handler(ev);
-            sub.failures = 0;
-          } catch (err) {
-            sub.failures += 1;
-            // Exponential backoff capped at a minute; the dead-letter queue takes over later.
-            sub.retryAt = this.clock.now() + Math.min(60_000, 250 * 2 ** Math.min(sub.failures, 8));
-            this.log.warn(
-              { err, subscriber: sub.name, event: ev.id, failures: sub.failures },
-              'event handler failed',
-            );
-            break;
-          }
+    if (lane.retryAt > this.clock.now()) return;
+    lane.running = true;
+    lane.idle = this.deliver(lane)
+      .catch((err: unknown) => this.log.error({ err, subscriber: lane.name }, 'event relay round failed'))
+      .finally(() => {
+        lane.running = false;
+        if (lane.dirty && !this.stopped) {
+          lane.dirty = false;
+          this.kickLane(lane);
         }
-        last = ev.seq;
-      }
-      if (last !== sub.cursor) {
-        sub.cursor = last;
-        await outboxRepo.saveCursor(this.store.db, sub.name, last, this.clock.now());
-      }
-      if (sub.failures > 0 || batch.length < 500) return;
+      });
+  }
+
+  private backoff(failures: number, maxMs: number): number {
+    return Math.min(maxMs, this.retryBaseMs * 2 ** Math.min(failures - 1, 20));
+  }
+
+  private async deliver(lane: Lane): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const batch = await outboxRepo.readAfter(this.store.db, lane.cursor, this.batchSize);
+      if (batch.length === 0) return;
+      const more =
+        lane.delivery.kind === 'handler'
+          ? await this.deliverToHandler(lane, lane.delivery.handler, batch)
+          : await this.deliverToSink(lane, lane.delivery.sink, batch);
+      if (!more || batch.length < this.batchSize) return;
     }
+  }
+
+  /** Runs the handler over a batch in order; false when a failure holds the lane back. */
+  private async deliverToHandler(lane: Lane, handler: EventHandler, batch: StoredEvent[]): Promise<boolean> {
+    let last = lane.cursor;
+    let blocked = false;
+    for (const ev of batch) {
+      if (lane.match(ev.type)) {
+        try {
+          await handler(ev);
+          lane.failures = 0;
+          lane.lastError = null;
+        } catch (err) {
+          lane.failures += 1;
+          lane.lastError = (err as Error)?.message ?? String(err);
+          if (this.dlq && lane.failures > this.handlerRetries) {
+            await this.deadLetter(lane, ev, err);
+            last = ev.seq;
+            continue;
+          }
+          lane.retryAt = this.clock.now() + this.backoff(lane.failures, 60_000);
+          this.log.warn(
+            { err, subscriber: lane.name, event: ev.id, failures: lane.failures },
+            'event handler failed',
+          );
+          blocked = true;
+          break;
+        }
+      }
+      last = ev.seq;
+    }
+    if (last !== lane.cursor) {
+      lane.cursor = last;
+      await outboxRepo.saveCursor(this.store.db, lane.name, last, this.clock.now());
+    }
+    return !blocked;
+  }
+
+  /** Moves a failing event to the dead-letter queue and the cursor past it, atomically. */
+  private async deadLetter(lane: Lane, ev: StoredEvent, err: unknown): Promise<void> {
+    const dlq = this.dlq;
+    if (!dlq) return;
+    const attempts = lane.failures;
+    await this.store.transaction(async (tx) => {
+      await dlq.record(tx, { subscriber: lane.name, event: ev, error: err, attempts });
+      await outboxRepo.saveCursor(tx, lane.name, ev.seq, this.clock.now());
+    });
+    lane.cursor = ev.seq;
+    lane.failures = 0;
+  }
+
+  private async deliverToSink(lane: Lane, sink: EventSink, batch: StoredEvent[]): Promise<boolean> {
+    const matching = batch.filter((e) => lane.match(e.type));
+    if (matching.length > 0) {
+      try {
+        await sink(matching);
+        if (lane.failures > 0) this.log.info({ subscriber: lane.name }, 'event sink recovered');
+        lane.failures = 0;
+        lane.lastError = null;
+      } catch (err) {
+        lane.failures += 1;
+        lane.lastError = (err as Error)?.message ?? String(err);
+        lane.retryAt = this.clock.now() + this.backoff(lane.failures, this.sinkRetryMaxMs);
+        // A long outage logs once per doubling, not once per attempt.
+        if ((lane.failures & (lane.failures - 1)) === 0)
+          this.log.warn(
+            { err, subscriber: lane.name, failures: lane.failures },
+            'event sink failed; retrying',
+          );
+        return false;
+      }
+    }
+    const last = batch.at(-1)?.seq ?? lane.cursor;
+    lane.cursor = last;
+    await outboxRepo.saveCursor(this.store.db, lane.name, last, this.clock.now());
+    return true;
   }
 }

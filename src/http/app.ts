@@ -23,6 +23,12 @@ export interface AppOptions {
   version: string;
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
+  /**
+   * Serve HTTPS. With `requestCert` (a client CA is configured) clients are asked for a
+   * certificate but not required to send one: bearer tokens still authenticate, and a
+   * certificate the CA verifies is recorded in the audit log (see request-meta.ts).
+   */
+  https?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; requestCert: boolean } | null;
 }
 
 /**
@@ -37,6 +43,17 @@ export async function createApp(opts: AppOptions): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
+    ...(opts.https
+      ? {
+          https: {
+            cert: opts.https.cert,
+            key: opts.https.key,
+            ...(opts.https.ca ? { ca: opts.https.ca } : {}),
+            requestCert: opts.https.requestCert,
+            rejectUnauthorized: false,
+          },
+        }
+      : {}),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
   // The API speaks JSON only: without this, Fastify's built-in text/plain parser lets a text body
   // through to validation (422) instead of refusing its media type (415).

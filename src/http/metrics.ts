@@ -3,6 +3,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export interface MetricSources {
   jobsByState(): Promise<Array<{ state: string; n: number }>>;
   workersByHealth(): Promise<Array<{ health: string; n: number }>>;
+  /** Absent where the process has no runs (e.g. a bare app in a test). */
+  runsByStatusHealth?(): Promise<Array<{ status: string; health: string; n: number }>>;
 }
 
 /**
@@ -14,6 +16,7 @@ export class Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly schedulingPass: Histogram;
   readonly placements: Counter;
+  readonly heartbeats: Counter;
 
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'runplane_process_' });
@@ -34,6 +37,22 @@ export class Metrics {
       name: 'runplane_placements_total',
       help: 'Attempts placed on workers',
       registers: [this.registry],
+    });
+    this.heartbeats = new Counter({
+      name: 'runplane_heartbeats_accepted_total',
+      help: 'Learner heartbeats accepted',
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'runplane_runs',
+      help: 'Runs by status and health',
+      labelNames: ['status', 'health'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { status, health, n } of (await sources.runsByStatusHealth?.()) ?? [])
+          this.set({ status, health }, n);
+      },
     });
     new Gauge({
       name: 'runplane_jobs',

@@ -93,12 +93,12 @@ export const runRepo = {
     return db.selectFrom('runs').selectAll().where('job_id', '=', jobId).execute();
   },
 
-  async countByStatus(db: Executor): Promise<Array<{ status: string; n: number }>> {
+  async countByStatusHealth(db: Executor): Promise<Array<{ status: string; health: string; n: number }>> {
     const rows = await db
       .selectFrom('runs')
-      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy('status')
+      .select(['status', 'health', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['status', 'health'])
       .execute();
-    return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+    return rows.map((r) => ({ status: r.status, health: r.health, n: Number(r.n) }));
   },
 };

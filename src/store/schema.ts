@@ -200,6 +200,134 @@ export interface AuditExportsTable {
   exported_at: number;
 }
 
+/** An event a subscriber could not handle: retried by the DLQ daemon until recovered or abandoned. */
+export interface DeadLettersTable {
+  seq: Generated<number>;
+  id: string;
+  subscriber: string;
+  event_id: string;
+  event_seq: number | null;
+  event_type: string;
+  event: string; // JSON of the event as delivered
+  error: string;
+  stack: string | null;
+  /** Handler runs that failed, in the relay and in the DLQ. */
+  attempts: number;
+  /** Retries the DLQ made (the backoff exponent). */
+  retry_count: number;
+  status: string; // pending | recovered | abandoned
+  next_retry_at: number | null;
+  created_at: number;
+  updated_at: number;
+  last_failed_at: number;
+  resolved_at: number | null;
+}
+
+/** Content hashes of recently published external events, for the router's dedup window. */
+export interface EventHashesTable {
+  hash: string;
+  event_id: string;
+  created_at: number;
+}
+
+/** A participant of pods (deck, policy checkpoint) with its league rating (openskill). */
+export interface ParticipantsTable {
+  id: string;
+  model_version: string | null;
+  mu: number;
+  sigma: number;
+  games: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PodsTable {
+  seq: Generated<number>;
+  id: string;
+  /** sha256 of participants (as a set) + seed + normalized config: the pod's identity. */
+  spec_hash: string;
+  participants: string; // JSON array, sorted
+  seed: number;
+  config: string; // canonical JSON, defaults applied
+  status: string;
+  stop_reason: string | null;
+  epochs_dispatched: number;
+  epochs_since_reset: number;
+  last_epoch_size: number | null;
+  in_flight_epoch: number | null;
+  games_played: number;
+  games_since_reset: number;
+  duplicate_games: number;
+  failed_epochs: number;
+  reset_count: number;
+  confidence: number;
+  evaluation: string | null; // JSON: the Bayesian evaluator's last verdict
+  last_error: string | null;
+  converged_at: number | null;
+  expires_at: number | null;
+  last_reset_at: number | null;
+  archived_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A pod's participant: all-time placement counts p1..p4 and decayed evidence e1..e4. */
+export interface PodParticipantsTable {
+  pod_id: string;
+  participant_id: string;
+  position: number;
+  model_version: string | null;
+  p1: number;
+  p2: number;
+  p3: number;
+  p4: number;
+  e1: number;
+  e2: number;
+  e3: number;
+  e4: number;
+  turns: number;
+}
+
+export interface PodEpochsTable {
+  pod_id: string;
+  epoch_no: number;
+  size: number;
+  status: string;
+  attempt: number;
+  job_id: string | null;
+  games_received: number;
+  estimated_remaining: number | null;
+  next_retry_at: number | null;
+  last_error: string | null;
+  created_at: number;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+/** Games of pods, idempotent by (pod_id, game_id); also the replay index. */
+export interface PodGamesTable {
+  seq: Generated<number>;
+  pod_id: string;
+  game_id: string;
+  epoch_no: number | null;
+  placements: string; // JSON object participant -> placement
+  turns: number | null;
+  replay: string | null;
+  recorded_at: number;
+}
+
+/** The training trace of pods: dispatches, results, convergence, resets, retries. */
+export interface PodTraceTable {
+  seq: Generated<number>;
+  pod_id: string;
+  kind: string;
+  epoch_no: number | null;
+  games_played: number;
+  confidence: number | null;
+  detail: string; // JSON
+  created_at: number;
+}
+
 export interface DB {
   jobs: JobsTable;
   job_labels: JobLabelsTable;
@@ -216,4 +344,12 @@ export interface DB {
   run_commands: RunCommandsTable;
   control_audit: ControlAuditTable;
   audit_exports: AuditExportsTable;
+  dead_letters: DeadLettersTable;
+  event_hashes: EventHashesTable;
+  participants: ParticipantsTable;
+  pods: PodsTable;
+  pod_participants: PodParticipantsTable;
+  pod_epochs: PodEpochsTable;
+  pod_games: PodGamesTable;
+  pod_trace: PodTraceTable;
 }

@@ -1,3 +1,4 @@
+import { connect } from 'nats';
 import pg from 'pg';
 
 /**
@@ -26,8 +27,25 @@ async function pgReachable(): Promise<boolean> {
   }
 }
 
-export async function serviceAvailable(name: 'postgres'): Promise<boolean> {
-  const ok = name === 'postgres' ? await pgReachable() : false;
+/** NATS with JetStream enabled (the event router's tests). */
+export const NATS_URL = process.env.RUNPLANE_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+async function natsReachable(): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: NATS_URL, timeout: 2000, maxReconnectAttempts: 0 });
+    try {
+      await (await nc.jetstreamManager({ timeout: 2000 })).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+export async function serviceAvailable(name: 'postgres' | 'nats'): Promise<boolean> {
+  const ok = name === 'postgres' ? await pgReachable() : name === 'nats' ? await natsReachable() : false;
   if (!ok) {
     if (required.has(name)) throw new Error(`${name} is required (RUNPLANE_TEST_REQUIRE) but not reachable`);
     console.warn(`[skip] ${name} is not reachable; its suite is skipped`);

@@ -96,7 +96,18 @@ export function up0002(dialect: DialectName) {
       .addColumn('prev_hash', 'text', (c) => c.notNull())
       .addColumn('entry_hash', 'text', (c) => c.notNull().unique())
       .execute();
-    await db.schema.createIndex('control_audit_run_idx').on('control_audit').columns(['run_id', 'seq']).execute();
+    // One successor per entry: an append that raced outside the writer lock fails instead of forking the chain.
+    await db.schema
+      .createIndex('control_audit_prev_uq')
+      .on('control_audit')
+      .column('prev_hash')
+      .unique()
+      .execute();
+    await db.schema
+      .createIndex('control_audit_run_idx')
+      .on('control_audit')
+      .columns(['run_id', 'seq'])
+      .execute();
 
     await seqColumn('audit_exports')
       .addColumn('from_seq', 'bigint', (c) => c.notNull())

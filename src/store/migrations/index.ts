@@ -2,6 +2,8 @@ import type { Migration } from 'kysely';
 import type { DialectName } from '../dialect.js';
 import { up0001 } from './0001_initial.js';
 import { up0002 } from './0002_runs.js';
+import { up0003 } from './0003_pods.js';
+import { up0004 } from './0004_events.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -11,5 +13,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': { up: up0001(dialect) },
     '0002_runs': { up: up0002(dialect) },
+    '0003_pods': { up: up0003(dialect) },
+    '0004_events': { up: up0004(dialect) },
   };
 }

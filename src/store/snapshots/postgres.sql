@@ -41,6 +41,25 @@ control_audit:
   prev_hash text not null
   entry_hash text not null
 
+dead_letters:
+  seq bigint not null default nextval('dead_letters_seq_seq'::regclass)
+  id text not null
+  subscriber text not null
+  event_id text not null
+  event_seq bigint null
+  event_type text not null
+  event text not null
+  error text not null
+  stack text null
+  attempts integer not null
+  retry_count integer not null
+  status text not null
+  next_retry_at bigint null
+  created_at bigint not null
+  updated_at bigint not null
+  last_failed_at bigint not null
+  resolved_at bigint null
+
 endpoints:
   id text not null
   name text not null
@@ -53,6 +72,11 @@ event_cursors:
   subscriber text not null
   last_seq bigint not null
   updated_at bigint not null
+
+event_hashes:
+  hash text not null
+  event_id text not null
+  created_at bigint not null
 
 events:
   seq bigint not null default nextval('events_seq_seq'::regclass)
@@ -107,6 +131,93 @@ log_chunks:
   stream text not null
   data text not null
   created_at bigint not null
+
+participants:
+  id text not null
+  model_version text null
+  mu double precision not null
+  sigma double precision not null
+  games bigint not null
+  created_at bigint not null
+  updated_at bigint not null
+
+pod_epochs:
+  pod_id text not null
+  epoch_no integer not null
+  size integer not null
+  status text not null
+  attempt integer not null
+  job_id text null
+  games_received integer not null
+  estimated_remaining bigint null
+  next_retry_at bigint null
+  last_error text null
+  created_at bigint not null
+  finished_at bigint null
+  updated_at bigint not null
+
+pod_games:
+  seq bigint not null default nextval('pod_games_seq_seq'::regclass)
+  pod_id text not null
+  game_id text not null
+  epoch_no integer null
+  placements text not null
+  turns integer null
+  replay text null
+  recorded_at bigint not null
+
+pod_participants:
+  pod_id text not null
+  participant_id text not null
+  position integer not null
+  model_version text null
+  p1 bigint not null
+  p2 bigint not null
+  p3 bigint not null
+  p4 bigint not null
+  e1 double precision not null
+  e2 double precision not null
+  e3 double precision not null
+  e4 double precision not null
+  turns bigint not null
+
+pod_trace:
+  seq bigint not null default nextval('pod_trace_seq_seq'::regclass)
+  pod_id text not null
+  kind text not null
+  epoch_no integer null
+  games_played bigint not null
+  confidence double precision null
+  detail text not null
+  created_at bigint not null
+
+pods:
+  seq bigint not null default nextval('pods_seq_seq'::regclass)
+  id text not null
+  spec_hash text not null
+  participants text not null
+  seed bigint not null
+  config text not null
+  status text not null
+  stop_reason text null
+  epochs_dispatched integer not null
+  epochs_since_reset integer not null
+  last_epoch_size integer null
+  in_flight_epoch integer null
+  games_played bigint not null
+  games_since_reset bigint not null
+  duplicate_games bigint not null
+  failed_epochs integer not null
+  reset_count integer not null
+  confidence double precision not null
+  evaluation text null
+  last_error text null
+  converged_at bigint null
+  expires_at bigint null
+  last_reset_at bigint null
+  archived_at bigint null
+  created_at bigint not null
+  updated_at bigint not null
 
 run_commands:
   seq bigint not null default nextval('run_commands_seq_seq'::regclass)
@@ -200,11 +311,19 @@ CREATE UNIQUE INDEX audit_exports_pkey ON <schema>.audit_exports USING btree (se
 CREATE UNIQUE INDEX control_audit_entry_hash_key ON <schema>.control_audit USING btree (entry_hash);
 CREATE UNIQUE INDEX control_audit_id_key ON <schema>.control_audit USING btree (id);
 CREATE UNIQUE INDEX control_audit_pkey ON <schema>.control_audit USING btree (seq);
+CREATE UNIQUE INDEX control_audit_prev_uq ON <schema>.control_audit USING btree (prev_hash);
 CREATE INDEX control_audit_run_idx ON <schema>.control_audit USING btree (run_id, seq);
+CREATE UNIQUE INDEX dead_letters_id_key ON <schema>.dead_letters USING btree (id);
+CREATE UNIQUE INDEX dead_letters_pkey ON <schema>.dead_letters USING btree (seq);
+CREATE INDEX dead_letters_status_due_idx ON <schema>.dead_letters USING btree (status, next_retry_at);
+CREATE INDEX dead_letters_status_seq_idx ON <schema>.dead_letters USING btree (status, seq);
+CREATE UNIQUE INDEX dead_letters_subscriber_event_uq ON <schema>.dead_letters USING btree (subscriber, event_id);
 CREATE INDEX endpoints_job_idx ON <schema>.endpoints USING btree (job_id);
 CREATE INDEX endpoints_name_idx ON <schema>.endpoints USING btree (name);
 CREATE UNIQUE INDEX endpoints_pkey ON <schema>.endpoints USING btree (id);
 CREATE UNIQUE INDEX event_cursors_pkey ON <schema>.event_cursors USING btree (subscriber);
+CREATE INDEX event_hashes_created_idx ON <schema>.event_hashes USING btree (created_at);
+CREATE UNIQUE INDEX event_hashes_pkey ON <schema>.event_hashes USING btree (hash);
 CREATE INDEX events_entity_idx ON <schema>.events USING btree (entity_id, seq);
 CREATE UNIQUE INDEX events_id_key ON <schema>.events USING btree (id);
 CREATE UNIQUE INDEX events_pkey ON <schema>.events USING btree (seq);
@@ -219,6 +338,22 @@ CREATE INDEX jobs_run_idx ON <schema>.jobs USING btree (run_id);
 CREATE INDEX jobs_state_seq_idx ON <schema>.jobs USING btree (state, seq);
 CREATE INDEX log_chunks_attempt_idx ON <schema>.log_chunks USING btree (attempt_id, seq);
 CREATE UNIQUE INDEX log_chunks_pkey ON <schema>.log_chunks USING btree (seq);
+CREATE UNIQUE INDEX participants_pkey ON <schema>.participants USING btree (id);
+CREATE INDEX pod_epochs_job_idx ON <schema>.pod_epochs USING btree (job_id);
+CREATE UNIQUE INDEX pod_epochs_pk ON <schema>.pod_epochs USING btree (pod_id, epoch_no);
+CREATE INDEX pod_epochs_status_idx ON <schema>.pod_epochs USING btree (status, updated_at);
+CREATE UNIQUE INDEX pod_games_pkey ON <schema>.pod_games USING btree (seq);
+CREATE UNIQUE INDEX pod_games_pod_game_uq ON <schema>.pod_games USING btree (pod_id, game_id);
+CREATE INDEX pod_games_pod_seq_idx ON <schema>.pod_games USING btree (pod_id, seq);
+CREATE INDEX pod_participants_participant_idx ON <schema>.pod_participants USING btree (participant_id, pod_id);
+CREATE UNIQUE INDEX pod_participants_pk ON <schema>.pod_participants USING btree (pod_id, participant_id);
+CREATE UNIQUE INDEX pod_trace_pkey ON <schema>.pod_trace USING btree (seq);
+CREATE INDEX pod_trace_pod_seq_idx ON <schema>.pod_trace USING btree (pod_id, seq);
+CREATE INDEX pods_expires_idx ON <schema>.pods USING btree (status, expires_at);
+CREATE UNIQUE INDEX pods_id_key ON <schema>.pods USING btree (id);
+CREATE UNIQUE INDEX pods_pkey ON <schema>.pods USING btree (seq);
+CREATE UNIQUE INDEX pods_spec_hash_key ON <schema>.pods USING btree (spec_hash);
+CREATE INDEX pods_status_seq_idx ON <schema>.pods USING btree (status, seq);
 CREATE UNIQUE INDEX run_commands_id_key ON <schema>.run_commands USING btree (id);
 CREATE UNIQUE INDEX run_commands_pkey ON <schema>.run_commands USING btree (seq);
 CREATE INDEX run_commands_run_pending_idx ON <schema>.run_commands USING btree (run_id, acknowledged_at, seq);

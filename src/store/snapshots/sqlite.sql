@@ -9,14 +9,29 @@ CREATE INDEX "attempts_state_worker_idx" on "attempts" ("state", "worker_id");
 -- index attempts_worker_state_idx on attempts
 CREATE INDEX "attempts_worker_state_idx" on "attempts" ("worker_id", "state");
 
+-- index control_audit_prev_uq on control_audit
+CREATE UNIQUE INDEX "control_audit_prev_uq" on "control_audit" ("prev_hash");
+
 -- index control_audit_run_idx on control_audit
 CREATE INDEX "control_audit_run_idx" on "control_audit" ("run_id", "seq");
+
+-- index dead_letters_status_due_idx on dead_letters
+CREATE INDEX "dead_letters_status_due_idx" on "dead_letters" ("status", "next_retry_at");
+
+-- index dead_letters_status_seq_idx on dead_letters
+CREATE INDEX "dead_letters_status_seq_idx" on "dead_letters" ("status", "seq");
+
+-- index dead_letters_subscriber_event_uq on dead_letters
+CREATE UNIQUE INDEX "dead_letters_subscriber_event_uq" on "dead_letters" ("subscriber", "event_id");
 
 -- index endpoints_job_idx on endpoints
 CREATE INDEX "endpoints_job_idx" on "endpoints" ("job_id");
 
 -- index endpoints_name_idx on endpoints
 CREATE INDEX "endpoints_name_idx" on "endpoints" ("name");
+
+-- index event_hashes_created_idx on event_hashes
+CREATE INDEX "event_hashes_created_idx" on "event_hashes" ("created_at");
 
 -- index events_entity_idx on events
 CREATE INDEX "events_entity_idx" on "events" ("entity_id", "seq");
@@ -41,6 +56,30 @@ CREATE INDEX "jobs_state_seq_idx" on "jobs" ("state", "seq");
 
 -- index log_chunks_attempt_idx on log_chunks
 CREATE INDEX "log_chunks_attempt_idx" on "log_chunks" ("attempt_id", "seq");
+
+-- index pod_epochs_job_idx on pod_epochs
+CREATE INDEX "pod_epochs_job_idx" on "pod_epochs" ("job_id");
+
+-- index pod_epochs_status_idx on pod_epochs
+CREATE INDEX "pod_epochs_status_idx" on "pod_epochs" ("status", "updated_at");
+
+-- index pod_games_pod_game_uq on pod_games
+CREATE UNIQUE INDEX "pod_games_pod_game_uq" on "pod_games" ("pod_id", "game_id");
+
+-- index pod_games_pod_seq_idx on pod_games
+CREATE INDEX "pod_games_pod_seq_idx" on "pod_games" ("pod_id", "seq");
+
+-- index pod_participants_participant_idx on pod_participants
+CREATE INDEX "pod_participants_participant_idx" on "pod_participants" ("participant_id", "pod_id");
+
+-- index pod_trace_pod_seq_idx on pod_trace
+CREATE INDEX "pod_trace_pod_seq_idx" on "pod_trace" ("pod_id", "seq");
+
+-- index pods_expires_idx on pods
+CREATE INDEX "pods_expires_idx" on "pods" ("status", "expires_at");
+
+-- index pods_status_seq_idx on pods
+CREATE INDEX "pods_status_seq_idx" on "pods" ("status", "seq");
 
 -- index run_commands_run_pending_idx on run_commands
 CREATE INDEX "run_commands_run_pending_idx" on "run_commands" ("run_id", "acknowledged_at", "seq");
@@ -69,11 +108,17 @@ CREATE TABLE "audit_exports" ("seq" integer primary key autoincrement, "from_seq
 -- table control_audit on control_audit
 CREATE TABLE "control_audit" ("seq" integer primary key autoincrement, "id" text not null unique, "run_id" text, "action" text not null, "actor_type" text not null, "actor_id" text not null, "envelope" text not null, "source_ip" text, "user_agent" text, "client_cert_fingerprint" text, "created_at" bigint not null, "prev_hash" text not null, "entry_hash" text not null unique);
 
+-- table dead_letters on dead_letters
+CREATE TABLE "dead_letters" ("seq" integer primary key autoincrement, "id" text not null unique, "subscriber" text not null, "event_id" text not null, "event_seq" bigint, "event_type" text not null, "event" text not null, "error" text not null, "stack" text, "attempts" integer not null, "retry_count" integer not null, "status" text not null, "next_retry_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, "last_failed_at" bigint not null, "resolved_at" bigint);
+
 -- table endpoints on endpoints
 CREATE TABLE "endpoints" ("id" text primary key, "name" text not null, "address" text not null, "metadata" text not null, "job_id" text not null, "created_at" bigint not null);
 
 -- table event_cursors on event_cursors
 CREATE TABLE "event_cursors" ("subscriber" text primary key, "last_seq" bigint not null, "updated_at" bigint not null);
+
+-- table event_hashes on event_hashes
+CREATE TABLE "event_hashes" ("hash" text primary key, "event_id" text not null, "created_at" bigint not null);
 
 -- table events on events
 CREATE TABLE "events" ("seq" integer primary key autoincrement, "id" text not null unique, "type" text not null, "entity_id" text not null, "payload" text not null, "created_at" bigint not null);
@@ -86,6 +131,24 @@ CREATE TABLE "jobs" ("seq" integer primary key autoincrement, "id" text not null
 
 -- table log_chunks on log_chunks
 CREATE TABLE "log_chunks" ("seq" integer primary key autoincrement, "attempt_id" text not null, "stream" text not null, "data" text not null, "created_at" bigint not null);
+
+-- table participants on participants
+CREATE TABLE "participants" ("id" text primary key, "model_version" text, "mu" double precision not null, "sigma" double precision not null, "games" bigint not null, "created_at" bigint not null, "updated_at" bigint not null);
+
+-- table pod_epochs on pod_epochs
+CREATE TABLE "pod_epochs" ("pod_id" text not null, "epoch_no" integer not null, "size" integer not null, "status" text not null, "attempt" integer not null, "job_id" text, "games_received" integer not null, "estimated_remaining" bigint, "next_retry_at" bigint, "last_error" text, "created_at" bigint not null, "finished_at" bigint, "updated_at" bigint not null, constraint "pod_epochs_pk" primary key ("pod_id", "epoch_no"));
+
+-- table pod_games on pod_games
+CREATE TABLE "pod_games" ("seq" integer primary key autoincrement, "pod_id" text not null, "game_id" text not null, "epoch_no" integer, "placements" text not null, "turns" integer, "replay" text, "recorded_at" bigint not null);
+
+-- table pod_participants on pod_participants
+CREATE TABLE "pod_participants" ("pod_id" text not null, "participant_id" text not null, "position" integer not null, "model_version" text, "p1" bigint not null, "p2" bigint not null, "p3" bigint not null, "p4" bigint not null, "e1" double precision not null, "e2" double precision not null, "e3" double precision not null, "e4" double precision not null, "turns" bigint not null, constraint "pod_participants_pk" primary key ("pod_id", "participant_id"));
+
+-- table pod_trace on pod_trace
+CREATE TABLE "pod_trace" ("seq" integer primary key autoincrement, "pod_id" text not null, "kind" text not null, "epoch_no" integer, "games_played" bigint not null, "confidence" double precision, "detail" text not null, "created_at" bigint not null);
+
+-- table pods on pods
+CREATE TABLE "pods" ("seq" integer primary key autoincrement, "id" text not null unique, "spec_hash" text not null unique, "participants" text not null, "seed" bigint not null, "config" text not null, "status" text not null, "stop_reason" text, "epochs_dispatched" integer not null, "epochs_since_reset" integer not null, "last_epoch_size" integer, "in_flight_epoch" integer, "games_played" bigint not null, "games_since_reset" bigint not null, "duplicate_games" bigint not null, "failed_epochs" integer not null, "reset_count" integer not null, "confidence" double precision not null, "evaluation" text, "last_error" text, "converged_at" bigint, "expires_at" bigint, "last_reset_at" bigint, "archived_at" bigint, "created_at" bigint not null, "updated_at" bigint not null);
 
 -- table run_commands on run_commands
 CREATE TABLE "run_commands" ("seq" integer primary key autoincrement, "id" text not null unique, "run_id" text not null, "type" text not null, "payload" text not null, "actor_type" text not null, "actor_id" text not null, "issued_at" bigint not null, "created_at" bigint not null, "delivered_at" bigint, "acknowledged_at" bigint, "delivery_count" integer not null, "visible_at" bigint not null);

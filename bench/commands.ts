@@ -1,0 +1,163 @@
+/**
+ * `npm run bench -- commands`: the time from `POST /runs/{id}/commands` to the learner's
+ * long-poll (`GET /runs/{id}/commands/next?wait=30`) returning that command, p50/p99, with many
+ * learners polling at once. Commands go one at a time, round robin over the runs; each learner
+ * acknowledges what it gets and polls again, as the learner clients do.
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { RunplaneClient } from '../src/client/client.js';
+import { type Dialect, freshDb, percentile, pgReachable } from './lib/bench-db.js';
+import { startControllerProcess } from './lib/controller-process.js';
+import { LoadClient } from './lib/http-load.js';
+import { formatMarkdown, printTable } from './lib/table.js';
+import { machineLine, mapLimit, nowMs } from './lib/timing.js';
+
+export const usage = `npm run bench -- commands [options]
+
+  --learners <n>   runs whose learners long-poll at once, default 100
+  --commands <n>   commands sent (one at a time), default 1000
+  --dialect <d>    sqlite | postgres | both (default both)
+  --markdown       also print the table as markdown (for bench/RESULTS.md)`;
+
+const ADMIN = 'rp_bench_admin_token_0123456789abcdef';
+const TARGET_P99_MS = 10;
+
+interface Options {
+  learners: number;
+  commands: number;
+  dialects: Dialect[];
+  markdown: boolean;
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      learners: { type: 'string' },
+      commands: { type: 'string' },
+      dialect: { type: 'string' },
+      markdown: { type: 'boolean' },
+    },
+  });
+  const int = (v: string | undefined, d: number) => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
+    return n;
+  };
+  const dialect = values.dialect ?? 'both';
+  if (!['sqlite', 'postgres', 'both'].includes(dialect))
+    throw new Error('--dialect: sqlite, postgres or both');
+  return {
+    learners: int(values.learners, 100),
+    commands: int(values.commands, 1000),
+    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
+    markdown: values.markdown ?? false,
+  };
+}
+
+async function measure(dialect: Dialect, o: Options): Promise<{ p50: number; p99: number; max: number }> {
+  const db = freshDb(dialect);
+  const ctl = await startControllerProcess(
+    { databaseUrl: db.url, dataDir: db.dir, adminToken: ADMIN, workers: 0, heartbeatMinIntervalMs: '0ms' },
+    null,
+    false,
+  );
+  const admin = new RunplaneClient(ctl.url, ADMIN);
+  const polls = new LoadClient(ctl.url, o.learners * 2);
+  const sender = new LoadClient(ctl.url, 4);
+  const delivered = new Map<string, (t: number) => void>();
+  let stopping = false;
+  try {
+    const runs = await mapLimit(
+      Array.from({ length: o.learners }, (_, i) => i),
+      16,
+      async (i) => {
+        const r = await admin.createRun({ name: `learner-${i}` });
+        // Pause needs a running run; tune does not, so the benchmark sends tunes.
+        return r;
+      },
+    );
+    const learnerLoop = async (runId: string, token: string) => {
+      while (!stopping) {
+        const res = await polls.send('GET', `/api/v1/runs/${runId}/commands/next?wait=30`, token);
+        const t = nowMs();
+        if (res.status === 204) continue;
+        if (res.status !== 200) {
+          if (!stopping) console.error(`poll answered ${res.status}: ${res.body.slice(0, 200)}`);
+          return;
+        }
+        const cmd = JSON.parse(res.body) as { id: string };
+        delivered.get(cmd.id)?.(t);
+        await polls.send('POST', `/api/v1/runs/${runId}/commands/${cmd.id}/ack`, token);
+      }
+    };
+    const loops = runs.map((r) => learnerLoop(r.run_id, r.token));
+    // Let every learner's first poll arrive before measuring.
+    await new Promise((r) => setTimeout(r, 500));
+    const latencies: number[] = [];
+    for (let i = 0; i < o.commands; i++) {
+      const run = runs[i % runs.length];
+      if (!run) break;
+      const id = randomUUID();
+      const got = new Promise<number>((resolve) => delivered.set(id, resolve));
+      const body = JSON.stringify({
+        id,
+        type: 'tune',
+        issued_at: new Date().toISOString(),
+        actor: { type: 'system', id: 'bench' },
+        payload: { learning_rate: 0.001 },
+      });
+      const t0 = nowMs();
+      const res = await sender.send('POST', `/api/v1/runs/${run.run_id}/commands`, ADMIN, body);
+      if (res.status !== 202) throw new Error(`command answered ${res.status}: ${res.body}`);
+      const t1 = await got;
+      delivered.delete(id);
+      latencies.push(t1 - t0);
+    }
+    stopping = true;
+    latencies.sort((a, b) => a - b);
+    polls.close();
+    await Promise.allSettled(loops);
+    return {
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      max: latencies[latencies.length - 1] ?? Number.NaN,
+    };
+  } finally {
+    stopping = true;
+    polls.close();
+    sender.close();
+    await ctl.stop();
+    await db.cleanup();
+  }
+}
+
+export async function runCommands(argv: string[]): Promise<void> {
+  const o = options(argv);
+  console.log(machineLine());
+  console.log(`${o.learners} learners long-polling, ${o.commands} commands sent one at a time\n`);
+  const rows: Array<Array<string | number>> = [];
+  for (const dialect of o.dialects) {
+    if (dialect === 'postgres') {
+      const why = await pgReachable();
+      if (why) {
+        rows.push([dialect, 'skipped', '', '', '', why]);
+        continue;
+      }
+    }
+    const r = await measure(dialect, o);
+    rows.push([
+      dialect,
+      r.p50.toFixed(2),
+      r.p99.toFixed(2),
+      r.max.toFixed(2),
+      `p99 <= ${TARGET_P99_MS} ms`,
+      r.p99 <= TARGET_P99_MS ? 'met' : 'NOT met',
+    ]);
+  }
+  const headers = ['store', 'p50 ms', 'p99 ms', 'max ms', 'goal', 'result'];
+  printTable(headers, rows);
+  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+}

@@ -1,0 +1,523 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  connect,
+  DeliverPolicy,
+  DiscardPolicy,
+  Events,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from 'nats';
+import type { Logger } from 'pino';
+import type { Clock } from '../shared/clock.js';
+import { AppError } from '../shared/errors.js';
+import type { StoredEvent } from './catalog.js';
+import { DedupWindow } from './dedup.js';
+import type { DeadLetterInput } from './dlq-service.js';
+import type { EventHandler } from './handler.js';
+import { natsFilter } from './subjects.js';
+
+/**
+ * NATS JetStream transport.
+ *
+ * Out: the relay hands it the outbox in batches (`publish`, a relay sink with a durable cursor),
+ * and it publishes each event on `<prefix>.events.<type>` into the stream (default
+ * RUNPLANE_EVENTS) with `Nats-Msg-Id` = event id, so a batch published again after an outage is
+ * deduplicated by JetStream. `run.status` events also go on the `run-status` subject as the
+ * seed's compact document. While NATS is down the sink fails fast and the relay holds its cursor:
+ * an outage only delays.
+ *
+ * In: durable pull consumers with explicit acks, on the events stream (cross-process
+ * subscribers) and on the ingest stream (`<prefix>.ingest.>`, external producers). A process that
+ * was down resumes where its consumer stopped. A handler that fails is redelivered with backoff,
+ * then dead-lettered; the message is acked only when handled or dead-lettered.
+ */
+export interface NatsConfig {
+  url: string;
+  /** Stream of published events; the ingest stream is `<stream>_INGEST`. */
+  stream: string;
+  /** Subjects: `<prefix>.events.<type>` and `<prefix>.ingest.<type>`. */
+  subjectPrefix: string;
+  /** Subject of the compact run-status documents. */
+  runStatusSubject: string;
+  /** Connection name shown by the server. */
+  name?: string;
+  /** JetStream's Nats-Msg-Id dedup window. */
+  duplicateWindowMs?: number;
+  /** How long the streams keep messages (0 = for ever). */
+  maxAgeMs?: number;
+  /** Deliveries of one message before it is dead-lettered. */
+  maxDeliveries?: number;
+  /** Window of the consumers' event-id dedup (redeliveries after a lost ack). */
+  dedupWindowMs?: number;
+  /** How long to wait for a JetStream publish acknowledgement. */
+  publishTimeoutMs?: number;
+}
+
+/** A consumer's view of one message: the event and what the transport did with it. */
+interface ConsumerSpec {
+  durable: string;
+  stream: string;
+  filter: string;
+  fromStart: boolean;
+  handler: EventHandler;
+  decode(m: JsMsg): StoredEvent;
+  dedup: DedupWindow;
+  messages: ConsumerMessages | null;
+  done: Promise<void>;
+}
+
+/** The event as it travels on `<prefix>.events.<type>`. */
+export interface WireEvent {
+  id: string;
+  seq: number;
+  type: string;
+  entity_id: string;
+  payload: unknown;
+  created_at: string;
+}
+
+export function toWire(ev: StoredEvent): WireEvent {
+  return {
+    id: ev.id,
+    seq: ev.seq,
+    type: ev.type,
+    entity_id: ev.entity_id,
+    payload: ev.payload,
+    created_at: new Date(ev.created_at).toISOString(),
+  };
+}
+
+export function fromWire(w: WireEvent): StoredEvent {
+  return { ...w, created_at: Date.parse(w.created_at) };
+}
+
+/** The seed's compact run-status document (run_id, status, step, samples_per_sec, last_error) plus health. */
+export function runStatusDocument(ev: StoredEvent): Record<string, unknown> {
+  const p = (ev.payload ?? {}) as Record<string, unknown>;
+  return {
+    run_id: p.run_id ?? ev.entity_id,
+    status: p.status ?? null,
+    health: p.health ?? null,
+    step: p.step ?? null,
+    samples_per_sec: p.samples_per_sec ?? null,
+    last_error: p.last_error ?? null,
+    event_id: ev.id,
+    updated_at: new Date(ev.created_at).toISOString(),
+  };
+}
+
+const INGEST_DURABLE = 'runplane-ingest';
+/** The dead-letter subscriber name of the ingest consumer. */
+export const INGEST_SUBSCRIBER = `nats:${INGEST_DURABLE}`;
+const text = new TextDecoder();
+
+export class NatsTransport {
+  private nc: NatsConnection | null = null;
+  private js: JetStreamClient | null = null;
+  private ready = false;
+  private stopped = false;
+  private readonly consumers: ConsumerSpec[] = [];
+  private readyWaiters: Array<() => void> = [];
+  private connecting: Promise<void> | null = null;
+  private readonly listeners: Array<() => void> = [];
+  private published = 0;
+  private readonly wakers = new Set<() => void>();
+
+  constructor(
+    readonly cfg: NatsConfig,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Where consumers put messages they give up on (the dead-letter queue). */
+    private readonly deadLetter: ((input: DeadLetterInput) => Promise<void>) | null,
+  ) {}
+
+  get eventsStream(): string {
+    return this.cfg.stream;
+  }
+  get ingestStream(): string {
+    return `${this.cfg.stream}_INGEST`;
+  }
+  /** `<prefix>.events`: every event's subject starts with it. */
+  get eventsBase(): string {
+    return `${this.cfg.subjectPrefix}.events`;
+  }
+  get ingestBase(): string {
+    return `${this.cfg.subjectPrefix}.ingest`;
+  }
+  subjectFor(type: string): string {
+    return `${this.eventsBase}.${type}`;
+  }
+
+  /** True while connected with the streams in place. */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  status(): { url: string; connected: boolean; stream: string; published: number; consumers: string[] } {
+    return {
+      url: this.cfg.url,
+      connected: this.ready,
+      stream: this.cfg.stream,
+      published: this.published,
+      consumers: this.consumers.map((c) => c.durable),
+    };
+  }
+
+  /** Called each time the transport becomes ready (first connect and every reconnect). */
+  onReady(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Connects in the background (retrying for ever); the controller does not wait for NATS. */
+  start(): void {
+    this.stopped = false;
+    this.connecting ??= this.connectLoop().finally(() => {
+      this.connecting = null;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.ready = false;
+    for (const w of this.readyWaiters.splice(0)) w();
+    for (const w of [...this.wakers]) w();
+    for (const c of this.consumers) await c.messages?.close().catch(() => undefined);
+    await Promise.all(this.consumers.map((c) => c.done));
+    await this.connecting;
+    const nc = this.nc;
+    this.nc = null;
+    this.js = null;
+    if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
+  }
+
+  /**
+   * The relay sink: publishes a batch into the stream, all at once (the acks are awaited
+   * together). Throws when NATS is not reachable, so the relay keeps its cursor and tries again.
+   */
+  readonly publish = async (events: StoredEvent[]): Promise<void> => {
+    const js = this.js;
+    if (!js || !this.ready) throw new Error(`NATS at ${this.cfg.url} is not connected`);
+    const opts = (msgID: string) => ({
+      msgID,
+      expect: { streamName: this.cfg.stream },
+      timeout: this.cfg.publishTimeoutMs ?? 5000,
+    });
+    const acks: Promise<unknown>[] = [];
+    for (const ev of events) {
+      acks.push(js.publish(this.subjectFor(ev.type), JSON.stringify(toWire(ev)), opts(ev.id)));
+      if (ev.type === 'run.status')
+        acks.push(
+          js.publish(
+            this.cfg.runStatusSubject,
+            JSON.stringify(runStatusDocument(ev)),
+            opts(`${ev.id}.run-status`),
+          ),
+        );
+    }
+    await Promise.all(acks);
+    this.published += events.length;
+  };
+
+  /**
+   * A durable consumer of the events stream (a cross-process subscriber): every event whose type
+   * matches `pattern`, acked after `handler` returns. A new durable starts with new events unless
+   * fromStart.
+   */
+  subscribe(durable: string, pattern: string, handler: EventHandler, fromStart = false): void {
+    this.addConsumer({
+      durable,
+      stream: this.eventsStream,
+      filter: natsFilter(this.eventsBase, pattern),
+      fromStart,
+      handler,
+      decode: (m) => fromWire(JSON.parse(text.decode(m.data)) as WireEvent),
+    });
+  }
+
+  /**
+   * The ingest consumer: each message on `<prefix>.ingest.>` becomes an `nats.ingest` event
+   * (subject, message id, raw data) for `handler`, which validates and publishes it. Messages
+   * are taken from the start: nothing an external producer sent is skipped.
+   */
+  consumeIngest(handler: EventHandler): void {
+    this.addConsumer({
+      durable: INGEST_DURABLE,
+      stream: this.ingestStream,
+      filter: `${this.ingestBase}.>`,
+      fromStart: true,
+      handler,
+      decode: (m) => ({
+        seq: m.seq,
+        id: m.headers?.get('Nats-Msg-Id') || `nats-ingest-${m.seq}`,
+        type: 'nats.ingest',
+        entity_id: m.subject,
+        payload: {
+          subject: m.subject,
+          msg_id: m.headers?.get('Nats-Msg-Id') || null,
+          data: text.decode(m.data),
+        },
+        created_at: Math.floor(m.info.timestampNanos / 1e6),
+      }),
+    });
+  }
+
+  private addConsumer(spec: Omit<ConsumerSpec, 'dedup' | 'messages' | 'done'>): void {
+    if (this.consumers.some((c) => c.durable === spec.durable && c.stream === spec.stream))
+      throw new Error(`NATS consumer ${spec.durable} is already registered`);
+    const c: ConsumerSpec = {
+      ...spec,
+      dedup: new DedupWindow(this.cfg.dedupWindowMs ?? 120_000, this.clock),
+      messages: null,
+      done: Promise.resolve(),
+    };
+    this.consumers.push(c);
+    c.done = this.consumeLoop(c);
+  }
+
+  // ----- connection -----
+
+  private async connectLoop(): Promise<void> {
+    for (let failures = 0; !this.stopped; failures++) {
+      try {
+        const nc = await connect({
+          servers: this.cfg.url,
+          name: this.cfg.name ?? 'runplane',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          pingInterval: 10_000,
+          timeout: 5000,
+        });
+        if (this.stopped) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        this.js = nc.jetstream();
+        void this.watch(nc);
+        this.log.info({ url: this.cfg.url, stream: this.cfg.stream }, 'connected to NATS');
+        await this.becomeReady(nc);
+        return;
+      } catch (err) {
+        if (failures === 0 || (failures & (failures - 1)) === 0)
+          this.log.warn(
+            { err, url: this.cfg.url, failures: failures + 1 },
+            'cannot connect to NATS; retrying',
+          );
+        await this.pause(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      }
+    }
+  }
+
+  /** Follows the connection: not ready while disconnected, streams checked again on reconnect. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === Events.Disconnect) {
+        this.ready = false;
+        if (!this.stopped) this.log.warn({ url: this.cfg.url }, 'NATS disconnected');
+      } else if (s.type === Events.Reconnect) {
+        this.log.info({ url: this.cfg.url }, 'NATS reconnected');
+        void this.becomeReady(nc);
+      }
+    }
+    // The status iterator ends when the connection closes for good: connect again.
+    if (!this.stopped && this.nc === nc) {
+      this.ready = false;
+      this.nc = null;
+      this.js = null;
+      this.start();
+    }
+  }
+
+  private async becomeReady(nc: NatsConnection): Promise<void> {
+    for (let failures = 0; !this.stopped && !nc.isClosed(); failures++) {
+      try {
+        await this.ensureStreams(await nc.jetstreamManager({ timeout: 5000 }));
+        this.ready = true;
+        for (const w of this.readyWaiters.splice(0)) w();
+        for (const l of this.listeners) l();
+        return;
+      } catch (err) {
+        this.log.warn({ err, url: this.cfg.url }, 'JetStream not available yet; retrying');
+        await this.pause(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      }
+    }
+  }
+
+  private async ensureStreams(jsm: JetStreamManager): Promise<void> {
+    const common: Partial<StreamConfig> = {
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(this.cfg.duplicateWindowMs ?? 120_000),
+      max_age: nanos(this.cfg.maxAgeMs ?? 0),
+    };
+    await ensureStream(jsm, {
+      ...common,
+      name: this.eventsStream,
+      subjects: [`${this.eventsBase}.>`, this.cfg.runStatusSubject],
+      retention: RetentionPolicy.Limits,
+    });
+    await ensureStream(jsm, {
+      ...common,
+      name: this.ingestStream,
+      subjects: [`${this.ingestBase}.>`],
+      retention: RetentionPolicy.Workqueue,
+    });
+  }
+
+  /** Waits `ms`, or less when the transport stops. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
+  private whenReady(): Promise<JetStreamClient | null> {
+    if (this.stopped) return Promise.resolve(null);
+    if (this.ready && this.js) return Promise.resolve(this.js);
+    return new Promise((resolve) => {
+      this.readyWaiters.push(() => resolve(this.stopped ? null : this.js));
+    });
+  }
+
+  // ----- consumers -----
+
+  private async consumeLoop(c: ConsumerSpec): Promise<void> {
+    for (let failures = 0; !this.stopped; ) {
+      try {
+        const js = await this.whenReady();
+        if (!js || !this.nc) return;
+        await this.ensureConsumer(await this.nc.jetstreamManager(), c);
+        const consumer = await js.consumers.get(c.stream, c.durable);
+        const messages = await consumer.consume({ max_messages: 256 });
+        c.messages = messages;
+        failures = 0;
+        for await (const m of messages) await this.handle(c, m);
+      } catch (err) {
+        if (this.stopped) return;
+        failures += 1;
+        this.log.warn({ err, consumer: c.durable }, 'NATS consumer interrupted; resuming');
+        await this.pause(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      } finally {
+        c.messages = null;
+      }
+    }
+  }
+
+  private async ensureConsumer(jsm: JetStreamManager, c: ConsumerSpec): Promise<void> {
+    try {
+      const info = await jsm.consumers.info(c.stream, c.durable);
+      if (info.config.filter_subject !== c.filter)
+        await jsm.consumers.update(c.stream, c.durable, { filter_subject: c.filter });
+    } catch (err) {
+      if (!notFound(err)) throw err;
+      await jsm.consumers.add(c.stream, {
+        durable_name: c.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: c.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
+        filter_subject: c.filter,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 1000,
+      });
+    }
+  }
+
+  private async handle(c: ConsumerSpec, m: JsMsg): Promise<void> {
+    let ev: StoredEvent;
+    try {
+      ev = c.decode(m);
+    } catch (err) {
+      // Not an event at all: nothing will ever make it one.
+      const raw: StoredEvent = {
+        seq: m.seq,
+        id: `nats-${c.stream}-${m.seq}`,
+        type: 'nats.undecodable',
+        entity_id: m.subject,
+        payload: { subject: m.subject, data: text.decode(m.data) },
+        created_at: this.clock.now(),
+      };
+      await this.giveUp(c, m, raw, err, m.info.redeliveryCount, false);
+      return;
+    }
+    if (c.dedup.has(ev.id)) {
+      m.ack();
+      return;
+    }
+    try {
+      await c.handler(ev);
+      c.dedup.add(ev.id);
+      m.ack();
+    } catch (err) {
+      const deliveries = m.info.redeliveryCount;
+      const permanent = err instanceof AppError && err.status < 500;
+      if (permanent || deliveries >= (this.cfg.maxDeliveries ?? 4)) {
+        await this.giveUp(c, m, ev, err, deliveries, !permanent);
+        return;
+      }
+      this.log.warn({ err, consumer: c.durable, event: ev.id, deliveries }, 'NATS consumer handler failed');
+      m.nak(Math.min(60_000, 250 * 2 ** (deliveries - 1)));
+    }
+  }
+
+  /** Dead-letters a message and acks it; if even that fails, NATS delivers it again later. */
+  private async giveUp(
+    c: ConsumerSpec,
+    m: JsMsg,
+    ev: StoredEvent,
+    err: unknown,
+    attempts: number,
+    retryable: boolean,
+  ): Promise<void> {
+    if (!this.deadLetter) {
+      this.log.error(
+        { err, consumer: c.durable, event: ev.id },
+        'NATS message dropped: no dead-letter queue',
+      );
+      m.term();
+      return;
+    }
+    try {
+      await this.deadLetter({ subscriber: `nats:${c.durable}`, event: ev, error: err, attempts, retryable });
+      m.ack();
+    } catch (dlqErr) {
+      this.log.error(
+        { err: dlqErr, consumer: c.durable },
+        'cannot dead-letter a NATS message; it comes again',
+      );
+      m.nak(5000);
+    }
+  }
+}
+
+function notFound(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { code?: number }; message?: string };
+  return e?.api_error?.code === 404 || e?.code === '404' || /not found/i.test(e?.message ?? '');
+}
+
+/** Creates the stream, or brings an existing one's subjects up to date. */
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+): Promise<void> {
+  try {
+    const info = await jsm.streams.info(cfg.name);
+    const want = [...(cfg.subjects ?? [])].sort().join(',');
+    if ([...(info.config.subjects ?? [])].sort().join(',') !== want)
+      await jsm.streams.update(cfg.name, { ...info.config, subjects: cfg.subjects ?? [] });
+  } catch (err) {
+    if (!notFound(err)) throw err;
+    await jsm.streams.add(cfg);
+  }
+}
