@@ -4,7 +4,10 @@
  */
 import { usage as commandsUsage, runCommands } from './commands.js';
 import { usage as controllerUsage, runController, UsageError } from './controller.js';
+import { usage as eventsUsage, runEvents } from './events.js';
 import { usage as heartbeatsUsage, runHeartbeats } from './heartbeats.js';
+import { usage as optimizersUsage, runOptimizers } from './optimizers.js';
+import { usage as podsUsage, runPods } from './pods.js';
 
 interface Benchmark {
   describe: string;
@@ -13,6 +16,12 @@ interface Benchmark {
 }
 
 const BENCHMARKS: Record<string, Benchmark> = {
+  pods: {
+    describe:
+      'games until a 32-player league ranks at Kendall tau >= 0.9: convergence-driven vs fixed budgets',
+    usage: podsUsage,
+    run: runPods,
+  },
   controller: {
     describe: 'N no-op jobs end to end vs the spawn ceiling and Slurm; one 100k x 1k scheduling pass',
     usage: controllerUsage,
@@ -27,6 +36,16 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'POST a command -> the learner long-poll returns it: p50/p99',
     usage: commandsUsage,
     run: runCommands,
+  },
+  events: {
+    describe: 'outbox -> in-process and -> JetStream -> consumer: events/s, p99, vs raw nats.js publish',
+    usage: eventsUsage,
+    run: runEvents,
+  },
+  optimizers: {
+    describe: 'optimizers vs Optuna TPE: median regret on 5 test functions, time per suggestion',
+    usage: optimizersUsage,
+    run: runOptimizers,
   },
 };
 

@@ -72,6 +72,10 @@ export interface Config {
   alertWebhookUrl: string | null;
   /** When set, alert webhook bodies are signed: X-Runplane-Signature: sha256=<HMAC-SHA256 hex>. */
   alertWebhookSecret: string | null;
+  /** Cadence of the sweep controller loop (a round per active sweep). */
+  sweepIntervalMs: number;
+  /** Sweep files of the local and Slurm dispatchers (logs, exit files) and trial checkpoints. */
+  sweepDir: string;
 }
 
 type Raw = Record<string, string | number | undefined>;
@@ -120,6 +124,8 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   pagerdutyUrl: { env: 'RUNPLANE_PAGERDUTY_URL', file: 'pagerduty_url' },
   alertWebhookUrl: { env: 'RUNPLANE_ALERT_WEBHOOK_URL', file: 'alert_webhook_url' },
   alertWebhookSecret: { env: 'RUNPLANE_ALERT_WEBHOOK_SECRET', file: 'alert_webhook_secret' },
+  sweepIntervalMs: { env: 'RUNPLANE_SWEEP_INTERVAL', file: 'sweep_interval' },
+  sweepDir: { env: 'RUNPLANE_SWEEP_DIR', file: 'sweep_dir' },
 };
 
 export class ConfigError extends Error {}
@@ -210,6 +216,8 @@ export function loadConfig(
     pagerdutyUrl: String(pick('pagerdutyUrl') ?? 'https://events.pagerduty.com/v2/enqueue'),
     alertWebhookUrl: optional('alertWebhookUrl'),
     alertWebhookSecret: optional('alertWebhookSecret'),
+    sweepIntervalMs: dur('sweepIntervalMs', '1s'),
+    sweepDir: resolve(String(pick('sweepDir') ?? join(dataDir, 'sweeps'))),
   };
 }
 

@@ -11,6 +11,7 @@ import { ADMIN_TOKEN_FILE, type Config, WORKER_TOKEN_FILE } from './config.js';
 import type { EventRelay } from './events/relay.js';
 import { createEventSystem, type EventSystem } from './events/system.js';
 import { type App, createApp } from './http/app.js';
+import { registerDashboard } from './http/dashboard.js';
 import { Metrics } from './http/metrics.js';
 import { EndpointService } from './jobs/endpoint-service.js';
 import { jobRepo } from './jobs/job-repo.js';
@@ -34,6 +35,13 @@ import { RunService } from './runs/run-service.js';
 import { StatusStream } from './runs/status-stream.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { Store } from './store/database.js';
+import { SweepController } from './sweeps/controller.js';
+import type { Dispatcher } from './sweeps/dispatchers/dispatcher.js';
+import { LocalDispatcher } from './sweeps/dispatchers/local.js';
+import { SlurmDispatcher } from './sweeps/dispatchers/slurm.js';
+import { WorkersDispatcher } from './sweeps/dispatchers/workers.js';
+import { registerSweepRoutes } from './sweeps/routes.js';
+import { SweepService } from './sweeps/sweep-service.js';
 import { VERSION } from './version.js';
 import { EmbeddedWorkers } from './worker/embedded.js';
 
@@ -59,6 +67,8 @@ export interface Controller {
   audit: AuditService;
   pods: PodService;
   podLoop: PodLoop;
+  sweeps: SweepService;
+  sweepLoop: SweepController;
   adminTokenPath: string | null;
   stop(): Promise<void>;
 }
@@ -153,6 +163,23 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   // Epoch ends arrive as job events (durable cursor); the loop reconciles any it missed.
   await podLoop.attach(relay);
 
+  // The sweep controller's dispatchers: runplane's workers, local subprocesses, Slurm.
+  let advertisedUrl = config.publicUrl ?? '';
+  const sweepDispatchers = new Map<string, Dispatcher>([
+    ['workers', new WorkersDispatcher(store, jobs)],
+    [
+      'local',
+      new LocalDispatcher(join(config.sweepDir, 'local'), () => advertisedUrl, { killGraceMs: config.killGraceMs }),
+    ],
+    ['slurm', new SlurmDispatcher({ dir: join(config.sweepDir, 'slurm'), controllerUrl: () => advertisedUrl })],
+  ]);
+  const sweepLoop = new SweepController(store, clock, log, runs, commands, tokens, sweepDispatchers, {
+    leaseMs: Math.max(15_000, config.sweepIntervalMs * 10),
+    checkpointDir: join(config.sweepDir, 'checkpoints'),
+    controllerUrl: () => advertisedUrl,
+  });
+  const sweeps = new SweepService(store, clock, () => sweepLoop.kick());
+
   const app = await createApp({ logger: log, tokens, metrics, version: VERSION, https: tlsOptions(config) });
   registerJobRoutes(app, { jobs, workers, endpoints });
   registerAuditRoutes(app, audit);
@@ -160,7 +187,10 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   registerTokenRoutes(app, tokens);
   registerAlertRoutes(app, alerts);
   registerPodRoutes(app, pods);
+  registerSweepRoutes(app, sweeps);
   events.registerRoutes(app);
+  // The web UI at `/` (the API stays under /api/v1); its calls go through the same routes and audit.
+  registerDashboard(app);
   app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
     try {
@@ -175,11 +205,13 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const port = typeof address === 'object' && address ? address.port : config.port;
   const scheme = config.tlsCert ? 'https' : 'http';
   const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  advertisedUrl = config.publicUrl ?? url;
 
   scheduler.start(1000);
   await events.start();
   audit.start();
   podLoop.start(1000);
+  sweepLoop.start(config.sweepIntervalMs);
   liveness.start(Math.max(100, Math.min(1000, Math.floor(config.staleAfterMs / 10))));
   const healthTimer = setInterval(
     () => {
@@ -238,6 +270,8 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     audit,
     pods,
     podLoop,
+    sweeps,
+    sweepLoop,
     adminTokenPath,
     async stop() {
       if (stopped) return;
@@ -250,6 +284,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
       await scheduler?.stop();
       await audit.stop();
       await podLoop.stop();
+      await sweepLoop.stop();
       await events.stop();
       if (!deps.store) await store.close();
     },

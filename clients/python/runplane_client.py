@@ -36,7 +36,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 __all__ = ["ApiError", "Learner", "HEARTBEAT_STATUSES", "FINISH_STATUSES"]
 __version__ = "0.1.0"
@@ -303,6 +303,12 @@ class Learner:
                 t.join(0.05)
         run = None
         if self._started:
+            # Commands whose handler ran but whose ack failed: acknowledge them now, since no
+            # redelivery will reach this learner any more.
+            with self._lock:
+                unacked = [cid for cid in self._queued if cid in self._handled]
+            for cid in unacked:
+                self._ack(cid, retries=0)
             self._final_heartbeat()
         body: Dict[str, Any] = {"status": status}
         if error is not None:
@@ -470,14 +476,14 @@ class Learner:
                 self._state["status"] = "terminating"
             self._cond.notify_all()
 
-    def _ack(self, cid: str) -> None:
+    def _ack(self, cid: str, retries: int = 7) -> None:
         path = f"{self._run_path}/commands/{urllib.parse.quote(cid, safe='')}/ack"
-        for attempt in range(8):
+        for attempt in range(retries + 1):
             try:
                 self._request("POST", path, {})
                 break
             except ApiError as err:
-                if not err.retryable or attempt == 7 or self._closing.is_set():
+                if not err.retryable or attempt == retries or self._closing.is_set():
                     # Left in queued_commands; the redelivery acknowledges it.
                     self._report(err)
                     return
@@ -502,7 +508,7 @@ class Learner:
         body: Optional[Dict[str, Any]],
         timeout: Optional[float] = None,
         poll: bool = False,
-    ) -> "tuple[int, Any, Dict[str, str]]":
+    ) -> Tuple[int, Any, Dict[str, str]]:
         headers = {
             "Authorization": f"Bearer {self.token}",
             "Accept": "application/json",

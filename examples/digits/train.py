@@ -43,8 +43,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+_log_lock = threading.Lock()
+
+
 def log(msg: str) -> None:
-    print(msg, flush=True)
+    # Handlers print from the learner's command thread: one write per line, so lines from the
+    # two threads never interleave.
+    with _log_lock:
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
 
 
 def data(seed: int):

@@ -34,6 +34,31 @@ export function registerTokenRoutes(app: App, tokens: TokenService): void {
     async (req, reply) =>
       reply.status(201).send(await tokens.create(req.body.role, req.body.name ?? `${req.body.role} token`)),
   );
+  // Who the caller's token is: the dashboard reads the role to show action buttons only to those who may act.
+  app.get(
+    '/api/v1/whoami',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['tokens'],
+        summary: "The calling token's name, role and (for learner tokens) run",
+        response: {
+          200: Type.Object({
+            name: Type.String(),
+            role: Type.String(),
+            run_id: Type.Union([Type.String(), Type.Null()]),
+          }),
+          401: ErrorSchema,
+          403: ErrorSchema,
+        },
+      },
+    },
+    async (req) => ({
+      name: req.principal?.name ?? '',
+      role: req.principal?.role ?? '',
+      run_id: req.principal?.run_id ?? null,
+    }),
+  );
   app.get('/api/v1/tokens', { config: { access: 'admin' }, schema: { tags: ['tokens'] } }, async () => ({
     tokens: await tokens.list(),
   }));

@@ -6,7 +6,9 @@ import { EXIT, exitCodeFor, type GlobalOptions } from './context.js';
 import { registerDlq } from './dlq.js';
 import { registerEvents } from './events.js';
 import { registerJob } from './job.js';
+import { registerPods } from './pod.js';
 import { registerRun } from './run.js';
+import { registerSweep } from './sweep.js';
 import { registerToken } from './token.js';
 import { registerUp } from './up.js';
 import { registerWorker } from './worker.js';
@@ -33,6 +35,8 @@ registerToken(program, globals);
 registerEvents(program, globals);
 registerDlq(program, globals);
 registerAudit(program, globals);
+registerPods(program, globals);
+registerSweep(program, globals);
 
 try {
   await program.parseAsync(process.argv);

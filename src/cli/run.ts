@@ -144,13 +144,10 @@ async function watch(
   signal: AbortSignal,
 ): Promise<void> {
   const print = (d: StatusDoc) => process.stdout.write(`${json ? JSON.stringify(d) : statusLine(d)}\n`);
-  if (runId) {
-    const run = await client.getRun(runId);
-    print({ ...run, at: run.updated_at ?? undefined });
-    if (ENDED.has(run.status)) return;
-  }
   let lastEventId: string | null = null;
+  let shownCurrent = false;
   for (let failures = 0; !signal.aborted; ) {
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
     try {
       const res = await client.openRunStream({
         ...(runId ? { runId } : {}),
@@ -158,33 +155,55 @@ async function watch(
         signal,
       });
       if (!res.body) throw new Error('the stream has no body');
+      reader = res.body.getReader();
       failures = 0;
+      // Read the run only once the stream is open: a change after this read is on the stream.
+      if (runId && !shownCurrent) {
+        const run = await client.getRun(runId);
+        print({
+          run_id: run.run_id,
+          status: run.status,
+          health: run.health,
+          step: run.step,
+          samples_per_sec: run.samples_per_sec,
+          loss: run.loss,
+          last_error: run.last_error,
+          at: run.updated_at ?? new Date().toISOString(),
+        });
+        shownCurrent = true;
+        if (ENDED.has(run.status)) return;
+      }
       const decoder = new TextDecoder();
       let buffer = '';
-      for await (const chunk of res.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
         for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          let data = '';
+          const data: string[] = [];
           let event = 'message';
           for (const line of block.split('\n')) {
             if (line.startsWith('id:')) lastEventId = line.slice(3).trim();
             else if (line.startsWith('event:')) event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data += line.slice(5).trimStart();
+            else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
           }
-          if (event !== 'run-status' || !data) continue;
-          const doc = JSON.parse(data) as StatusDoc;
+          if (event !== 'run-status' || data.length === 0) continue;
+          const doc = JSON.parse(data.join('\n')) as StatusDoc;
           print(doc);
           if (runId && ENDED.has(doc.status)) return;
         }
       }
     } catch (err) {
       if (signal.aborted) return;
-      // Refusals (auth, bad request) will not fix themselves; a lost connection may.
+      // Refusals (auth, unknown run) will not fix themselves; a lost connection may.
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) throw err;
       if (++failures === 1 || failures % 10 === 0)
         process.stderr.write(`stream interrupted (${(err as Error).message}); reconnecting\n`);
+    } finally {
+      // Closes the connection, so nothing keeps the process alive after the watch.
+      await reader?.cancel().catch(() => undefined);
     }
     if (!signal.aborted) await sleep(Math.min(250 * 2 ** Math.min(failures, 5), 5000));
   }

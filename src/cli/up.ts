@@ -32,6 +32,8 @@ interface UpOptions {
   tlsClientCa?: string;
   auditExportInterval?: string;
   auditExportDir?: string;
+  sweepInterval?: string;
+  sweepDir?: string;
 }
 
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
@@ -84,6 +86,8 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       'how often the audit log is exported (default 1h, 0 = never)',
     )
     .option('--audit-export-dir <dir>', 'where audit exports go (default <data dir>/exports)')
+    .option('--sweep-interval <duration>', 'cadence of the sweep controller loop (default 1s)')
+    .option('--sweep-dir <dir>', 'sweep job files and trial checkpoints (default <data dir>/sweeps)')
     .action(async (o: UpOptions) => {
       const flags: Partial<Record<keyof Config, string>> = {};
       const set = (k: keyof Config, v: string | undefined) => {
@@ -118,6 +122,8 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       set('tlsClientCa', o.tlsClientCa);
       set('auditExportIntervalMs', o.auditExportInterval);
       set('auditExportDir', o.auditExportDir);
+      set('sweepIntervalMs', o.sweepInterval);
+      set('sweepDir', o.sweepDir);
       let config: Config;
       try {
         config = loadConfig(flags, process.env, o.config);

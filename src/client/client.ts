@@ -20,20 +20,6 @@ import type {
   WorkerView,
 } from '../jobs/schemas.js';
 import type {
-  CommandEnvelope,
-  CommandView,
-  Finish,
-  Heartbeat,
-  HeartbeatAccepted,
-  LivenessExtend,
-  MetricsPost,
-  MetricsQuery,
-  MetricsView,
-  RunCreate,
-  RunListQuery,
-  RunView,
-} from '../runs/schemas.js';
-import type {
   DispatchResponse,
   EpochView,
   Leaderboard,
@@ -47,7 +33,22 @@ import type {
   ResultsRequest,
   ResultsResponse,
 } from '../pods/schemas.js';
+import type {
+  CommandEnvelope,
+  CommandView,
+  Finish,
+  Heartbeat,
+  HeartbeatAccepted,
+  LivenessExtend,
+  MetricsPost,
+  MetricsQuery,
+  MetricsView,
+  RunCreate,
+  RunListQuery,
+  RunView,
+} from '../runs/schemas.js';
 import type { FieldError } from '../shared/errors.js';
+import type { AnalysisWire, SweepListQuery, SweepWire, TrialWire } from '../sweeps/schemas.js';
 
 /** An error answer of the API, with its stable code. */
 export class ApiError extends Error {
@@ -353,9 +354,15 @@ export class RunplaneClient {
     }
     const text = await res.text();
     if (!res.ok) {
-      const e = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string; details?: FieldError[] } })
-        .error;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details ?? []);
+      const e = (
+        JSON.parse(text || '{}') as { error?: { code?: string; message?: string; details?: FieldError[] } }
+      ).error;
+      throw new ApiError(
+        res.status,
+        e?.code ?? `HTTP_${res.status}`,
+        e?.message ?? `HTTP ${res.status}`,
+        e?.details ?? [],
+      );
     }
     return text;
   }
@@ -394,5 +401,39 @@ export class RunplaneClient {
   }
   retryDeadLetter(id: string) {
     return this.request<DeadLetterWire>('POST', `/api/v1/dlq/${encodeURIComponent(id)}/retry`);
+  }
+
+  // sweeps
+  /** Starts a sweep from a sweep file's content (parsed YAML or JSON). */
+  createSweep(file: Record<string, unknown>) {
+    return this.request<SweepWire>('POST', '/api/v1/sweeps', { body: file });
+  }
+  listSweeps(q: SweepListQuery = {}) {
+    return this.request<{ sweeps: SweepWire[]; next_cursor: string | null }>('GET', '/api/v1/sweeps', {
+      query: q as Query,
+    });
+  }
+  getSweep(id: string) {
+    return this.request<SweepWire>('GET', `/api/v1/sweeps/${encodeURIComponent(id)}`);
+  }
+  sweepTrials(id: string, status?: string) {
+    return this.request<{ sweep_id: string; trials: TrialWire[] }>(
+      'GET',
+      `/api/v1/sweeps/${encodeURIComponent(id)}/trials`,
+      { query: { status } },
+    );
+  }
+  sweepAnalysis(id: string, top?: number) {
+    return this.request<AnalysisWire>('GET', `/api/v1/sweeps/${encodeURIComponent(id)}/analysis`, {
+      query: { top },
+    });
+  }
+  stopSweep(id: string, reason?: string) {
+    return this.request<SweepWire>('POST', `/api/v1/sweeps/${encodeURIComponent(id)}/stop`, {
+      body: reason ? { reason } : {},
+    });
+  }
+  resumeSweep(id: string) {
+    return this.request<SweepWire>('POST', `/api/v1/sweeps/${encodeURIComponent(id)}/resume`);
   }
 }

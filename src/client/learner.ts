@@ -283,6 +283,18 @@ export class Learner {
     await this.commandLoopDone;
     await this.heartbeatInFlight;
     if (!this.started) return null;
+    // Commands whose handler ran but whose ack failed: acknowledge them now, since no
+    // redelivery will reach this learner any more.
+    for (const id of [...this.queued].filter((q) => this.handled.has(q))) {
+      try {
+        await this.withTimeout(this.requestTimeoutMs, (signal) =>
+          this.client.ackCommand(this.runId, id, signal),
+        );
+        this.queued.delete(id);
+      } catch (err) {
+        this.report(err, 'ack');
+      }
+    }
     // `closing` aborts requests of the loops; the final ones below are made as usual.
     if (JSON.stringify(this.heartbeatBody()) !== this.lastSent) await this.finalHeartbeat();
     for (let attempt = 0; ; attempt++) {

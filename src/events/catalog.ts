@@ -66,7 +66,13 @@ export interface EventPayloads extends StageEventPayloads {
     reason: string | null;
     dispatchable: boolean;
   };
-  'pod.epoch_dispatched': { pod_id: string; epoch: number; size: number; attempt: number; job_id: string | null };
+  'pod.epoch_dispatched': {
+    pod_id: string;
+    epoch: number;
+    size: number;
+    attempt: number;
+    job_id: string | null;
+  };
   'pod.epoch_finished': {
     pod_id: string;
     epoch: number;
@@ -84,6 +90,27 @@ export interface EventPayloads extends StageEventPayloads {
     ranking: string[];
   };
   'pod.reset': { pod_id: string; reason: string; evidence_decay: number };
+  'sweep.created': { sweep_id: string; name: string; optimizer: string; scheduler: string; max_trials: number | null };
+  'sweep.status_changed': { sweep_id: string; status: string; previous: string; reason: string | null };
+  /** A trial was created (with its first run) or given a new attempt (a new run). */
+  'sweep.trial_created': {
+    sweep_id: string;
+    number: number;
+    run_id: string;
+    attempt: number;
+    origin: string;
+    parent_number: number | null;
+    params: Record<string, string | number | boolean>;
+  };
+  'sweep.trial_status_changed': {
+    sweep_id: string;
+    number: number;
+    run_id: string;
+    status: string;
+    previous: string;
+    reason: string | null;
+    values: number[] | null;
+  };
 }
 
 export type EventType = keyof EventPayloads;

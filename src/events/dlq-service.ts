@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { type Clock, toIso } from '../shared/clock.js';
-import { AppError, notFound } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Executor, Store } from '../store/database.js';
 import type { StoredEvent } from './catalog.js';
@@ -59,6 +59,9 @@ export interface DlqOptions {
   /** A claimed entry is not claimed again for this long (a replica that died mid-retry). */
   leaseMs?: number;
 }
+
+const deadLetterNotFound = (id: string): AppError =>
+  new AppError(404, 'DEAD_LETTER_NOT_FOUND', `dead letter ${id} not found`);
 
 export function toDeadLetterView(r: DeadLetterRow): DeadLetterView {
   return {
@@ -167,7 +170,7 @@ export class DeadLetterQueue {
 
   async get(id: string): Promise<DeadLetterView> {
     const row = await dlqRepo.get(this.store.db, id);
-    if (!row) throw notFound('dead letter', id);
+    if (!row) throw deadLetterNotFound(id);
     return toDeadLetterView(row);
   }
 
@@ -190,7 +193,7 @@ export class DeadLetterQueue {
    */
   async retry(id: string): Promise<DeadLetterView> {
     const row = await dlqRepo.get(this.store.db, id);
-    if (!row) throw notFound('dead letter', id);
+    if (!row) throw deadLetterNotFound(id);
     if (row.status === 'recovered')
       throw new AppError(409, 'DEAD_LETTER_RECOVERED', `dead letter ${id} has already recovered`);
     if (!this.handlers.has(row.subscriber))

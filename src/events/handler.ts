@@ -5,6 +5,13 @@ export type EventHandler = (event: StoredEvent) => Promise<void> | void;
 
 /** The message and stack of whatever a handler threw. */
 export function errorInfo(err: unknown): { message: string; stack: string | null } {
-  if (err instanceof Error) return { message: err.message || err.name, stack: err.stack ?? null };
+  if (err instanceof Error) {
+    // A validation error's field errors are the useful part of it.
+    const details = (err as { details?: Array<{ field: string; code: string; message: string }> }).details;
+    const fields = Array.isArray(details)
+      ? details.map((d) => `; ${d.field}: ${d.message} (${d.code})`).join('')
+      : '';
+    return { message: `${err.message || err.name}${fields}`, stack: err.stack ?? null };
+  }
   return { message: String(err), stack: null };
 }

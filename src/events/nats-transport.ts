@@ -33,10 +33,11 @@ import { natsFilter } from './subjects.js';
  * seed's compact document. While NATS is down the sink fails fast and the relay holds its cursor:
  * an outage only delays.
  *
- * In: durable pull consumers with explicit acks, on the events stream (cross-process
- * subscribers) and on the ingest stream (`<prefix>.ingest.>`, external producers). A process that
- * was down resumes where its consumer stopped. A handler that fails is redelivered with backoff,
- * then dead-lettered; the message is acked only when handled or dead-lettered.
+ * In: durable pull consumers, on the events stream (cross-process subscribers, in order, acked
+ * with AckAll once per batch) and on the ingest stream (`<prefix>.ingest.>`, external producers,
+ * a work queue acked per message). A process that was down resumes where its consumer stopped.
+ * A handler that fails is retried in place with backoff, then dead-lettered; a message is acked
+ * only when handled or dead-lettered.
  */
 export interface NatsConfig {
   url: string;
@@ -52,7 +53,7 @@ export interface NatsConfig {
   duplicateWindowMs?: number;
   /** How long the streams keep messages (0 = for ever). */
   maxAgeMs?: number;
-  /** Deliveries of one message before it is dead-lettered. */
+  /** Handler attempts on one message (in place, with backoff) before it is dead-lettered. */
   maxDeliveries?: number;
   /** Window of the consumers' event-id dedup (redeliveries after a lost ack). */
   dedupWindowMs?: number;
@@ -66,10 +67,15 @@ interface ConsumerSpec {
   stream: string;
   filter: string;
   fromStart: boolean;
+  /** AckAll (in-order consumers of the events stream) or one ack per message (the work-queue ingest). */
+  ackAll: boolean;
   handler: EventHandler;
   decode(m: JsMsg): StoredEvent;
   dedup: DedupWindow;
   messages: ConsumerMessages | null;
+  /** Messages handled since the last ack (AckAll: one ack covers them all), and the last of them. */
+  unacked: number;
+  lastHandled: JsMsg | null;
   done: Promise<void>;
 }
 
@@ -188,7 +194,10 @@ export class NatsTransport {
     this.ready = false;
     for (const w of this.readyWaiters.splice(0)) w();
     for (const w of [...this.wakers]) w();
-    for (const c of this.consumers) await c.messages?.close().catch(() => undefined);
+    for (const c of this.consumers) {
+      this.ackHandled(c);
+      await c.messages?.close().catch(() => undefined);
+    }
     await Promise.all(this.consumers.map((c) => c.done));
     await this.connecting;
     const nc = this.nc;
@@ -236,6 +245,7 @@ export class NatsTransport {
       stream: this.eventsStream,
       filter: natsFilter(this.eventsBase, pattern),
       fromStart,
+      ackAll: true,
       handler,
       decode: (m) => fromWire(JSON.parse(text.decode(m.data)) as WireEvent),
     });
@@ -252,6 +262,8 @@ export class NatsTransport {
       stream: this.ingestStream,
       filter: `${this.ingestBase}.>`,
       fromStart: true,
+      // A work-queue stream takes explicit acks only.
+      ackAll: false,
       handler,
       decode: (m) => ({
         seq: m.seq,
@@ -268,13 +280,17 @@ export class NatsTransport {
     });
   }
 
-  private addConsumer(spec: Omit<ConsumerSpec, 'dedup' | 'messages' | 'done'>): void {
+  private addConsumer(
+    spec: Omit<ConsumerSpec, 'dedup' | 'messages' | 'unacked' | 'lastHandled' | 'done'>,
+  ): void {
     if (this.consumers.some((c) => c.durable === spec.durable && c.stream === spec.stream))
       throw new Error(`NATS consumer ${spec.durable} is already registered`);
     const c: ConsumerSpec = {
       ...spec,
       dedup: new DedupWindow(this.cfg.dedupWindowMs ?? 120_000, this.clock),
       messages: null,
+      unacked: 0,
+      lastHandled: null,
       done: Promise.resolve(),
     };
     this.consumers.push(c);
@@ -401,8 +417,10 @@ export class NatsTransport {
         if (!js || !this.nc) return;
         await this.ensureConsumer(await this.nc.jetstreamManager(), c);
         const consumer = await js.consumers.get(c.stream, c.durable);
-        const messages = await consumer.consume({ max_messages: 256 });
+        const messages = await consumer.consume({ max_messages: 1000 });
         c.messages = messages;
+        c.unacked = 0;
+        c.lastHandled = null;
         failures = 0;
         for await (const m of messages) await this.handle(c, m);
       } catch (err) {
@@ -425,17 +443,24 @@ export class NatsTransport {
       if (!notFound(err)) throw err;
       await jsm.consumers.add(c.stream, {
         durable_name: c.durable,
-        ack_policy: AckPolicy.Explicit,
+        ack_policy: c.ackAll ? AckPolicy.All : AckPolicy.Explicit,
         deliver_policy: c.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
         filter_subject: c.filter,
         ack_wait: nanos(30_000),
-        max_ack_pending: 1000,
+        max_ack_pending: 20_000,
       });
     }
   }
 
+  /**
+   * Handles one message. Messages are handled in order, and a failing handler is retried in
+   * place (with backoff) before its message is dead-lettered, so a consumer of the events stream
+   * can acknowledge with AckAll: acking a message acks everything before it, one ack per batch
+   * instead of one per message. A message is only ever acked once it was handled or
+   * dead-lettered.
+   */
   private async handle(c: ConsumerSpec, m: JsMsg): Promise<void> {
-    let ev: StoredEvent;
+    let ev: StoredEvent | null = null;
     try {
       ev = c.decode(m);
     } catch (err) {
@@ -448,30 +473,45 @@ export class NatsTransport {
         payload: { subject: m.subject, data: text.decode(m.data) },
         created_at: this.clock.now(),
       };
-      await this.giveUp(c, m, raw, err, m.info.redeliveryCount, false);
-      return;
+      if (!(await this.giveUp(c, m, raw, err, 1, false))) return;
     }
-    if (c.dedup.has(ev.id)) {
-      m.ack();
-      return;
-    }
-    try {
-      await c.handler(ev);
-      c.dedup.add(ev.id);
-      m.ack();
-    } catch (err) {
-      const deliveries = m.info.redeliveryCount;
-      const permanent = err instanceof AppError && err.status < 500;
-      if (permanent || deliveries >= (this.cfg.maxDeliveries ?? 4)) {
-        await this.giveUp(c, m, ev, err, deliveries, !permanent);
-        return;
+    if (ev && !c.dedup.has(ev.id)) {
+      const maxAttempts = this.cfg.maxDeliveries ?? 4;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await c.handler(ev);
+          c.dedup.add(ev.id);
+          break;
+        } catch (err) {
+          const permanent = err instanceof AppError && err.status < 500;
+          if (permanent || attempt >= maxAttempts) {
+            if (!(await this.giveUp(c, m, ev, err, attempt, !permanent))) return;
+            break;
+          }
+          this.log.warn({ err, consumer: c.durable, event: ev.id, attempt }, 'NATS consumer handler failed');
+          m.working();
+          await this.pause(Math.min(10_000, 250 * 2 ** (attempt - 1)));
+          // Stopped meanwhile: leave it unacked, it is delivered again next time.
+          if (this.stopped) return;
+          m.working();
+        }
       }
-      this.log.warn({ err, consumer: c.durable, event: ev.id, deliveries }, 'NATS consumer handler failed');
-      m.nak(Math.min(60_000, 250 * 2 ** (deliveries - 1)));
     }
+    c.unacked += 1;
+    c.lastHandled = m;
+    if (!c.ackAll || c.unacked >= 100 || (c.messages?.getPending() ?? 0) === 0) this.ackHandled(c);
   }
 
-  /** Dead-letters a message and acks it; if even that fails, NATS delivers it again later. */
+  private ackHandled(c: ConsumerSpec): void {
+    c.lastHandled?.ack();
+    c.lastHandled = null;
+    c.unacked = 0;
+  }
+
+  /**
+   * Dead-letters a message; if the dead-letter queue cannot take it yet, tries again (the
+   * message must not be passed: the next ack would ack it too). False when stopped first.
+   */
   private async giveUp(
     c: ConsumerSpec,
     m: JsMsg,
@@ -479,25 +519,34 @@ export class NatsTransport {
     err: unknown,
     attempts: number,
     retryable: boolean,
-  ): Promise<void> {
+  ): Promise<boolean> {
     if (!this.deadLetter) {
       this.log.error(
         { err, consumer: c.durable, event: ev.id },
         'NATS message dropped: no dead-letter queue',
       );
-      m.term();
-      return;
+      return true;
     }
-    try {
-      await this.deadLetter({ subscriber: `nats:${c.durable}`, event: ev, error: err, attempts, retryable });
-      m.ack();
-    } catch (dlqErr) {
-      this.log.error(
-        { err: dlqErr, consumer: c.durable },
-        'cannot dead-letter a NATS message; it comes again',
-      );
-      m.nak(5000);
+    for (let failures = 0; !this.stopped; failures++) {
+      try {
+        await this.deadLetter({
+          subscriber: `nats:${c.durable}`,
+          event: ev,
+          error: err,
+          attempts,
+          retryable,
+        });
+        return true;
+      } catch (dlqErr) {
+        this.log.error(
+          { err: dlqErr, consumer: c.durable },
+          'cannot dead-letter a NATS message yet; retrying',
+        );
+        m.working();
+        await this.pause(Math.min(10_000, 500 * 2 ** Math.min(failures, 5)));
+      }
     }
+    return false;
   }
 }
 

@@ -115,13 +115,13 @@ export const outboxRepo = {
 
   // ----- content hashes of published events (the router's dedup window) -----
 
-  /** The event published with this content hash at or after `since`, if any. */
+  /** The event published with this content hash after `since`, if any. */
   async recentHash(db: Executor, hash: string, since: number): Promise<string | undefined> {
     const r = await db
       .selectFrom('event_hashes')
       .select('event_id')
       .where('hash', '=', hash)
-      .where('created_at', '>=', since)
+      .where('created_at', '>', since)
       .executeTakeFirst();
     return r?.event_id;
   },

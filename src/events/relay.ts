@@ -208,14 +208,12 @@ export class EventRelay {
   }
 
   private async deliver(lane: Lane): Promise<void> {
+    if (lane.delivery.kind === 'sink') return this.deliverToSink(lane, lane.delivery.sink);
     for (;;) {
       if (this.stopped) return;
       const batch = await outboxRepo.readAfter(this.store.db, lane.cursor, this.batchSize);
       if (batch.length === 0) return;
-      const more =
-        lane.delivery.kind === 'handler'
-          ? await this.deliverToHandler(lane, lane.delivery.handler, batch)
-          : await this.deliverToSink(lane, lane.delivery.sink, batch);
+      const more = await this.deliverToHandler(lane, lane.delivery.handler, batch);
       if (!more || batch.length < this.batchSize) return;
     }
   }
@@ -269,30 +267,46 @@ export class EventRelay {
     lane.failures = 0;
   }
 
-  private async deliverToSink(lane: Lane, sink: EventSink, batch: StoredEvent[]): Promise<boolean> {
-    const matching = batch.filter((e) => lane.match(e.type));
-    if (matching.length > 0) {
-      try {
-        await sink(matching);
-        if (lane.failures > 0) this.log.info({ subscriber: lane.name }, 'event sink recovered');
-        lane.failures = 0;
-        lane.lastError = null;
-      } catch (err) {
-        lane.failures += 1;
-        lane.lastError = (err as Error)?.message ?? String(err);
-        lane.retryAt = this.clock.now() + this.backoff(lane.failures, this.sinkRetryMaxMs);
-        // A long outage logs once per doubling, not once per attempt.
-        if ((lane.failures & (lane.failures - 1)) === 0)
-          this.log.warn(
-            { err, subscriber: lane.name, failures: lane.failures },
-            'event sink failed; retrying',
-          );
-        return false;
+  /**
+   * Feeds a sink two batches deep: the next batch is read and handed over while the previous
+   * one is still being acknowledged (NATS publish acks), and the cursor is saved only behind
+   * batches that succeeded, in order. After a failure the lane starts again from its saved
+   * cursor, so a sink may get events again: the NATS sink's are dropped by JetStream by id.
+   */
+  private async deliverToSink(lane: Lane, sink: EventSink): Promise<void> {
+    let readFrom = lane.cursor;
+    let inflight: { done: Promise<void>; last: number } | null = null;
+    const settle = async (f: { done: Promise<void>; last: number }) => {
+      await f.done;
+      lane.cursor = f.last;
+      await outboxRepo.saveCursor(this.store.db, lane.name, f.last, this.clock.now());
+    };
+    try {
+      for (;;) {
+        if (this.stopped) break;
+        const batch = await outboxRepo.readAfter(this.store.db, readFrom, this.batchSize);
+        const last = batch.at(-1)?.seq;
+        if (last === undefined) break;
+        const matching = batch.filter((e) => lane.match(e.type));
+        const done = matching.length > 0 ? Promise.resolve().then(() => sink(matching)) : Promise.resolve();
+        // Awaited in settle(); this keeps a failure of a batch behind a failed one from going unhandled.
+        done.catch(() => undefined);
+        if (inflight) await settle(inflight);
+        inflight = { done, last };
+        readFrom = last;
+        if (batch.length < this.batchSize) break;
       }
+      if (inflight) await settle(inflight);
+      if (lane.failures > 0) this.log.info({ subscriber: lane.name }, 'event sink recovered');
+      lane.failures = 0;
+      lane.lastError = null;
+    } catch (err) {
+      lane.failures += 1;
+      lane.lastError = (err as Error)?.message ?? String(err);
+      lane.retryAt = this.clock.now() + this.backoff(lane.failures, this.sinkRetryMaxMs);
+      // A long outage logs once per doubling, not once per attempt.
+      if ((lane.failures & (lane.failures - 1)) === 0)
+        this.log.warn({ err, subscriber: lane.name, failures: lane.failures }, 'event sink failed; retrying');
     }
-    const last = batch.at(-1)?.seq ?? lane.cursor;
-    lane.cursor = last;
-    await outboxRepo.saveCursor(this.store.db, lane.name, last, this.clock.now());
-    return true;
   }
 }

@@ -1,13 +1,18 @@
 import { toIso } from '../shared/clock.js';
 import type { EndpointRow } from './endpoint-repo.js';
 import type { AttemptRow, JobRow } from './job-repo.js';
-import { type JobState, RUN_TOKEN_ENV } from './model.js';
+import type { JobState } from './model.js';
 import type { AttemptView, EndpointView, JobView } from './schemas.js';
 
-/** A learner token in a job's environment is a secret: the API shows that it is set, not its value. */
+/**
+ * Tokens runplane puts into a job's environment (RUNPLANE_RUN_TOKEN, RUNPLANE_POD_TOKEN, …) are
+ * secrets: the API shows that they are set, never their value.
+ */
+const isRunplaneSecret = (key: string) => key.startsWith('RUNPLANE_') && key.endsWith('_TOKEN');
+
 function redactEnv(env: Record<string, string>): Record<string, string> {
-  if (env[RUN_TOKEN_ENV] === undefined) return env;
-  return { ...env, [RUN_TOKEN_ENV]: '***' };
+  if (!Object.keys(env).some(isRunplaneSecret)) return env;
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isRunplaneSecret(k) ? '***' : v]));
 }
 
 /** Maps stored rows to their wire shape (snake_case, RFC 3339 times). */

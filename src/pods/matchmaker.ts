@@ -95,41 +95,70 @@ export function informationRound(pool: readonly string[], opts: InformationOptio
   const dflt = opts.defaultRating ?? { mu: 25, sigma: 25 / 3 };
   const skill = ids.map((id) => opts.ratings.get(id) ?? dflt);
   const rng = seededRng(mixSeed(opts.seed, opts.round, hashString('information')));
-  const n = ids.length;
-  const total = (n * (n - 1) * (n - 2) * (n - 3)) / 24;
   const maxCandidates = opts.maxCandidates ?? 20000;
-  const candidates = total <= maxCandidates ? [...combinations(n)] : sampleLineups(n, maxCandidates, rng);
-  const scored = candidates
-    .map((c) => {
-      const key = lineupKey(c.map((i) => ids[i] ?? ''));
-      return {
-        c,
-        key,
-        score: informationScore(
-          c.map((i) => skill[i] ?? dflt),
-          beta,
-        ),
-      };
-    })
-    .filter((x) => !opts.skip?.has(x.key))
+  const score = (c: readonly number[]) => ({
+    c,
+    key: lineupKey(c.map((i) => ids[i] ?? '')),
+    score: informationScore(
+      c.map((i) => skill[i] ?? dflt),
+      beta,
+    ),
     // Ties broken by a seeded jitter, so equal scores do not always favour the same ids.
-    .map((x) => ({ ...x, tie: rng() }))
-    .sort((x, y) => y.score - x.score || x.tie - y.tie);
+    tie: rng(),
+  });
+  /** Scored line-ups among `free`, best first: all of them when few enough, else a sample. */
+  const candidatesAmong = (free: readonly number[]) => {
+    const n = free.length;
+    const total = (n * (n - 1) * (n - 2) * (n - 3)) / 24;
+    const local = total <= maxCandidates ? [...combinations(n)] : sampleLineups(n, maxCandidates, rng);
+    return local
+      .map((c) => score(c.map((i) => free[i] ?? 0)))
+      .filter((x) => !opts.skip?.has(x.key))
+      .sort((x, y) => y.score - x.score || x.tie - y.tie);
+  };
   const used = new Set<number>();
   const chosen = new Set<string>();
   const pods: string[][] = [];
-  for (const x of scored) {
-    if (x.c.some((i) => used.has(i))) continue;
-    for (const i of x.c) used.add(i);
-    chosen.add(x.key);
-    pods.push(x.c.map((i) => ids[i] ?? ''));
-    if (used.size > n - POD_SIZE) break;
+  const all = candidatesAmong(ids.map((_, i) => i));
+  // Greedy: the best disjoint line-ups; when a sample runs dry, sample again among the rest.
+  let scored = all;
+  while (ids.length - used.size >= POD_SIZE) {
+    let picked = false;
+    for (const x of scored) {
+      if (x.c.some((i) => used.has(i))) continue;
+      for (const i of x.c) used.add(i);
+      chosen.add(x.key);
+      pods.push(x.c.map((i) => ids[i] ?? ''));
+      picked = true;
+      if (ids.length - used.size < POD_SIZE) break;
+    }
+    if (!picked) break;
+    scored = candidatesAmong(ids.map((_, i) => i).filter((i) => !used.has(i)));
   }
   // Participants left over (fewer than four, or every pod of theirs skipped) join the best
-  // remaining line-up that holds them and is not skipped.
-  const left = ids.filter((_, i) => !used.has(i));
-  if (left.length > 0) {
-    const fill = scored.find((x) => !chosen.has(x.key) && left.every((id) => x.c.some((i) => ids[i] === id)));
+  // line-up that holds them and is not skipped.
+  const left = ids.map((_, i) => i).filter((i) => !used.has(i));
+  if (left.length > 0 && left.length < POD_SIZE) {
+    // A seeded sample of partners keeps this small for large pools.
+    const others = shuffled(
+      ids.map((_, i) => i).filter((i) => used.has(i)),
+      rng,
+    ).slice(0, 24);
+    const fill = others
+      .flatMap((a, ai) =>
+        left.length === 3
+          ? [[...left, a]]
+          : others
+              .slice(ai + 1)
+              .flatMap((b, bi) =>
+                left.length === 2
+                  ? [[...left, a, b]]
+                  : others.slice(ai + bi + 2).map((c) => [...left, a, b, c]),
+              ),
+      )
+      .map(score)
+      .filter((x) => !opts.skip?.has(x.key) && !chosen.has(x.key))
+      .sort((x, y) => y.score - x.score || x.tie - y.tie)[0];
     if (fill) pods.push(fill.c.map((i) => ids[i] ?? ''));
   }
   return pods;

@@ -20,22 +20,23 @@ export class PodLoop {
   ) {}
 
   async attach(relay: EventRelay): Promise<void> {
-    await relay.subscribe('pods', 'job.state_changed', async (ev: StoredEvent) => {
+    await relay.subscribe('pods', 'job.state_changed', (ev: StoredEvent) => {
       const p = ev.payload as EventPayloads['job.state_changed'];
-      await this.pods.onJobEnded(p.job_id, p.state, p.reason);
+      return this.pods.onJobEnded(p.job_id, p.state, p.reason);
     });
   }
 
   start(intervalMs = 1000): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
+    const round = () => {
+      if (this.running !== null) return;
       this.running = this.tick()
         .then(() => undefined)
         .catch((err: unknown) => this.log.error({ err }, 'pod loop failed'))
         .finally(() => {
           this.running = null;
         });
-    }, intervalMs);
+    };
+    this.timer = setInterval(round, intervalMs);
   }
 
   /** One round of the loop's work; tests call it directly. */

@@ -953,8 +953,7 @@ export class PodService {
       const done = await this.store.write(async (tx) => {
         const ctx: Ctx = { tx, now, events: [], kill: [] };
         const pod = await podRepo.pod(tx, p.id);
-        if (pod?.status !== 'converged' || pod.expires_at === null || pod.expires_at > now)
-          return false;
+        if (pod?.status !== 'converged' || pod.expires_at === null || pod.expires_at > now) return false;
         await this.resetInTx(ctx, pod, 'expired');
         await this.flushEvents(ctx);
         return true;

@@ -205,7 +205,7 @@ export function evaluate(input: EvaluateInput): Evaluation {
   const reasons: string[] = [];
   if (converged) {
     reasons.push(
-      `every ${pct(c)} interval is narrower than ${precision} and the ranking ${ranking.join(' < ')} holds with probability ${round(rankingConfidence, 6)}`,
+      `every ${pct(c)} interval is narrower than ${precision} and the ranking ${ranking.join(' > ')} (best first) holds with probability ${round(rankingConfidence, 6)}`,
     );
   } else {
     if (!hasNew) reasons.push('reset: waiting for games played since the reset');

@@ -133,7 +133,12 @@ export function registerPodRoutes(app: App, pods: PodService): void {
     '/api/v1/pods/:pod_id/archive',
     {
       config: { access: 'operate' },
-      schema: { tags: ['pods'], summary: 'Archive the pod (final)', params: PodIdParams, response: { 200: PodSchema, ...errors } },
+      schema: {
+        tags: ['pods'],
+        summary: 'Archive the pod (final)',
+        params: PodIdParams,
+        response: { 200: PodSchema, ...errors },
+      },
     },
     async (req) => pods.archive(req.params.pod_id),
   );
@@ -163,7 +168,8 @@ export function registerPodRoutes(app: App, pods: PodService): void {
     },
     async (req, reply) => {
       const lines = await pods.exportTrace(req.params.pod_id);
-      if (req.query.format === 'csv') return reply.header('content-type', 'text/csv; charset=utf-8').send(toCsv(lines));
+      if (req.query.format === 'csv')
+        return reply.header('content-type', 'text/csv; charset=utf-8').send(toCsv(lines));
       return reply.header('content-type', 'application/x-ndjson; charset=utf-8').send(toNdjson(lines));
     },
   );

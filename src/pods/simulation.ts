@@ -62,7 +62,8 @@ export function runPod(
   }
   const batch = opts.batch ?? 25;
   const counts = new Map(participants.map((p) => [p, [0, 0, 0, 0]]));
-  const evidence = (): Evidence[] => participants.map((p) => ({ participant: p, counts: counts.get(p) ?? [] }));
+  const evidence = (): Evidence[] =>
+    participants.map((p) => ({ participant: p, counts: counts.get(p) ?? [] }));
   const epochs: number[] = [];
   let evaluation: Evaluation | null = null;
   while (epochs.length < config.max_epochs_per_pod) {

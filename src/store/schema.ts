@@ -328,6 +328,64 @@ export interface PodTraceTable {
   created_at: number;
 }
 
+/** A sweep: its validated file (spec), status and the lease of the controller loop driving it. */
+export interface SweepsTable {
+  seq: Generated<number>;
+  id: string;
+  name: string;
+  spec: string; // canonical JSON of the normalised sweep file
+  status: string;
+  status_reason: string | null;
+  /** Trials created so far: the next trial number. Counts across restarts. */
+  trial_count: number;
+  best_trial: number | null;
+  best_value: number | null;
+  /** Which controller process drives the sweep, until when (replicas on one Postgres). */
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  /** When the optimizer first had nothing more to suggest (a finished grid). */
+  exhausted_at: number | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** One trial of a sweep: its number, parameters, current run (attempt) and dispatched jobs. */
+export interface SweepTrialsTable {
+  sweep_id: string;
+  number: number;
+  params: string; // JSON
+  origin: string;
+  /** PBT: the trial whose checkpoint this one continued from. */
+  parent_number: number | null;
+  /** PBT: population slot; Hyperband: unused. */
+  member: number | null;
+  /** Hyperband: the bracket of the trial. */
+  bracket: number | null;
+  start_step: number;
+  resume_from: string | null;
+  run_id: string;
+  attempt: number;
+  status: string;
+  end_reason: string | null;
+  /** `<dispatcher>:<id>` of the training job of the current attempt, and its last seen state. */
+  train_ref: string | null;
+  train_state: string | null;
+  eval_ref: string | null;
+  eval_state: string | null;
+  objective_values: string | null; // JSON array, one per objective
+  cost: number | null;
+  rungs: string; // JSON object: rung milestone -> value recorded there
+  stop_requested_at: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  /** Last sign of life of the current attempt (run update, job change): STALE after stale_after. */
+  activity_at: number;
+  ended_at: number | null;
+}
+
 export interface DB {
   jobs: JobsTable;
   job_labels: JobLabelsTable;
@@ -352,4 +410,6 @@ export interface DB {
   pod_epochs: PodEpochsTable;
   pod_games: PodGamesTable;
   pod_trace: PodTraceTable;
+  sweeps: SweepsTable;
+  sweep_trials: SweepTrialsTable;
 }

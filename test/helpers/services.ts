@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { connect } from 'nats';
 import pg from 'pg';
 
@@ -44,8 +45,34 @@ async function natsReachable(): Promise<boolean> {
   }
 }
 
-export async function serviceAvailable(name: 'postgres' | 'nats'): Promise<boolean> {
-  const ok = name === 'postgres' ? await pgReachable() : name === 'nats' ? await natsReachable() : false;
+/** Debian's Chromium, driven by playwright-core (the dashboard's browser tests); never a downloaded browser. */
+export const CHROMIUM_PATH = process.env.RUNPLANE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+async function browserLaunches(): Promise<boolean> {
+  if (!existsSync(CHROMIUM_PATH)) return false;
+  try {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: ['--no-sandbox'],
+      timeout: 30_000,
+    });
+    await browser.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function serviceAvailable(name: 'postgres' | 'nats' | 'browser'): Promise<boolean> {
+  const ok =
+    name === 'postgres'
+      ? await pgReachable()
+      : name === 'nats'
+        ? await natsReachable()
+        : name === 'browser'
+          ? await browserLaunches()
+          : false;
   if (!ok) {
     if (required.has(name)) throw new Error(`${name} is required (RUNPLANE_TEST_REQUIRE) but not reachable`);
     console.warn(`[skip] ${name} is not reachable; its suite is skipped`);

@@ -83,7 +83,9 @@ forEachDialect((dialect) => {
         expect(err.status).toBe(422);
         expect(err.details[0]?.field).toBe('participants');
       }
-      const bad = await rejected(t.admin.createPod({ participants: P, seed: 1, config: { confidence_target: 1 } }));
+      const bad = await rejected(
+        t.admin.createPod({ participants: P, seed: 1, config: { confidence_target: 1 } }),
+      );
       expect(bad.status).toBe(422);
       expect(await podCount(t)).toEqual(before);
       expect((await t.admin.listPods({ status: 'ready' })).pods).toHaveLength(2);
@@ -97,22 +99,31 @@ forEachDialect((dialect) => {
       expect(r1).toMatchObject({ accepted: 5, duplicates: 0, games_played: 5 });
       // Two repeats and one new game; a game repeated inside the request counts once.
       const extra = orderedGames('h', 1);
-      const r2 = await t.admin.postPodResults(pod.pod_id, { games: [games[0]!, games[1]!, ...extra, ...extra] });
+      const r2 = await t.admin.postPodResults(pod.pod_id, {
+        games: [games[0]!, games[1]!, ...extra, ...extra],
+      });
       expect(r2).toMatchObject({ accepted: 1, duplicates: 3, games_played: 6 });
       const after = await t.admin.getPod(pod.pod_id);
       expect(after.statistics).toMatchObject({ games_played: 6, duplicate_games: 3 });
       const alpha = after.aggregation.find((x) => x.participant === 'alpha');
-      expect(alpha).toMatchObject({ games: 6, placement_counts: [6, 0, 0, 0], mean_placement: 1, win_rate: 1 });
+      expect(alpha).toMatchObject({
+        games: 6,
+        placement_counts: [6, 0, 0, 0],
+        mean_placement: 1,
+        win_rate: 1,
+      });
 
       const before = await podCount(t);
-      const cases = [
+      const cases: Array<{ game_id: string; placements: Record<string, number> }> = [
         { game_id: 'x1', placements: { alpha: 1, bravo: 2, charlie: 3, echo: 4 } },
         { game_id: 'x2', placements: { alpha: 1, bravo: 2, charlie: 3 } },
         { game_id: 'x3', placements: { alpha: 1, bravo: 2, charlie: 3, delta: 5 } },
       ];
       for (const bad of cases) {
         // The good game in the same request is not stored either.
-        const err = await rejected(t.admin.postPodResults(pod.pod_id, { games: [...orderedGames('ok', 1), bad] }));
+        const err = await rejected(
+          t.admin.postPodResults(pod.pod_id, { games: [...orderedGames('ok', 1), bad] }),
+        );
         expect(err.status).toBe(422);
         expect(err.details.length).toBeGreaterThan(0);
       }
@@ -153,10 +164,12 @@ forEachDialect((dialect) => {
       expect(view.statistics.games_played).toBeLessThan(400);
 
       expect((await rejected(t.admin.dispatchPod(pod.pod_id))).code).toBe('POD_CONVERGED');
-      expect((await rejected(t.admin.postPodResults(pod.pod_id, { games: orderedGames('late', 1) }))).code).toBe(
-        'POD_CONVERGED',
-      );
-      expect((await t.admin.listPods({ status: 'converged' })).pods.map((p) => p.pod_id)).toEqual([pod.pod_id]);
+      expect(
+        (await rejected(t.admin.postPodResults(pod.pod_id, { games: orderedGames('late', 1) }))).code,
+      ).toBe('POD_CONVERGED');
+      expect((await t.admin.listPods({ status: 'converged' })).pods.map((p) => p.pod_id)).toEqual([
+        pod.pod_id,
+      ]);
       const board = await t.admin.leaderboard();
       expect(board.participants.map((p) => p.participant)).toEqual(P);
       expect(board.participants[0]).toMatchObject({ rank: 1, games: view.statistics.games_played });
@@ -170,7 +183,9 @@ forEachDialect((dialect) => {
         seed: 1,
         config: { simulation: TEMPLATE, adaptive_scaling: false, epoch_size: 10 },
       });
-      const results = await Promise.allSettled(Array.from({ length: 25 }, () => t.admin.dispatchPod(pod.pod_id)));
+      const results = await Promise.allSettled(
+        Array.from({ length: 25 }, () => t.admin.dispatchPod(pod.pod_id)),
+      );
       const ok = results.filter((r) => r.status === 'fulfilled');
       expect(ok).toHaveLength(1);
       for (const r of results)
@@ -295,7 +310,9 @@ forEachDialect((dialect) => {
       expect(reset.convergence.converged).toBe(false);
       expect(reset.convergence.reasons.join(' ')).toMatch(/since the reset/);
       // All-time aggregation is kept.
-      expect(reset.aggregation.find((a) => a.participant === 'alpha')!.games).toBe(converged.statistics.games_played);
+      expect(reset.aggregation.find((a) => a.participant === 'alpha')!.games).toBe(
+        converged.statistics.games_played,
+      );
 
       const v = await t.admin.setParticipantVersion('bravo', 'v2');
       expect(v).toMatchObject({ previous_version: null, model_version: 'v2', reset_pods: [pod.pod_id] });
@@ -307,9 +324,16 @@ forEachDialect((dialect) => {
       expect(patched.config).toMatchObject({ precision: 0.3 });
       expect(patched.statistics.reset_count).toBe(3);
       // Its identity follows its config: creating it with the new config finds it.
-      const again = await t.admin.createPod({ participants: P, seed: 4, config: { evidence_decay: 0.5, precision: 0.3 } });
+      const again = await t.admin.createPod({
+        participants: P,
+        seed: 4,
+        config: { evidence_decay: 0.5, precision: 0.3 },
+      });
       expect(again.pod_id).toBe(pod.pod_id);
-      const kinds = (await t.admin.podTrace(pod.pod_id)).trim().split('\n').map((l) => JSON.parse(l).kind);
+      const kinds = (await t.admin.podTrace(pod.pod_id))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).kind);
       expect(kinds.filter((k) => k === 'reset')).toHaveLength(3);
     });
 
@@ -329,7 +353,10 @@ forEachDialect((dialect) => {
       const rest = await t.admin.replays({ pod_id: a.pod_id, cursor: page.next_cursor! });
       expect(rest.games.map((g) => g.game_id)).toEqual(['a-2']);
 
-      const nd = (await t.admin.podTrace(a.pod_id, 'ndjson')).trim().split('\n').map((l) => JSON.parse(l));
+      const nd = (await t.admin.podTrace(a.pod_id, 'ndjson'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(nd.map((l) => l.kind)).toEqual(['created', 'results']);
       expect(nd[1]).toMatchObject({ pod_id: a.pod_id, games_played: 3, detail: { accepted: 3 } });
       const csv = (await t.admin.podTrace(a.pod_id, 'csv')).trim().split('\r\n');
@@ -337,11 +364,14 @@ forEachDialect((dialect) => {
       expect(csv).toHaveLength(3);
 
       // The token jobs get may post results and nothing else.
-      const token = (await t.ctl.store.db.selectFrom('tokens').select('role').where('role', '=', 'simulator').execute())
-        .length;
+      const token = (
+        await t.ctl.store.db.selectFrom('tokens').select('role').where('role', '=', 'simulator').execute()
+      ).length;
       expect(token).toBe(1);
       const viewer = await t.as('viewer');
-      expect((await rejected(viewer.postPodResults(a.pod_id, { games: orderedGames('v', 1) }))).status).toBe(403);
+      expect((await rejected(viewer.postPodResults(a.pod_id, { games: orderedGames('v', 1) }))).status).toBe(
+        403,
+      );
     });
   });
 
@@ -377,7 +407,10 @@ forEachDialect((dialect) => {
         known.push(a!.attempt_id);
         await w.report(a!.attempt_id, 'RUNNING');
         if (games > 0)
-          await t.admin.postPodResults(pod.pod_id, { epoch: 1, games: orderedGames('e1', games).slice(from) });
+          await t.admin.postPodResults(pod.pod_id, {
+            epoch: 1,
+            games: orderedGames('e1', games).slice(from),
+          });
         await w.report(a!.attempt_id, outcome, outcome === 'FAILED' ? 1 : 0);
         return a!;
       };
@@ -411,16 +444,23 @@ forEachDialect((dialect) => {
       await eventually(async () => (await t.admin.getPod(pod.pod_id)).status === 'ready');
       const done = (await t.admin.podEpochs(pod.pod_id)).epochs[0];
       expect(done).toMatchObject({ status: 'completed', attempt: 3, games_received: 4 });
-      expect((await t.admin.getPod(pod.pod_id)).statistics).toMatchObject({ games_played: 4, duplicate_games: 2 });
+      expect((await t.admin.getPod(pod.pod_id)).statistics).toMatchObject({
+        games_played: 4,
+        duplicate_games: 2,
+      });
       const jobs = await epochJobs(t.admin, pod.pod_id);
-      expect(jobs.map((j) => j.name).sort()).toEqual([1, 2, 3].map((k) => `${pod.pod_id}-epoch-1-attempt-${k}`));
+      expect(jobs.map((j) => j.name).sort()).toEqual(
+        [1, 2, 3].map((k) => `${pod.pod_id}-epoch-1-attempt-${k}`),
+      );
 
       // Epoch 2 fails three times: it gives up and the pod is ready again with the record.
       await t.admin.dispatchPod(pod.pod_id);
       for (let k = 1; k <= 3; k++) {
         await runAttempt('FAILED');
         if (k < 3) {
-          await eventually(async () => (await t.admin.podEpochs(pod.pod_id)).epochs[1]?.status === 'retry_wait');
+          await eventually(
+            async () => (await t.admin.podEpochs(pod.pod_id)).epochs[1]?.status === 'retry_wait',
+          );
           clock.advance(15_000);
           expect((await t.ctl.podLoop.tick()).launched).toBe(1);
         }

@@ -1,0 +1,335 @@
+/**
+ * `npm run bench -- optimizers`: runplane's optimizers against Optuna's TPE (Debian
+ * python3-optuna, run with /usr/bin/python3 in the same benchmark) on Branin, Hartmann6,
+ * Rosenbrock-4, Ackley-5 and noisy Hartmann6: median simple regret over seeds at 25, 50, 100
+ * and 200 trials, and the time of one suggestion with 100 and 1,000 completed trials.
+ * Targets: the best runplane optimizer has a lower median regret than Optuna TPE at 100 trials
+ * on every function, and its suggestion time at 1,000 trials is <= 10% of Optuna's.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createOptimizer, type Observation } from '../src/sweeps/optimizers/index.js';
+import { median } from '../src/sweeps/optimizers/math.js';
+import { Rng } from '../src/sweeps/optimizers/rng.js';
+import type { Space } from '../src/sweeps/space.js';
+import { UsageError } from './controller.js';
+import { type Cell, formatMarkdown, printTable } from './lib/table.js';
+import { noise, TEST_FUNCTIONS, type TestFunction } from './lib/test-functions.js';
+import { machineLine, nowMs } from './lib/timing.js';
+
+const PYTHON = '/usr/bin/python3';
+const ANCHOR = fileURLToPath(new URL('./lib/optuna_anchor.py', import.meta.url));
+const CHECKPOINTS = [25, 50, 100, 200];
+const TARGET_AT = 100;
+const TARGET_TIME_RATIO = 0.1;
+
+export const usage = `npm run bench -- optimizers [options]
+  --seeds N           seeds per function and optimizer (default 20)
+  --trials T          trials per run (default 200); regret is reported at 25, 50, 100, 200 <= T
+  --functions LIST    comma-separated (default ${Object.keys(TEST_FUNCTIONS).join(',')})
+  --optimizers LIST   runplane optimizers to run (default random,sobol,tpe,gp,cmaes)
+  --timing-at LIST    completed trials for the suggestion-time measurement (default 100,1000)
+  --timing-repeats R  suggestions timed at each size (default 5)
+  --skip-optuna       leave out the Optuna TPE anchor
+  --skip-timing       leave out the suggestion-time measurement
+  --markdown          also print the tables as markdown`;
+
+interface Options {
+  seeds: number;
+  trials: number;
+  functions: TestFunction[];
+  optimizers: string[];
+  timingAt: number[];
+  timingRepeats: number;
+  skipOptuna: boolean;
+  skipTiming: boolean;
+  markdown: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      seeds: { type: 'string' },
+      trials: { type: 'string' },
+      functions: { type: 'string' },
+      optimizers: { type: 'string' },
+      'timing-at': { type: 'string' },
+      'timing-repeats': { type: 'string' },
+      'skip-optuna': { type: 'boolean' },
+      'skip-timing': { type: 'boolean' },
+      markdown: { type: 'boolean' },
+    },
+  });
+  const int = (name: string, v: string | undefined, dflt: number, min: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const list = (v: string | undefined, dflt: string[]): string[] =>
+    v === undefined
+      ? dflt
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+  const functions = list(values.functions, Object.keys(TEST_FUNCTIONS)).map((name) => {
+    const f = TEST_FUNCTIONS[name];
+    if (f === undefined) throw new UsageError(`--functions: unknown function "${name}"`);
+    return f;
+  });
+  const timingAt = list(values['timing-at'], ['100', '1000']).map((s) => int('timing-at', s, 0, 1));
+  return {
+    seeds: int('seeds', values.seeds, 20, 1),
+    trials: int('trials', values.trials, 200, 1),
+    functions,
+    optimizers: list(values.optimizers, ['random', 'sobol', 'tpe', 'gp', 'cmaes']),
+    timingAt,
+    timingRepeats: int('timing-repeats', values['timing-repeats'], 5, 1),
+    skipOptuna: values['skip-optuna'] === true,
+    skipTiming: values['skip-timing'] === true,
+    markdown: values.markdown === true,
+  };
+}
+
+function spaceOf(fn: TestFunction): Space {
+  const space: Space = {};
+  fn.bounds.forEach(([low, high], i) => {
+    space[`x${i}`] = { type: 'float', low, high };
+  });
+  return space;
+}
+
+const pointOf = (fn: TestFunction, params: Record<string, unknown>): number[] =>
+  fn.bounds.map((_, i) => params[`x${i}`] as number);
+
+/** Simple regret after each trial: true value at the best observed value, minus the optimum. */
+function runOurs(type: string, fn: TestFunction, seed: number, trials: number): number[] {
+  const opt = createOptimizer({ type, seed }, spaceOf(fn), ['minimize']);
+  const history: Observation[] = [];
+  const curve: number[] = [];
+  let bestObserved = Number.POSITIVE_INFINITY;
+  let bestTrue = Number.POSITIVE_INFINITY;
+  for (let number = 0; number < trials; number++) {
+    const params = opt.suggest(number, history, []);
+    if (params === null) break;
+    const trueValue = fn.f(pointOf(fn, params));
+    const observed = trueValue + (fn.noise > 0 ? noise(seed, number, fn.noise) : 0);
+    history.push({ number, params, values: [observed], state: 'completed' });
+    if (observed < bestObserved) {
+      bestObserved = observed;
+      bestTrue = trueValue;
+    }
+    curve.push(bestTrue - fn.optimum);
+  }
+  return curve;
+}
+
+/** Mean milliseconds of one suggestion with `completed` finished (random) trials. */
+function timeOurs(type: string, fn: TestFunction, completed: number, repeats: number): number {
+  const space = spaceOf(fn);
+  const opt = createOptimizer({ type, seed: 1 }, space, ['minimize']);
+  const rng = Rng.for('timing', fn.name, completed);
+  const history: Observation[] = [];
+  for (let number = 0; number < completed; number++) {
+    const params: Record<string, number> = {};
+    fn.bounds.forEach(([lo, hi], i) => {
+      params[`x${i}`] = rng.uniform(lo, hi);
+    });
+    history.push({ number, params, values: [fn.f(pointOf(fn, params))], state: 'completed' });
+  }
+  opt.suggest(completed, history, []); // warm the JIT
+  const t0 = nowMs();
+  for (let k = 0; k < repeats; k++) opt.suggest(completed + 1 + k, history, []);
+  return (nowMs() - t0) / repeats;
+}
+
+async function optuna(job: Record<string, unknown>): Promise<{ version: string; result: unknown }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, [ANCHOR], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`optuna anchor failed (${code}): ${err.trim()}`));
+      else {
+        const parsed = JSON.parse(out) as { optuna: string; result: unknown };
+        resolve({ version: parsed.optuna, result: parsed.result });
+      }
+    });
+    child.stdin.end(JSON.stringify(job));
+  });
+}
+
+async function optunaAvailable(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const child = spawn(PYTHON, ['-c', 'import optuna; print(optuna.__version__)'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => resolve(code === 0 ? out.trim() : null));
+  });
+}
+
+const fmtRegret = (v: number | undefined): string => {
+  if (v === undefined || !Number.isFinite(v)) return 'n/a';
+  if (v === 0) return '0';
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v < 1e-3 ? v.toExponential(1) : v.toPrecision(3);
+};
+const fmtMs = (v: number | undefined): string =>
+  v === undefined ? 'n/a' : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
+
+export async function runOptimizers(argv: string[]): Promise<void> {
+  const o = parseOptions(argv);
+  const checkpoints = CHECKPOINTS.filter((c) => c <= o.trials);
+  const seeds = Array.from({ length: o.seeds }, (_, i) => i + 1);
+  let optunaVersion = o.skipOptuna ? null : await optunaAvailable();
+  if (!o.skipOptuna && optunaVersion === null) {
+    console.log(`Optuna anchor skipped: ${PYTHON} cannot import optuna (apt-get install -y python3-optuna)`);
+  }
+  console.log(machineLine());
+  console.log(
+    `${o.seeds} seeds x ${o.trials} trials; functions: ${o.functions.map((f) => f.name).join(', ')}\n`,
+  );
+
+  // medians[function][optimizer][checkpoint]
+  const medians = new Map<string, Map<string, number[]>>();
+  for (const fn of o.functions) {
+    const byOpt = new Map<string, number[]>();
+    medians.set(fn.name, byOpt);
+    const curves = new Map<string, number[][]>();
+    if (optunaVersion !== null) {
+      const runs: number[][] = [];
+      for (const seed of seeds) {
+        const r = await optuna({
+          kind: 'regret',
+          function: fn.name,
+          seed,
+          trials: o.trials,
+          sigma: fn.noise,
+          optimum: fn.optimum,
+        });
+        optunaVersion = r.version;
+        runs.push(r.result as number[]);
+      }
+      curves.set('optuna-tpe', runs);
+    }
+    for (const type of o.optimizers) {
+      const t0 = nowMs();
+      curves.set(
+        type,
+        seeds.map((seed) => runOurs(type, fn, seed, o.trials)),
+      );
+      process.stderr.write(`  ${fn.name} ${type}: ${((nowMs() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    for (const [name, runs] of curves) {
+      byOpt.set(
+        name,
+        checkpoints.map((c) => median(runs.map((r) => r[Math.min(c, r.length) - 1] ?? Number.NaN))),
+      );
+    }
+  }
+
+  const headers = [
+    'function',
+    'optimizer',
+    ...checkpoints.map((c) => `regret@${c}`),
+    `vs Optuna @${TARGET_AT}`,
+  ];
+  const rows: Cell[][] = [];
+  const at = checkpoints.indexOf(TARGET_AT);
+  const beats = new Map<string, number>();
+  for (const [fname, byOpt] of medians) {
+    const anchor = byOpt.get('optuna-tpe');
+    for (const [name, values] of byOpt) {
+      const ratio =
+        anchor !== undefined && at >= 0 && name !== 'optuna-tpe'
+          ? (values[at] ?? Number.NaN) / (anchor[at] ?? Number.NaN)
+          : null;
+      if (ratio !== null && ratio < 1) beats.set(name, (beats.get(name) ?? 0) + 1);
+      rows.push([fname, name, ...values.map(fmtRegret), ratio === null ? '' : `${ratio.toFixed(2)} x`]);
+    }
+  }
+  console.log(`Median simple regret over ${o.seeds} seeds (lower is better)`);
+  printTable(headers, rows);
+  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+  if (optunaVersion !== null && at >= 0) {
+    console.log(`\nanchor: Optuna ${optunaVersion} TPESampler (defaults), ${PYTHON}`);
+    for (const name of o.optimizers) {
+      const k = beats.get(name) ?? 0;
+      const verdict = k === o.functions.length ? 'target met' : 'target NOT met';
+      console.log(
+        `  ${name}: lower median regret than Optuna TPE @${TARGET_AT} on ${k}/${o.functions.length} functions (${verdict})`,
+      );
+    }
+  }
+
+  if (o.skipTiming) return;
+  const tHeaders = ['function', 'optimizer', ...o.timingAt.map((n) => `ms/suggest @${n}`)];
+  const tRows: Cell[][] = [];
+  const ourMs = new Map<string, number[]>();
+  for (const fn of o.functions) {
+    if (optunaVersion !== null) {
+      const ms: number[] = [];
+      for (const n of o.timingAt) {
+        const r = await optuna({
+          kind: 'timing',
+          function: fn.name,
+          completed: n,
+          repeats: o.timingRepeats,
+          seed: 1,
+        });
+        ms.push((r.result as number) * 1000);
+      }
+      ourMs.set(`${fn.name}/optuna-tpe`, ms);
+      tRows.push([fn.name, 'optuna-tpe', ...ms.map(fmtMs)]);
+    }
+    for (const type of o.optimizers) {
+      const ms = o.timingAt.map((n) => timeOurs(type, fn, n, o.timingRepeats));
+      ourMs.set(`${fn.name}/${type}`, ms);
+      tRows.push([fn.name, type, ...ms.map(fmtMs)]);
+    }
+  }
+  const last = o.timingAt.length - 1;
+  if (optunaVersion !== null) {
+    tHeaders.push(`vs Optuna @${o.timingAt[last]}`);
+    for (const r of tRows) {
+      const anchor = ourMs.get(`${r[0]}/optuna-tpe`)?.[last];
+      const mine = ourMs.get(`${r[0]}/${r[1]}`)?.[last];
+      r.push(
+        r[1] === 'optuna-tpe' || anchor === undefined || mine === undefined
+          ? ''
+          : `${((100 * mine) / anchor).toFixed(1)}%`,
+      );
+    }
+  }
+  console.log(`\nTime per suggestion (mean of ${o.timingRepeats}; history of random completed trials)`);
+  printTable(tHeaders, tRows);
+  if (o.markdown) console.log(`\n${formatMarkdown(tHeaders, tRows)}`);
+  if (optunaVersion !== null) {
+    for (const name of o.optimizers) {
+      const ok = o.functions.every((fn) => {
+        const a = ourMs.get(`${fn.name}/optuna-tpe`)?.[last];
+        const m = ourMs.get(`${fn.name}/${name}`)?.[last];
+        return a !== undefined && m !== undefined && m <= TARGET_TIME_RATIO * a;
+      });
+      console.log(
+        `  ${name}: <= ${TARGET_TIME_RATIO * 100}% of Optuna's time @${o.timingAt[last]} on every function: ${ok ? 'yes' : 'NO'}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * Gaussian-process Bayesian optimisation with expected improvement.
+ *
+ * Each suggestion: encode finished trials into the unit cube (log scales applied by the space),
+ * warp the losses (Yeo–Johnson), fit a Matérn-5/2 ARD GP by marginal likelihood, add running
+ * trials as fantasies at the posterior mean (the "kriging believer" constant liar), then
+ * maximise log EI over random and local candidates followed by a pattern search from the best
+ * few. Above `max_points` finished trials the model keeps the points nearest the incumbent and
+ * searches inside their bounding box (a trust region), so cost stays bounded.
+ * Several objectives are scalarised per trial (ParEGO: random weights, augmented Chebyshev).
+ * `cost_aware` trades score against cost around the score–cost Pareto front.
+ */
+
+import type { Params, Space } from '../space.js';
+import { logExpectedImprovement } from './acquisition.js';
+import { paramsKey, type Scored, scoredHistory, seedOf } from './common.js';
+import { Encoder } from './encoding.js';
+import { GaussianProcess } from './gaussian-process.js';
+import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
+import { type Options, readOptions } from './options.js';
+import { transformOutputs } from './output-transform.js';
+import { paretoFront } from './pareto.js';
+import { Rng } from './rng.js';
+import { createSobol } from './sobol.js';
+
+type GpOptions = Options<'gp'>;
+
+export function createGp(spec: OptimizerSpec, space: Space, directions: Direction[]): Optimizer {
+  const opts = readOptions('gp', spec);
+  const seed = seedOf(spec);
+  const encoder = new Encoder(space);
+  const startup = createSobol({ type: 'sobol', seed }, space);
+  return {
+    size: null,
+    suggest(number: number, history: readonly Observation[], pending: readonly Params[]): Params {
+      const scored = scoredHistory(history, directions);
+      if (scored.length < opts.n_startup_trials) {
+        return startup.suggest(Math.max(0, number), history, pending) as Params;
+      }
+      const rng = Rng.for(seed, number, 'gp');
+      return suggestGp(encoder, opts, scored, history, pending, directions, rng);
+    },
+  };
+}
+
+/** One scalar loss per trial: the loss, or a ParEGO scalarisation of several. */
+function scalarLosses(scored: readonly Scored[], objectives: number, rng: Rng): number[] {
+  if (objectives === 1) return scored.map((s) => s.losses[0] as number);
+  const w = Array.from({ length: objectives }, () => -Math.log(1 - rng.next()));
+  const total = w.reduce((a, b) => a + b, 0);
+  const lo = Array.from({ length: objectives }, (_, k) =>
+    Math.min(...scored.map((s) => s.losses[k] as number)),
+  );
+  const hi = Array.from({ length: objectives }, (_, k) =>
+    Math.max(...scored.map((s) => s.losses[k] as number)),
+  );
+  return scored.map((s) => {
+    let max = Number.NEGATIVE_INFINITY;
+    let sum = 0;
+    for (let k = 0; k < objectives; k++) {
+      const range = (hi[k] as number) - (lo[k] as number);
+      const f = range > 0 ? ((s.losses[k] as number) - (lo[k] as number)) / range : 0;
+      const v = ((w[k] as number) / total) * f;
+      max = Math.max(max, v);
+      sum += v;
+    }
+    return max + 0.05 * sum;
+  });
+}
+
+function suggestGp(
+  encoder: Encoder,
+  opts: GpOptions,
+  scored: readonly Scored[],
+  history: readonly Observation[],
+  pending: readonly Params[],
+  directions: readonly Direction[],
+  rng: Rng,
+): Params {
+  const D = encoder.dims;
+  const losses = scalarLosses(scored, directions.length, rng);
+  const points = scored.map((s) => encoder.encode(s.params));
+  let bestIdx = 0;
+  for (let i = 1; i < losses.length; i++)
+    if ((losses[i] as number) < (losses[bestIdx] as number)) bestIdx = i;
+
+  // Trust region once there are more points than the model keeps.
+  let chosen = [...points.keys()];
+  const lower = new Float64Array(D).fill(0);
+  const upper = new Float64Array(D).fill(1);
+  if (points.length > opts.max_points) {
+    const inc = points[bestIdx] as Float64Array;
+    const dist = points.map((p, i) => {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += ((p[d] as number) - (inc[d] as number)) ** 2;
+      return [s, i] as const;
+    });
+    dist.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    chosen = dist.slice(0, opts.max_points).map(([, i]) => i);
+    lower.fill(1);
+    upper.fill(0);
+    for (const i of chosen) {
+      const p = points[i] as Float64Array;
+      for (let d = 0; d < D; d++) {
+        lower[d] = Math.min(lower[d] as number, p[d] as number);
+        upper[d] = Math.max(upper[d] as number, p[d] as number);
+      }
+    }
+    for (let d = 0; d < D; d++) {
+      const pad = 0.1 * ((upper[d] as number) - (lower[d] as number)) + 1e-3;
+      lower[d] = encoder.numeric[d] ? Math.max(0, (lower[d] as number) - pad) : 0;
+      upper[d] = encoder.numeric[d] ? Math.min(1, (upper[d] as number) + pad) : 1;
+    }
+  }
+  const n = chosen.length;
+  const X = new Float64Array(n * D);
+  chosen.forEach((i, r) => {
+    X.set(points[i] as Float64Array, r * D);
+  });
+  const y = Float64Array.from(
+    transformOutputs(
+      chosen.map((i) => losses[i] as number),
+      opts.output_warping,
+    ),
+  );
+  let gp = GaussianProcess.fit(X, n, D, y, {
+    warp: opts.input_warping ? encoder.numeric : null,
+    maxEvaluations: n > 150 ? 30 : 50,
+  });
+
+  const scratch = new Float64Array(n + pending.length);
+  const wx = new Float64Array(D);
+  // Incumbent: the lowest posterior mean among the training points (robust to noise).
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < n; r++)
+    best = Math.min(best, gp.predict(X.subarray(r * D, (r + 1) * D), scratch, wx).mean);
+
+  if (opts.constant_liar && pending.length > 0) {
+    const P = new Float64Array(pending.length * D);
+    const py = new Float64Array(pending.length);
+    pending.forEach((p, k) => {
+      const e = encoder.encode(p);
+      P.set(e, k * D);
+      py[k] = gp.predict(e, scratch, wx).mean;
+    });
+    gp = gp.condition(P, py, pending.length, X);
+  }
+
+  const taken = new Set<string>();
+  for (const o of history) taken.add(paramsKey(o.params));
+  for (const p of pending) taken.add(paramsKey(p));
+
+  const costs = chosen.map((i) => scored[i]?.cost);
+  if (opts.cost_aware && costs.every((c) => c !== undefined && Number.isFinite(c) && c > 0)) {
+    const model = gp;
+    return suggestCostAware(
+      encoder,
+      opts,
+      X,
+      n,
+      y,
+      costs as number[],
+      (x) => model.predict(x, scratch, wx),
+      taken,
+      rng,
+      [lower, upper],
+    );
+  }
+  const acquisition = (x: Float64Array): number => {
+    const { mean, variance } = gp.predict(x, scratch, wx);
+    return logExpectedImprovement(mean, variance, best);
+  };
+  const incumbents = [...chosen]
+    .sort((a, b) => (losses[a] as number) - (losses[b] as number) || a - b)
+    .slice(0, 5)
+    .map((i) => points[i] as Float64Array);
+  return maximize(encoder, acquisition, incumbents, lower, upper, opts.n_candidates, taken, rng);
+}
+
+/**
+ * Cost-aware search in the manner of the seed's Protein optimizer: a second GP models log cost;
+ * candidates are drawn around the trials on the score–cost Pareto front; each suggestion aims
+ * at a random cost level (up to 20% past the most expensive trial so far) and takes the
+ * candidate with the best optimistic predicted score, discounted by how far its predicted cost
+ * is from that level. Cheap and expensive regions of the front are both refined over time.
+ */
+function suggestCostAware(
+  encoder: Encoder,
+  opts: GpOptions,
+  X: Float64Array,
+  n: number,
+  y: Float64Array,
+  costs: readonly number[],
+  predictScore: (x: Float64Array) => { mean: number; variance: number },
+  taken: ReadonlySet<string>,
+  rng: Rng,
+  [lower, upper]: [Float64Array, Float64Array],
+): Params {
+  const D = encoder.dims;
+  const logCost = costs.map((c) => Math.log(c));
+  const lo = Math.min(...logCost);
+  const hi = Math.max(...logCost);
+  const span = hi - lo > 1e-12 ? hi - lo : 1;
+  const cy = Float64Array.from(transformOutputs(logCost, false));
+  const meanLc = logCost.reduce((a, b) => a + b, 0) / n;
+  const sdLc = Math.sqrt(logCost.reduce((a, b) => a + (b - meanLc) ** 2, 0) / n) || 1;
+  const costGp = GaussianProcess.fit(X, n, D, cy, { warp: null, maxEvaluations: 30 });
+  const scratch = new Float64Array(n);
+  const wx = new Float64Array(D);
+  const yMin = Math.min(...y);
+  const yMax = Math.max(...y);
+  const target = rng.next() * 1.2;
+  const acquisition = (x: Float64Array): number => {
+    const s = predictScore(x);
+    const optimistic = s.mean - 0.5 * Math.sqrt(s.variance);
+    const quality = (yMax - optimistic) / Math.max(yMax - yMin, 1e-12);
+    const c = costGp.predict(x, scratch, wx).mean * sdLc + meanLc;
+    const weight = Math.max(0, 1 - Math.abs(target - (c - lo) / span));
+    return quality * weight;
+  };
+  const front = paretoFront(
+    Array.from({ length: n }, (_, i) => [y[i] as number, logCost[i] as number]),
+    ['minimize', 'minimize'],
+  );
+  const incumbents = front.map((i) => X.slice(i * D, (i + 1) * D));
+  return maximize(encoder, acquisition, incumbents, lower, upper, opts.n_candidates, taken, rng);
+}
+
+export function maximize(
+  encoder: Encoder,
+  acquisition: (x: Float64Array) => number,
+  incumbents: readonly Float64Array[],
+  lower: Float64Array,
+  upper: Float64Array,
+  nCandidates: number,
+  taken: ReadonlySet<string>,
+  rng: Rng,
+): Params {
+  const D = encoder.dims;
+  const evaluate = (x: Float64Array): Candidate => {
+    if (encoder.discrete) encoder.realize(x);
+    return { x, score: acquisition(x) };
+  };
+  const candidates: Candidate[] = [];
+  const scales = [0.01, 0.05, 0.2];
+  for (let c = 0; c < nCandidates; c++) {
+    const x = new Float64Array(D);
+    const local = incumbents.length > 0 && c % 2 === 1;
+    const base = local ? (incumbents[rng.int(incumbents.length)] as Float64Array) : null;
+    const scale = scales[rng.int(scales.length)] as number;
+    for (const b of encoder.blocks) {
+      if (b.spec.type === 'categorical') {
+        const pick = base !== null && rng.next() < 0.8 ? -1 : rng.int(b.width);
+        for (let k = 0; k < b.width; k++) {
+          x[b.offset + k] = pick < 0 ? ((base as Float64Array)[b.offset + k] as number) : k === pick ? 1 : 0;
+        }
+      } else {
+        const d = b.offset;
+        const lo = lower[d] as number;
+        const hi = upper[d] as number;
+        const v =
+          base !== null
+            ? (base[d] as number) + scale * (hi - lo) * rng.normal()
+            : lo + rng.next() * (hi - lo);
+        x[d] = Math.min(hi, Math.max(lo, v));
+      }
+    }
+    const e = evaluate(x);
+    if (Number.isFinite(e.score)) candidates.push(e);
+  }
+  candidates.sort((a, b) => b.score - a.score);
+  const refined = candidates
+    .slice(0, 3)
+    .map((start) => patternSearch(encoder, evaluate, start, lower, upper));
+  const ranked = [...refined, ...candidates].sort((a, b) => b.score - a.score);
+  // Only now look at what was already tried: in continuous spaces a repeat is all but impossible.
+  for (const c of ranked) {
+    const p = encoder.decode(c.x);
+    if (!taken.has(paramsKey(p))) return p;
+  }
+  // Every candidate was taken (a small discrete space): a random point.
+  const x = new Float64Array(D);
+  for (let d = 0; d < D; d++) x[d] = rng.next();
+  return encoder.realize(x);
+}
+
+interface Candidate {
+  x: Float64Array;
+  score: number;
+}
+
+function patternSearch(
+  encoder: Encoder,
+  evaluate: (x: Float64Array) => Candidate,
+  start: Candidate,
+  lower: Float64Array,
+  upper: Float64Array,
+): Candidate {
+  let current = start;
+  const numericDims = encoder.blocks.filter((b) => b.spec.type !== 'categorical').map((b) => b.offset);
+  let step = 0.05;
+  let budget = 30 * Math.max(1, numericDims.length);
+  while (step > 1e-4 && budget > 0) {
+    let improved = false;
+    for (const d of numericDims) {
+      for (const dir of [1, -1]) {
+        if (budget-- <= 0) break;
+        const x = Float64Array.from(current.x);
+        const width = (upper[d] as number) - (lower[d] as number);
+        x[d] = Math.min(
+          upper[d] as number,
+          Math.max(lower[d] as number, (x[d] as number) + dir * step * width),
+        );
+        const e = evaluate(x);
+        if (e.score > current.score) {
+          current = e;
+          improved = true;
+          break;
+        }
+      }
+    }
+    if (!improved) step /= 2;
+  }
+  return current;
+}

@@ -1,0 +1,142 @@
+/** Numerical helpers: the normal distribution (pdf, cdf, quantile, truncated), log-sum-exp. */
+
+export const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/** erfc(x) with relative error below 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit). */
+export function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
+/** Standard normal CDF Φ(x). */
+export function normCdf(x: number): number {
+  return 0.5 * erfc(-x / Math.SQRT2);
+}
+
+export function normPdf(x: number): number {
+  return Math.exp(-0.5 * x * x - LOG_SQRT_2PI);
+}
+
+/** log Φ(x), accurate far into the lower tail (asymptotic series below -5). */
+export function logNormCdf(x: number): number {
+  if (x > -5) return Math.log(normCdf(x));
+  const x2 = x * x;
+  // Φ(x) ≈ φ(x)/(-x) · (1 - 1/x² + 3/x⁴ - 15/x⁶)
+  return -0.5 * x2 - LOG_SQRT_2PI - Math.log(-x) + Math.log(1 - 1 / x2 + 3 / (x2 * x2) - 15 / (x2 * x2 * x2));
+}
+
+/** Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, one Halley step). */
+export function normPpf(p: number): number {
+  if (p <= 0) return Number.NEGATIVE_INFINITY;
+  if (p >= 1) return Number.POSITIVE_INFINITY;
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
+    2.506628277459239,
+  ];
+  const b = [
+    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+  ];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const lowP = 0.02425;
+  let x: number;
+  if (p < lowP) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    x =
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  } else if (p <= 1 - lowP) {
+    const q = p - 0.5;
+    const r = q * q;
+    x =
+      ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+      (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  } else {
+    const q = Math.sqrt(-2 * Math.log(1 - p));
+    x =
+      -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  }
+  if (p > 1e-300 && p < 1 - 1e-16) {
+    const e = normCdf(x) - p;
+    const u = e * Math.sqrt(2 * Math.PI) * Math.exp(0.5 * x * x);
+    x = x - u / (1 + 0.5 * x * u);
+  }
+  return x;
+}
+
+/** Mass of N(0,1) between a < b, computed on the side of zero where it does not cancel. */
+export function normMass(a: number, b: number): number {
+  if (a > 0) return normCdf(-a) - normCdf(-b);
+  if (b < 0) return normCdf(b) - normCdf(a);
+  return 1 - normCdf(a) - normCdf(-b);
+}
+
+/** A draw from N(mu, sigma²) truncated to [low, high], by inverse CDF from u in [0, 1). */
+export function truncNormalFromUniform(
+  mu: number,
+  sigma: number,
+  low: number,
+  high: number,
+  u: number,
+): number {
+  const a = (low - mu) / sigma;
+  const b = (high - mu) / sigma;
+  let z: number;
+  if (a > 0) {
+    // Upper tail: sample through the survival function to keep precision.
+    const qa = normCdf(-a);
+    const qb = normCdf(-b);
+    z = -normPpf(qa - u * (qa - qb));
+  } else {
+    const pa = normCdf(a);
+    const pb = normCdf(b);
+    z = normPpf(pa + u * (pb - pa));
+  }
+  if (!Number.isFinite(z)) z = Math.min(b, Math.max(a, 0));
+  return Math.min(high, Math.max(low, mu + sigma * z));
+}
+
+/** log density of N(mu, sigma²) truncated to [low, high] at x. */
+export function truncNormalLogPdf(x: number, mu: number, sigma: number, low: number, high: number): number {
+  const z = (x - mu) / sigma;
+  const mass = normMass((low - mu) / sigma, (high - mu) / sigma);
+  return -0.5 * z * z - LOG_SQRT_2PI - Math.log(sigma) - Math.log(Math.max(mass, 1e-300));
+}
+
+export function logSumExp(xs: ArrayLike<number>): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i] as number);
+  if (!Number.isFinite(m)) return m;
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += Math.exp((xs[i] as number) - m);
+  return m + Math.log(s);
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 === 1 ? (s[h] as number) : ((s[h - 1] as number) + (s[h] as number)) / 2;
+}
