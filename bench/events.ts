@@ -229,6 +229,16 @@ interface PathResult {
   pacedP50: number;
   pacedP99: number;
   duplicates: number;
+  /** CPU ms per 1000 events in the burst: this process, and the NATS server (NaN when not known). */
+  nodeCpu: number;
+  serverCpu: number;
+}
+
+/** CPU used so far: this process (ms) and the private NATS server (ms, NaN when not ours). */
+let serverCpuSeconds: () => number = () => Number.NaN;
+function cpuNow(): { node: number; server: number } {
+  const u = process.cpuUsage();
+  return { node: (u.user + u.system) / 1000, server: serverCpuSeconds() * 1000 };
 }
 
 function latencies(sent: Float64Array, got: Float64Array, from: number, n: number): number[] {
@@ -245,8 +255,10 @@ async function measurePath(o: Options, sys: System, rx: Receiver): Promise<PathR
   await produce(sys.store, 0, warm, o.batch, sent);
   await rx.until(warm);
   const t0 = nowMs();
+  const c0 = cpuNow();
   await produce(sys.store, warm, o.events - warm, o.batch, sent);
   await rx.until(o.events);
+  const c1 = cpuNow();
   let end = 0;
   for (let i = warm; i < o.events; i++) end = Math.max(end, rx.at[i] ?? 0);
   const burst = latencies(sent, rx.at, warm, o.events - warm);
@@ -260,6 +272,8 @@ async function measurePath(o: Options, sys: System, rx: Receiver): Promise<PathR
     pacedP50: percentile(paced, 0.5),
     pacedP99: percentile(paced, 0.99),
     duplicates: rx.duplicates,
+    nodeCpu: ((c1.node - c0.node) * 1000) / (o.events - warm),
+    serverCpu: ((c1.server - c0.server) * 1000) / (o.events - warm),
   };
 }
 
@@ -351,6 +365,9 @@ async function acrossRestart(
 interface RawResult {
   jetstream: number;
   core: number;
+  /** CPU ms per 1000 js.publish messages: this process, the NATS server. */
+  nodeCpu: number;
+  serverCpu: number;
 }
 
 async function rawPublish(url: string, n: number): Promise<RawResult> {
@@ -387,15 +404,22 @@ async function rawPublish(url: string, n: number): Promise<RawResult> {
     };
     await publishAll(0, Math.min(1000, n));
     const t0 = nowMs();
+    const c0 = cpuNow();
     await publishAll(1_000_000, n);
     const jetstream = (n * 1000) / (nowMs() - t0);
+    const c1 = cpuNow();
 
-    const c0 = nowMs();
+    const k0 = nowMs();
     for (let i = 0; i < n; i++) nc.publish(`bench${process.pid}.core.x`, body);
     await nc.flush();
-    const core = (n * 1000) / (nowMs() - c0);
+    const core = (n * 1000) / (nowMs() - k0);
     await jsm.streams.delete(stream);
-    return { jetstream, core };
+    return {
+      jetstream,
+      core,
+      nodeCpu: ((c1.node - c0.node) * 1000) / n,
+      serverCpu: ((c1.server - c0.server) * 1000) / n,
+    };
   } finally {
     await nc.close();
   }
@@ -415,9 +439,11 @@ export async function runEvents(argv: string[]): Promise<void> {
   if (!natsUrl) {
     const bin = natsServerBinary();
     if (!bin) throw new Error('no nats-server binary (set NATS_SERVER_BIN, or pass --nats-url)');
-    server = await PrivateNatsServer.create(bin);
-    await server.start();
-    natsUrl = server.url;
+    const s = await PrivateNatsServer.create(bin);
+    server = s;
+    await s.start();
+    natsUrl = s.url;
+    serverCpuSeconds = () => s.cpuSeconds();
   }
   const dialects: Dialect[] = [];
   for (const d of o.dialects) {
@@ -505,6 +531,12 @@ export async function runEvents(argv: string[]): Promise<void> {
     ];
     printTable(headers, rows);
     console.log(`js.publish runs: ${raws.map((r) => fmtRate(r.jetstream)).join(', ')} msgs/s`);
+    const cpu = (node: number, srv: number) =>
+      `node ${node.toFixed(0)} ms + nats-server ${Number.isFinite(srv) ? srv.toFixed(0) : '?'} ms`;
+    const bestRaw = raws.reduce((a, b) => (b.jetstream > a.jetstream ? b : a));
+    console.log(`cpu per 1000: js.publish ${cpu(bestRaw.nodeCpu, bestRaw.serverCpu)}`);
+    for (const { label, dialect, r } of paths)
+      console.log(`cpu per 1000: ${label} (${dialect}) ${cpu(r.nodeCpu, r.serverCpu)}`);
     for (const [d, r] of restarts)
       console.log(
         `\nNATS restart (${d}): ${r.produced} events produced at 2000/s, server down ${(r.downMs / 1000).toFixed(1)} s; ` +

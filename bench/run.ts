@@ -2,6 +2,7 @@
  * Benchmark entry point: `npm run bench -- <name> [options]`. Each benchmark prints a table with
  * its figures, the anchors measured in the same run, and the ratios. Results: bench/RESULTS.md.
  */
+import { usage as ashaUsage, runAsha } from './asha.js';
 import { usage as commandsUsage, runCommands } from './commands.js';
 import { usage as controllerUsage, runController, UsageError } from './controller.js';
 import { usage as eventsUsage, runEvents } from './events.js';
@@ -36,6 +37,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'POST a command -> the learner long-poll returns it: p50/p99',
     usage: commandsUsage,
     run: runCommands,
+  },
+  asha: {
+    describe: 'synthetic learning curves: compute ASHA needs to match random search (target <= 1/3)',
+    usage: ashaUsage,
+    run: runAsha,
   },
   events: {
     describe: 'outbox -> in-process and -> JetStream -> consumer: events/s, p99, vs raw nats.js publish',

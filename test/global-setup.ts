@@ -7,5 +7,9 @@ import { execFileSync } from 'node:child_process';
 export default function setup(): void {
   if (process.env.RUNPLANE_TEST_SKIP_BUILD === '1') return;
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  execFileSync('npx', ['vite', 'build'], { stdio: 'inherit' });
+  // Vitest sets NODE_ENV=test, with which Vite would bundle the libraries' development builds.
+  execFileSync('npx', ['vite', 'build'], {
+    stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
 }

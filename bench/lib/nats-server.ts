@@ -4,7 +4,7 @@
  * shared server. The store directory survives stop/start, like a server restart in production.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,18 @@ export class PrivateNatsServer {
       await sleep(50);
     }
     throw new Error('nats-server did not open its port within 15 s');
+  }
+
+  /** CPU seconds the server has used so far (user + system), from /proc; NaN when unknown. */
+  cpuSeconds(): number {
+    const pid = this.proc?.pid;
+    if (pid === undefined) return Number.NaN;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return Number.NaN;
+    }
   }
 
   async stop(): Promise<void> {

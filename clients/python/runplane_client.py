@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import random
 import socket
@@ -45,6 +46,8 @@ HEARTBEAT_STATUSES = ("running", "paused", "terminating", "errored")
 FINISH_STATUSES = ("completed", "failed", "terminated")
 
 Handler = Callable[[Dict[str, Any]], Any]
+
+log = logging.getLogger("runplane")
 
 
 class ApiError(Exception):
@@ -96,7 +99,7 @@ class Learner:
         *,
         command_wait_s: float = 30.0,
         request_timeout_s: float = 30.0,
-        on_error: Optional[Callable[[Exception], Any]] = None,
+        on_error: Optional[Callable[[Exception], Any]] = None,  # default: the "runplane" logger
         ssl_context: Optional[ssl.SSLContext] = None,
         seed: Optional[int] = None,
     ) -> None:
@@ -281,9 +284,10 @@ class Learner:
         return self
 
     def close(self, status: Optional[str] = None, error: Optional[str] = None) -> Optional[Dict[str, Any]]:
-        """Stops both threads, sends a final heartbeat with the last state and finishes the
-        run with ``status``: 'completed' (default), 'failed' or 'terminated' (default after
-        a terminate command). Returns the run as the controller has it. Idempotent."""
+        """Stops both threads, sends a final heartbeat if the state changed since the last
+        accepted one, and finishes the run with ``status``: 'completed' (default), 'failed' or
+        'terminated' (default after a terminate command). Returns the run as the controller
+        has it (None if the learner never started). Idempotent; may be called from a handler."""
         if self._closed:
             return None
         self._closed = True
@@ -296,20 +300,22 @@ class Learner:
         with self._cond:
             self._cond.notify_all()
         for t in (self._cmd_thread, self._hb_thread):
-            while t is not None and t.is_alive():
+            # close() may be called from a handler, i.e. on the command thread itself.
+            while t is not None and t.is_alive() and t is not threading.current_thread():
                 # Interrupts the long-poll the command thread may be blocked in (again, in case
                 # it was still connecting the first time).
                 self._interrupt_poll()
                 t.join(0.05)
         run = None
-        if self._started:
-            # Commands whose handler ran but whose ack failed: acknowledge them now, since no
-            # redelivery will reach this learner any more.
-            with self._lock:
-                unacked = [cid for cid in self._queued if cid in self._handled]
-            for cid in unacked:
-                self._ack(cid, retries=0)
-            self._final_heartbeat()
+        if not self._started:
+            return None  # nothing was reported, so there is nothing to finish
+        # Commands whose handler ran but whose ack failed: acknowledge them now, since no
+        # redelivery will reach this learner any more.
+        with self._lock:
+            unacked = [cid for cid in self._queued if cid in self._handled]
+        for cid in unacked:
+            self._ack(cid, retries=0)
+        self._final_heartbeat()
         body: Dict[str, Any] = {"status": status}
         if error is not None:
             body["error"] = error[:4096]
@@ -368,8 +374,9 @@ class Learner:
             except ApiError as err:
                 self._report(err)
                 if err.status == 429:
-                    # Never sooner than the controller allows; a little jitter after it.
-                    delay = (err.retry_after_s or 5.0) + self._rng.random() * 0.5
+                    # Never sooner than the controller allows; up to 10% jitter after it.
+                    after = err.retry_after_s or 5.0
+                    delay = after + self._rng.random() * max(0.1, after * 0.1)
                 elif err.retryable:
                     delay = _backoff(failures, 0.5, self.heartbeat_interval_s, self._rng)
                     failures += 1
@@ -563,8 +570,10 @@ class Learner:
 
     def _report(self, err: Exception) -> None:
         self.last_error = err
-        if self._on_error is not None:
-            try:
-                self._on_error(err)
-            except Exception:
-                pass
+        if self._on_error is None:
+            log.warning("runplane learner: %s", err)
+            return
+        try:
+            self._on_error(err)
+        except Exception:
+            pass  # an error callback that raises must not stop the threads

@@ -293,6 +293,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .option('--job-id <job_id>', 'the job that runs it')
     .option('--sweep-id <sweep_id>', 'the sweep it is a trial of')
     .option('--env', 'print RUNPLANE_* assignments for the learner (for env $(...) or a .env file)')
+    .option('-q, --quiet', 'print only the run id (a job launched with --run-id gets its own token)')
     .option('--json', 'print JSON')
     .action(
       async (o: {
@@ -302,6 +303,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         jobId?: string;
         sweepId?: string;
         env?: boolean;
+        quiet?: boolean;
         json?: boolean;
       }) => {
         let config: Record<string, unknown> | undefined;
@@ -325,6 +327,10 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
           ...(o.sweepId ? { sweep_id: o.sweepId } : {}),
         });
         if (o.json) return printJson(created);
+        if (o.quiet) {
+          process.stdout.write(`${created.run_id}\n`);
+          return;
+        }
         if (o.env) {
           process.stdout.write(
             `RUNPLANE_CONTROLLER_URL=${client.baseUrl}\nRUNPLANE_RUN_ID=${created.run_id}\nRUNPLANE_RUN_TOKEN=${created.token}\n`,

@@ -12,6 +12,7 @@
  * - `close()` stops both loops, sends a final heartbeat if the state changed since the last
  *   accepted one, and finishes the run; afterwards no timer or request of the learner is left.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FinishStatus, HeartbeatStatus } from '../runs/model.js';
 import type { CommandView, Heartbeat, HeartbeatAccepted, RunView } from '../runs/schemas.js';
 import { ApiError, RunplaneClient } from './client.js';
@@ -85,6 +86,9 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
   const d = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
   return d / 2 + (random() * d) / 2;
 }
+
+/** Set while a command handler runs: close() called from one must not wait for the handler. */
+const inHandler = new AsyncLocalStorage<boolean>();
 
 const retryable = (err: unknown): err is ApiError =>
   err instanceof ApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
@@ -261,7 +265,9 @@ export class Learner {
   /**
    * Stops both loops (a command handler that is running is awaited), sends a final heartbeat
    * when the state changed since the last accepted one, and finishes the run with `status`:
-   * "completed" by default, "terminated" by default after a terminate command. Idempotent.
+   * "completed" by default, "terminated" by default after a terminate command. Resolves to
+   * the run as the controller has it (null if the learner never started). Idempotent; may be
+   * called from a handler.
    */
   close(opts: { status?: FinishStatus; error?: string } = {}): Promise<RunView | null> {
     this.closed ??= this.shutdown(opts);
@@ -280,7 +286,8 @@ export class Learner {
     }
     this.sleeps.clear();
     this.releasePauseWaiters();
-    await this.commandLoopDone;
+    // From inside a handler the command loop is waiting for that handler: do not wait back.
+    if (!inHandler.getStore()) await this.commandLoopDone;
     await this.heartbeatInFlight;
     if (!this.started) return null;
     // Commands whose handler ran but whose ack failed: acknowledge them now, since no
@@ -410,7 +417,7 @@ export class Learner {
       this.apply(command);
       const handler = this.handlers[command.type] as Handler<unknown> | undefined;
       try {
-        await handler?.(command.payload, command);
+        await inHandler.run(true, async () => handler?.(command.payload, command));
       } catch (err) {
         // Not acknowledged: the controller delivers it again after its visibility timeout.
         this.queued.delete(command.id);

@@ -4,8 +4,8 @@
  * these are declared here and test/browser/wire-contract.ts checks, at compile time, that the
  * server's schema types are assignable to them: a field renamed on the server breaks the build.
  *
- * Sweeps, pipelines and models are read loosely (most fields optional): those APIs are younger
- * than this file, and a view shows what is there rather than failing on a missing field.
+ * Pipelines and models are read loosely (most fields optional): their API is younger than this
+ * file, and the view shows what is there rather than failing on a missing field.
  */
 export type Time = string | null;
 
@@ -92,7 +92,7 @@ export interface Run {
   sweep_id: string | null;
   status: string;
   health: string;
-  step: string | null;
+  step: number | null;
   samples_per_sec: number | null;
   loss: number | null;
   checkpoint_version: number | null;
@@ -112,7 +112,7 @@ export interface RunStatusEvent {
   run_id: string;
   status: string;
   health: string;
-  step: string | null;
+  step: number | null;
   samples_per_sec: number | null;
   loss: number | null;
   last_error: string | null;
@@ -246,41 +246,80 @@ export interface LeaderboardEntry {
   games: number;
 }
 
-/** A sweep as `GET /api/v1/sweeps[/{id}]` serves it (read loosely, see the file comment). */
-export interface Sweep {
-  sweep_id?: string;
-  id?: string;
-  name?: string;
-  status?: string;
-  counts?: Record<string, number>;
-  max_trials?: number | null;
-  best?: SweepBest | null;
-  objective?: { metric: string; direction: string } | null;
-  objectives?: Array<{ metric: string; direction: string }>;
-  created_at?: Time;
-  updated_at?: Time;
-  [field: string]: unknown;
+export type SweepParams = Record<string, string | number | boolean>;
+
+export interface Objective {
+  metric: string;
+  direction: string;
+  aggregate: string;
 }
 
-export interface SweepBest {
-  trial?: number;
-  number?: number;
-  run_id?: string | null;
-  value?: number | null;
-  values?: number[] | null;
-  params?: Record<string, unknown>;
+export interface Sweep {
+  sweep_id: string;
+  name: string;
+  status: string;
+  status_reason: string | null;
+  objectives: Objective[];
+  optimizer: string;
+  scheduler: string;
+  dispatcher: string;
+  max_trials: number | null;
+  max_parallel_jobs: number;
+  trial_count: number;
+  /** Trials by derived status (PENDING … COMPLETED, FAILED, STALE, PRUNED). */
+  counts: Record<string, number>;
+  best: { number: number; value: number; params: SweepParams; run_id: string } | null;
+  last_error: string | null;
+  created_at: Time;
+  updated_at: Time;
+  finished_at: Time;
 }
 
 export interface Trial {
-  number?: number;
-  trial?: number;
-  run_id?: string | null;
-  status?: string;
-  state?: string;
-  params?: Record<string, unknown>;
-  value?: number | null;
-  values?: number[] | null;
-  [field: string]: unknown;
+  number: number;
+  status: string;
+  params: SweepParams;
+  values: number[] | null;
+  run_id: string;
+  attempt: number;
+  origin: string;
+  parent_number: number | null;
+  end_reason: string | null;
+  error: string | null;
+  cost: number | null;
+  created_at: Time;
+  ended_at: Time;
+}
+
+export interface RankedTrial {
+  number: number;
+  values: number[];
+  params: SweepParams;
+  run_id: string;
+  cost: number | null;
+}
+
+export interface SweepAnalysis {
+  objectives: Objective[];
+  trials: { total: number; completed: number; failed: number; pruned: number };
+  best: RankedTrial | null;
+  top: RankedTrial[];
+  importance: Array<{ param: string; importance: number }>;
+  importance_method: string;
+  /** Trial numbers on the Pareto front (two or more objectives). */
+  pareto_front: number[];
+  hypervolume: number | null;
+  /** Trial numbers on the objective-versus-cost front (cost-aware sweeps). */
+  cost_front: number[];
+  significance: {
+    a: number;
+    b: number;
+    test: string;
+    p_value: number;
+    significant: boolean;
+    note: string;
+  } | null;
+  history: Array<{ number: number; value: number | null; best: number | null; status: string }>;
 }
 
 export interface Pipeline {

@@ -2,9 +2,11 @@ import {
   AckPolicy,
   type ConsumerMessages,
   connect,
+  createInbox,
   DeliverPolicy,
   DiscardPolicy,
   Events,
+  headers,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -13,6 +15,7 @@ import {
   RetentionPolicy,
   StorageType,
   type StreamConfig,
+  type Subscription,
 } from 'nats';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
@@ -33,9 +36,9 @@ import { natsFilter } from './subjects.js';
  * seed's compact document. While NATS is down the sink fails fast and the relay holds its cursor:
  * an outage only delays.
  *
- * In: durable pull consumers, on the events stream (cross-process subscribers, in order, acked
- * with AckAll once per batch) and on the ingest stream (`<prefix>.ingest.>`, external producers,
- * a work queue acked per message). A process that was down resumes where its consumer stopped.
+ * In: durable pull consumers with explicit acks, on the events stream (cross-process
+ * subscribers, in order) and on the ingest stream (`<prefix>.ingest.>`, external producers, a
+ * work queue). A process that was down resumes where its consumer stopped.
  * A handler that fails is retried in place with backoff, then dead-lettered; a message is acked
  * only when handled or dead-lettered.
  */
@@ -67,15 +70,10 @@ interface ConsumerSpec {
   stream: string;
   filter: string;
   fromStart: boolean;
-  /** AckAll (in-order consumers of the events stream) or one ack per message (the work-queue ingest). */
-  ackAll: boolean;
   handler: EventHandler;
   decode(m: JsMsg): StoredEvent;
   dedup: DedupWindow;
   messages: ConsumerMessages | null;
-  /** Messages handled since the last ack (AckAll: one ack covers them all), and the last of them. */
-  unacked: number;
-  lastHandled: JsMsg | null;
   done: Promise<void>;
 }
 
@@ -135,6 +133,9 @@ export class NatsTransport {
   private readonly listeners: Array<() => void> = [];
   private published = 0;
   private readonly wakers = new Set<() => void>();
+  private acks: { prefix: string; sub: Subscription } | null = null;
+  private readonly pendingAcks = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  private ackSeq = 0;
 
   constructor(
     readonly cfg: NatsConfig,
@@ -194,45 +195,99 @@ export class NatsTransport {
     this.ready = false;
     for (const w of this.readyWaiters.splice(0)) w();
     for (const w of [...this.wakers]) w();
-    for (const c of this.consumers) {
-      this.ackHandled(c);
-      await c.messages?.close().catch(() => undefined);
-    }
+    for (const c of this.consumers) await c.messages?.close().catch(() => undefined);
     await Promise.all(this.consumers.map((c) => c.done));
     await this.connecting;
     const nc = this.nc;
     this.nc = null;
     this.js = null;
+    this.acks = null;
+    this.failAcks(null, new Error('NATS transport stopped'));
     if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
   }
 
   /**
-   * The relay sink: publishes a batch into the stream, all at once (the acks are awaited
-   * together). Throws when NATS is not reachable, so the relay keeps its cursor and tries again.
+   * The relay sink: publishes a batch into the stream, all at once, and waits for every
+   * JetStream acknowledgement. Throws when NATS is not reachable or a publish is refused or not
+   * acknowledged in time, so the relay keeps its cursor and tries again (JetStream drops the ids
+   * it already has).
+   *
+   * This is the JetStream publish protocol (a message with Nats-Msg-Id and
+   * Nats-Expected-Stream headers and a reply subject; the stream answers with a PubAck) on one
+   * reply subscription and one timer per batch. nats.js's `js.publish` costs a request object,
+   * a timer and a captured stack per message, which made it the relay's bottleneck.
    */
   readonly publish = async (events: StoredEvent[]): Promise<void> => {
-    const js = this.js;
-    if (!js || !this.ready) throw new Error(`NATS at ${this.cfg.url} is not connected`);
-    const opts = (msgID: string) => ({
-      msgID,
-      expect: { streamName: this.cfg.stream },
-      timeout: this.cfg.publishTimeoutMs ?? 5000,
-    });
-    const acks: Promise<unknown>[] = [];
+    const nc = this.nc;
+    if (!nc || !this.ready || !this.acks) throw new Error(`NATS at ${this.cfg.url} is not connected`);
+    const waits: Promise<void>[] = [];
+    const tokens: string[] = [];
+    const send = (subject: string, body: string, msgId: string) => {
+      const token = String(++this.ackSeq);
+      const h = headers();
+      h.set('Nats-Msg-Id', msgId);
+      h.set('Nats-Expected-Stream', this.cfg.stream);
+      tokens.push(token);
+      waits.push(new Promise((resolve, reject) => this.pendingAcks.set(token, { resolve, reject })));
+      nc.publish(subject, body, { headers: h, reply: `${this.acks?.prefix}.${token}` });
+    };
     for (const ev of events) {
-      acks.push(js.publish(this.subjectFor(ev.type), JSON.stringify(toWire(ev)), opts(ev.id)));
+      send(this.subjectFor(ev.type), JSON.stringify(toWire(ev)), ev.id);
       if (ev.type === 'run.status')
-        acks.push(
-          js.publish(
-            this.cfg.runStatusSubject,
-            JSON.stringify(runStatusDocument(ev)),
-            opts(`${ev.id}.run-status`),
-          ),
-        );
+        send(this.cfg.runStatusSubject, JSON.stringify(runStatusDocument(ev)), `${ev.id}.run-status`);
     }
-    await Promise.all(acks);
+    const timeoutMs = this.cfg.publishTimeoutMs ?? 5000;
+    const timer = setTimeout(
+      () => this.failAcks(tokens, new Error(`no JetStream acknowledgement within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    try {
+      await Promise.all(waits);
+    } finally {
+      clearTimeout(timer);
+      this.failAcks(tokens, new Error('publish batch abandoned'));
+    }
     this.published += events.length;
   };
+
+  /** Rejects the acknowledgements still awaited among `tokens` (all of them without tokens). */
+  private failAcks(tokens: readonly string[] | null, err: Error): void {
+    for (const token of tokens ?? [...this.pendingAcks.keys()]) {
+      const p = this.pendingAcks.get(token);
+      if (!p) continue;
+      this.pendingAcks.delete(token);
+      p.reject(err);
+    }
+  }
+
+  /** One reply subscription per connection for the PubAcks of the relay's publishes. */
+  private subscribeAcks(nc: NatsConnection): void {
+    const prefix = createInbox();
+    const sub = nc.subscribe(`${prefix}.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const token = msg.subject.slice(prefix.length + 1);
+        const p = this.pendingAcks.get(token);
+        if (!p) return;
+        this.pendingAcks.delete(token);
+        // No stream listens on the subject: the server answers with a 503 status and no body.
+        if (msg.headers?.code === 503) return p.reject(new Error('no JetStream stream for this subject'));
+        try {
+          const ack = JSON.parse(text.decode(msg.data)) as {
+            error?: { description?: string; err_code?: number };
+          };
+          if (ack.error)
+            p.reject(
+              new Error(`JetStream refused the message: ${ack.error.description} (${ack.error.err_code})`),
+            );
+          else p.resolve();
+        } catch (e) {
+          p.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    });
+    this.acks = { prefix, sub };
+  }
 
   /**
    * A durable consumer of the events stream (a cross-process subscriber): every event whose type
@@ -245,7 +300,6 @@ export class NatsTransport {
       stream: this.eventsStream,
       filter: natsFilter(this.eventsBase, pattern),
       fromStart,
-      ackAll: true,
       handler,
       decode: (m) => fromWire(JSON.parse(text.decode(m.data)) as WireEvent),
     });
@@ -262,8 +316,6 @@ export class NatsTransport {
       stream: this.ingestStream,
       filter: `${this.ingestBase}.>`,
       fromStart: true,
-      // A work-queue stream takes explicit acks only.
-      ackAll: false,
       handler,
       decode: (m) => ({
         seq: m.seq,
@@ -280,17 +332,13 @@ export class NatsTransport {
     });
   }
 
-  private addConsumer(
-    spec: Omit<ConsumerSpec, 'dedup' | 'messages' | 'unacked' | 'lastHandled' | 'done'>,
-  ): void {
+  private addConsumer(spec: Omit<ConsumerSpec, 'dedup' | 'messages' | 'done'>): void {
     if (this.consumers.some((c) => c.durable === spec.durable && c.stream === spec.stream))
       throw new Error(`NATS consumer ${spec.durable} is already registered`);
     const c: ConsumerSpec = {
       ...spec,
       dedup: new DedupWindow(this.cfg.dedupWindowMs ?? 120_000, this.clock),
       messages: null,
-      unacked: 0,
-      lastHandled: null,
       done: Promise.resolve(),
     };
     this.consumers.push(c);
@@ -316,6 +364,7 @@ export class NatsTransport {
         }
         this.nc = nc;
         this.js = nc.jetstream();
+        this.subscribeAcks(nc);
         void this.watch(nc);
         this.log.info({ url: this.cfg.url, stream: this.cfg.stream }, 'connected to NATS');
         await this.becomeReady(nc);
@@ -336,6 +385,8 @@ export class NatsTransport {
     for await (const s of nc.status()) {
       if (s.type === Events.Disconnect) {
         this.ready = false;
+        // Their acknowledgements will not come: let the relay try again from its cursor.
+        this.failAcks(null, new Error('NATS disconnected'));
         if (!this.stopped) this.log.warn({ url: this.cfg.url }, 'NATS disconnected');
       } else if (s.type === Events.Reconnect) {
         this.log.info({ url: this.cfg.url }, 'NATS reconnected');
@@ -347,6 +398,8 @@ export class NatsTransport {
       this.ready = false;
       this.nc = null;
       this.js = null;
+      this.acks = null;
+      this.failAcks(null, new Error('NATS connection closed'));
       this.start();
     }
   }
@@ -419,8 +472,6 @@ export class NatsTransport {
         const consumer = await js.consumers.get(c.stream, c.durable);
         const messages = await consumer.consume({ max_messages: 1000 });
         c.messages = messages;
-        c.unacked = 0;
-        c.lastHandled = null;
         failures = 0;
         for await (const m of messages) await this.handle(c, m);
       } catch (err) {
@@ -443,7 +494,9 @@ export class NatsTransport {
       if (!notFound(err)) throw err;
       await jsm.consumers.add(c.stream, {
         durable_name: c.durable,
-        ack_policy: c.ackAll ? AckPolicy.All : AckPolicy.Explicit,
+        // Explicit, not AckAll: after a reconnect, messages the server delivered but this client
+        // never received come again later; an AckAll of a newer message would ack them unseen.
+        ack_policy: AckPolicy.Explicit,
         deliver_policy: c.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
         filter_subject: c.filter,
         ack_wait: nanos(30_000),
@@ -453,11 +506,9 @@ export class NatsTransport {
   }
 
   /**
-   * Handles one message. Messages are handled in order, and a failing handler is retried in
-   * place (with backoff) before its message is dead-lettered, so a consumer of the events stream
-   * can acknowledge with AckAll: acking a message acks everything before it, one ack per batch
-   * instead of one per message. A message is only ever acked once it was handled or
-   * dead-lettered.
+   * Handles one message. Messages are handled in order: a failing handler is retried in place
+   * (with backoff) before its message is dead-lettered, so later events do not overtake it. A
+   * message is acked only once it was handled or dead-lettered.
    */
   private async handle(c: ConsumerSpec, m: JsMsg): Promise<void> {
     let ev: StoredEvent | null = null;
@@ -497,20 +548,12 @@ export class NatsTransport {
         }
       }
     }
-    c.unacked += 1;
-    c.lastHandled = m;
-    if (!c.ackAll || c.unacked >= 100 || (c.messages?.getPending() ?? 0) === 0) this.ackHandled(c);
-  }
-
-  private ackHandled(c: ConsumerSpec): void {
-    c.lastHandled?.ack();
-    c.lastHandled = null;
-    c.unacked = 0;
+    m.ack();
   }
 
   /**
-   * Dead-letters a message; if the dead-letter queue cannot take it yet, tries again (the
-   * message must not be passed: the next ack would ack it too). False when stopped first.
+   * Dead-letters a message; if the dead-letter queue cannot take it yet, tries again (in order:
+   * the message is not passed by later ones). False when stopped first.
    */
   private async giveUp(
     c: ConsumerSpec,

@@ -193,6 +193,8 @@ export function validateSweepFile(
       : validateSpace(raw.parameters, 'parameters');
   r.errors.push(...spaceErrors);
   const space = (spaceErrors.length === 0 ? raw.parameters : {}) as Space;
+  // Placeholders and mutations are checked against the names even when a spec is wrong.
+  const paramNames = isObj(raw.parameters) ? Object.keys(raw.parameters) : [];
 
   // objectives
   const objectives: ObjectiveSpec[] = [];
@@ -240,10 +242,10 @@ export function validateSweepFile(
   const maxTrials = r.num(raw, 'max_trials', '', { int: true, min: 1, max: 1_000_000 });
   const maxParallel = r.num(raw, 'max_parallel_jobs', '', { int: true, min: 1, max: 10_000 }) ?? 1;
 
-  const scheduler = readScheduler(r, raw.scheduler, primary, Object.keys(space));
-  const train = readTask(r, raw, 'train', true, Object.keys(space));
+  const scheduler = readScheduler(r, raw.scheduler, primary, paramNames);
+  const train = readTask(r, raw, 'train', true, paramNames);
   const evalTask =
-    raw.eval === undefined || raw.eval === null ? null : readTask(r, raw, 'eval', false, Object.keys(space));
+    raw.eval === undefined || raw.eval === null ? null : readTask(r, raw, 'eval', false, paramNames);
   const dispatcher = readDispatcher(r, raw.dispatcher, 'dispatcher', true) ?? { type: 'workers' };
 
   const retryRaw = r.obj(raw, 'retry', '');

@@ -1,10 +1,9 @@
 /**
  * The dashboard's pure parts, without a browser: the server-sent-events parser it reads the run
  * stream with (fetch, not EventSource, so the token stays in a header), the Prometheus text
- * reader the overview counts with, and the Pareto front of the sweep view.
+ * reader the overview counts with.
  */
 import { describe, expect, it } from 'vitest';
-import { paretoFront } from '../../src/dashboard/pareto.js';
 import { metricValue, parsePrometheus, sumBy } from '../../src/dashboard/prometheus.js';
 import { SseParser } from '../../src/dashboard/sse-parser.js';
 
@@ -71,22 +70,5 @@ describe('parsePrometheus', () => {
   it('unescapes label values', () => {
     const bucket = samples.find((s) => s.name === 'runplane_http_request_duration_seconds_bucket');
     expect(bucket?.labels).toEqual({ le: '+Inf', route: '/api/v1/x "y"' });
-  });
-});
-
-describe('paretoFront', () => {
-  it('keeps the points no other point beats in every objective', () => {
-    const pts = [
-      [1, 5],
-      [2, 2],
-      [3, 1],
-      [3, 3], // beaten by [2, 2]
-      [2, 2], // a tie is not beaten
-      [5, 5], // beaten by everything
-    ];
-    expect([...paretoFront(pts, ['minimize', 'minimize'])].sort()).toEqual([0, 1, 2, 4]);
-    // Maximizing the second: [1, 5] is best in both, [5, 5] only ties it in one.
-    expect([...paretoFront(pts, ['minimize', 'maximize'])]).toEqual([0]);
-    expect([...paretoFront(pts, ['maximize', 'maximize'])]).toEqual([5]);
   });
 });

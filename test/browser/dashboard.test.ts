@@ -4,10 +4,15 @@
  * page through jobs, check that a viewer gets no action buttons, and save a screenshot of each
  * main view into docs/screenshots/.
  */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunplaneClient } from '../../src/client/client.js';
-import { cleanup, sh, startUp, type UpProcess } from '../helpers/processes.js';
+import { ApiError, RunplaneClient } from '../../src/client/client.js';
+import type { Heartbeat } from '../../src/runs/schemas.js';
+import { eventually } from '../helpers/controller.js';
+import { cleanup, sh, startUp, tempDir, type UpProcess } from '../helpers/processes.js';
 import { PG_URL, serviceAvailable } from '../helpers/services.js';
 import { type DialectUnderTest, dropSchema } from '../helpers/store.js';
 import { launchBrowser, login, newContext, open, screenshot, textOf } from './support.js';
@@ -41,6 +46,7 @@ function dashboardSuite(dialect: DialectUnderTest): void {
   let runId: string;
   let learner: RunplaneClient;
   let longJob: string;
+  let sweepId: string | null = null;
 
   beforeAll(async () => {
     up = await startUp({
@@ -65,6 +71,26 @@ function dashboardSuite(dialect: DialectUnderTest): void {
       })
     ).job_id;
     await admin.createPod({ participants: ['alpha', 'bravo', 'charlie', 'delta'], seed: 7 });
+    // A small two-objective sweep whose trials run on the embedded worker while the tests go on.
+    if (await served(up, '/api/v1/sweeps')) {
+      const sweep = await admin.createSweep({
+        name: 'dash-sweep',
+        objectives: [
+          { metric: 'loss', direction: 'minimize' },
+          { metric: 'latency_ms', direction: 'minimize' },
+        ],
+        parameters: {
+          lr: { type: 'float', low: 0.0001, high: 0.1, log: true },
+          layers: { type: 'int', low: 1, high: 4 },
+          act: { type: 'categorical', choices: ['relu', 'tanh'] },
+        },
+        optimizer: { type: 'random', seed: 3 },
+        max_trials: 8,
+        max_parallel_jobs: 2,
+        train: { command: [process.execPath, writeTrainer()] },
+      });
+      sweepId = sweep.sweep_id;
+    }
     browser = await launchBrowser();
     ctx = await newContext(browser);
   }, 120_000);
@@ -133,7 +159,7 @@ function dashboardSuite(dialect: DialectUnderTest): void {
     };
     page.on('request', onRequest);
 
-    await learner.heartbeat(runId, {
+    await heartbeat(learner, runId, {
       run_id: runId,
       status: 'running',
       step: 120,
@@ -143,7 +169,7 @@ function dashboardSuite(dialect: DialectUnderTest): void {
     });
     await page.waitForSelector(`${row} [data-field=status] >> text=running`);
     expect(await textOf(page, `${row} [data-field=step]`)).toBe('120');
-    await learner.heartbeat(runId, {
+    await heartbeat(learner, runId, {
       run_id: runId,
       status: 'running',
       step: 240,
@@ -237,21 +263,35 @@ function dashboardSuite(dialect: DialectUnderTest): void {
 
   it("opens a sweep's plots (where this server runs sweeps)", async () => {
     await open(page, '#/sweeps', 'sweeps');
-    if (!(await served(up, '/api/v1/sweeps'))) {
+    if (sweepId === null) {
       await page.waitForSelector('[data-testid=not-available]');
       return;
     }
-    const { sweeps } = (await admin.request<{ sweeps: Array<{ sweep_id?: string; id?: string }> }>(
-      'GET',
-      '/api/v1/sweeps',
-    )) ?? { sweeps: [] };
+    const id = sweepId;
+    const done = await eventually(async () => {
+      const sw = await admin.getSweep(id);
+      return ['completed', 'failed', 'stopped'].includes(sw.status) ? sw : undefined;
+    }, 120_000);
+    expect(done.status, JSON.stringify(done)).toBe('completed');
+    const completed = done.counts.COMPLETED ?? 0;
+    expect(completed).toBeGreaterThanOrEqual(2);
+    await page.waitForSelector(`[data-sweep-id="${id}"]`);
     await shoot(page, 'sweeps');
-    const first = sweeps[0];
-    if (!first) return;
-    await open(page, `#/sweeps/${encodeURIComponent(String(first.sweep_id ?? first.id))}`, 'sweep');
-    await page.waitForSelector('[data-testid=plot-history]');
-    await page.waitForSelector('[data-testid=plot-parallel]');
-    await page.waitForSelector('[data-testid=plot-importance]');
+    await open(page, `#/sweeps/${encodeURIComponent(id)}`, 'sweep');
+    await page.waitForSelector('[data-testid=plot-history] canvas');
+    // One line per completed trial across the parameter axes, one bar per parameter, one dot per trial.
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=plot-parallel] polyline').length === n,
+      completed,
+    );
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=plot-importance] rect').length === 3,
+    );
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=plot-pareto] circle').length === n,
+      completed,
+    );
+    expect(await page.locator('[data-testid=trials-table] tbody tr').count()).toBe(8);
     await shoot(page, 'sweep-detail');
   });
 
@@ -284,7 +324,7 @@ function dashboardSuite(dialect: DialectUnderTest): void {
       ...databaseUrl,
     });
     // Sent while the page may still be waiting to reconnect: Last-Event-ID brings it either way.
-    await learner.heartbeat(runId, {
+    await heartbeat(learner, runId, {
       run_id: runId,
       status: 'running',
       step: 999,
@@ -300,6 +340,40 @@ function dashboardSuite(dialect: DialectUnderTest): void {
     // Level-triggered: on reconnect the page read the list again.
     expect(listCalls.length).toBeGreaterThanOrEqual(1);
   });
+}
+
+/** A trial's trainer: reports a few steps of loss and its latency through the run API, then exits. */
+function writeTrainer(): string {
+  const file = join(tempDir('runplane-dash-trainer-'), 'trainer.mjs');
+  writeFileSync(
+    file,
+    `const env = process.env;
+const p = JSON.parse(env.RUNPLANE_TRIAL_PARAMS);
+const base = Math.abs(Math.log10(p.lr) + 2.5) + (p.act === 'relu' ? 0 : 0.3);
+for (let step = 1; step <= 3; step++) {
+  const res = await fetch(\`\${env.RUNPLANE_CONTROLLER_URL}/api/v1/runs/\${env.RUNPLANE_RUN_ID}/metrics\`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: \`Bearer \${env.RUNPLANE_RUN_TOKEN}\` },
+    body: JSON.stringify({ step, values: { loss: base + 1 / step, latency_ms: 5 * p.layers + step } }),
+  });
+  if (!res.ok) { console.error(res.status, await res.text()); process.exit(3); }
+}
+`,
+  );
+  return file;
+}
+
+/** A learner's heartbeat; one sooner than the minimum interval after the last (429) is sent again a bit later. */
+async function heartbeat(learner: RunplaneClient, runId: string, body: Heartbeat): Promise<void> {
+  for (;;) {
+    try {
+      await learner.heartbeat(runId, body);
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 429) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /**

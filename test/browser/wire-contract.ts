@@ -13,6 +13,7 @@ import type { AttemptView, EndpointView, JobView, WorkerView } from '../../src/j
 import type { LeaderboardEntry, PodView } from '../../src/pods/schemas.js';
 import type { AuditEntrySchema, AuditVerifySchema } from '../../src/runs/audit-routes.js';
 import type { CommandView, MetricsView, RunView } from '../../src/runs/schemas.js';
+import type { AnalysisWire, SweepWire, TrialWire } from '../../src/sweeps/schemas.js';
 
 type Fits<Server extends Dashboard, Dashboard> = [Server, Dashboard];
 
@@ -31,4 +32,7 @@ export type WireContract = [
   Fits<DeadLetterStatsWire, Ui.DeadLetterStats>,
   Fits<PodView, Ui.Pod>,
   Fits<LeaderboardEntry, Ui.LeaderboardEntry>,
+  Fits<SweepWire, Ui.Sweep>,
+  Fits<TrialWire, Ui.Trial>,
+  Fits<AnalysisWire, Ui.SweepAnalysis>,
 ];

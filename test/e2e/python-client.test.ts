@@ -79,6 +79,8 @@ class PythonProcess {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? '/tmp',
         [MARKER_ENV]: MARKER,
+        // No __pycache__ next to the client in the checkout.
+        PYTHONDONTWRITEBYTECODE: '1',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

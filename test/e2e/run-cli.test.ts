@@ -122,6 +122,9 @@ describe('runplane run', { timeout: 120_000 }, () => {
       ),
     );
 
+    const quiet = await cli(['run', 'create', '--quiet']);
+    expect(quiet.stdout).toMatch(/^run_\S+\n$/);
+
     const listed = await cli(['run', 'list', '--label', 'team=rl', '--json']);
     expect(listed.code).toBe(0);
     expect((JSON.parse(listed.stdout) as { runs: RunView[] }).runs.map((r) => r.run_id)).toEqual([runId]);

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'nats';
 import pg from 'pg';
@@ -64,7 +65,14 @@ async function browserLaunches(): Promise<boolean> {
   }
 }
 
-export async function serviceAvailable(name: 'postgres' | 'nats' | 'browser'): Promise<boolean> {
+/** A Slurm cluster this machine can submit to (bench/slurm/setup.sh sets up a single-node one). */
+async function slurmReachable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('squeue', ['-h', '-o', '%i'], { timeout: 10_000 }, (err) => resolve(err === null));
+  });
+}
+
+export async function serviceAvailable(name: 'postgres' | 'nats' | 'browser' | 'slurm'): Promise<boolean> {
   const ok =
     name === 'postgres'
       ? await pgReachable()
@@ -72,7 +80,9 @@ export async function serviceAvailable(name: 'postgres' | 'nats' | 'browser'): P
         ? await natsReachable()
         : name === 'browser'
           ? await browserLaunches()
-          : false;
+          : name === 'slurm'
+            ? await slurmReachable()
+            : false;
   if (!ok) {
     if (required.has(name)) throw new Error(`${name} is required (RUNPLANE_TEST_REQUIRE) but not reachable`);
     console.warn(`[skip] ${name} is not reachable; its suite is skipped`);

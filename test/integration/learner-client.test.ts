@@ -385,6 +385,23 @@ forEachDialect((dialect) => {
       timers.auto();
       await learner.close();
     });
+
+    it('close() may be called from inside a handler', async () => {
+      const t = await start({ heartbeatMinIntervalMs: '0ms' });
+      const run = await newRun(t);
+      const timers = new FakeTimers();
+      timers.auto();
+      let closed: Promise<unknown> | null = null;
+      const learner = learnerFor(t, run, { timers }).onTerminate(async () => {
+        closed = learner.close();
+        await closed;
+      });
+      await learner.start();
+      await t.admin.sendCommand(run.run_id, envelope('terminate', { reason: 'from the handler' }));
+      await eventually(() => closed !== null);
+      expect(await closed).toMatchObject({ status: 'terminated' });
+      await eventually(async () => (await t.admin.listCommands(run.run_id)).commands[0]?.acknowledged_at);
+    });
   });
 
   describe('metrics and close', () => {

@@ -1,69 +1,45 @@
 import { useMemo } from 'preact/hooks';
-import type { Sweep, Trial } from '../api-types.js';
+import type { Sweep, SweepAnalysis, Trial } from '../api-types.js';
 import { Bars, FrontScatter, LineChart, PALETTE, ParallelCoordinates } from '../charts.js';
 import { fmtNum, fmtTime, fmtValue } from '../format.js';
-import { type Direction, paretoFront } from '../pareto.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
-import { Action, Badge, backFrom, backTo, KeyValues, LoadState, Pager, useLoad } from '../ui.js';
+import { Action, Badge, backFrom, backTo, ErrorBox, KeyValues, LoadState, Pager, useLoad } from '../ui.js';
 
 /**
  * Sweeps: progress and best so far per sweep, and a sweep's detail: optimization history,
- * parallel coordinates, hyperparameter importance, the Pareto front (two objectives), the trial
- * table, and stop/resume. The plots are drawn from the trials and `/analysis` as served.
+ * parallel coordinates, hyperparameter importance, the Pareto front (two objectives) and the
+ * objective-versus-cost front, the significance of the best against the runner-up, the top
+ * trials, the trial table, and stop/resume. The analysis (`/analysis`) is the controller's: the
+ * same numbers `runplane sweep analyze` prints.
  */
 
-const sweepId = (s: Sweep) => String(s.sweep_id ?? s.id ?? '');
-const trialNo = (t: Trial, i: number) => Number(t.number ?? t.trial ?? i);
-const trialStatus = (t: Trial) => String(t.status ?? t.state ?? '—');
-function trialValues(t: Trial): number[] | null {
-  if (Array.isArray(t.values) && t.values.every((v) => typeof v === 'number')) return t.values;
-  return typeof t.value === 'number' ? [t.value] : null;
+const ACTIVE = [
+  'PENDING',
+  'IN_TRAINING',
+  'TRAINING_DONE_NO_EVAL',
+  'IN_EVAL',
+  'EVAL_DONE_NOT_COMPLETED',
+  'STALE',
+];
+const STATUSES = ['running', 'stopping', 'stopped', 'completed', 'failed'];
+
+function progress(s: Sweep) {
+  const c = s.counts;
+  const n = (...keys: string[]) => keys.reduce((t, k) => t + (c[k] ?? 0), 0);
+  return {
+    done: n('COMPLETED'),
+    active: n(...ACTIVE),
+    failed: n('FAILED'),
+    pruned: n('PRUNED'),
+    finished: n('COMPLETED', 'FAILED', 'PRUNED'),
+  };
 }
 
-function objectivesOf(s: Sweep | undefined): Array<{ metric: string; direction: Direction }> {
-  const spec = (s?.spec ?? s?.file ?? {}) as { objectives?: unknown; objective?: unknown };
-  const raw =
-    s?.objectives ??
-    (s?.objective ? [s.objective] : undefined) ??
-    spec.objectives ??
-    (spec.objective ? [spec.objective] : []);
-  return (Array.isArray(raw) ? raw : [])
-    .filter(
-      (o): o is { metric: string; direction?: string } =>
-        typeof o === 'object' && o !== null && 'metric' in o,
-    )
-    .map((o) => ({
-      metric: String(o.metric),
-      direction: o.direction === 'maximize' ? 'maximize' : 'minimize',
-    }));
-}
-
-function countsText(s: Sweep): string {
-  const c = s.counts ?? {};
-  const get = (...keys: string[]) => keys.reduce((n, k) => n + (c[k] ?? c[k.toLowerCase()] ?? 0), 0);
-  const done = get('COMPLETED');
-  const running = get(
-    'IN_TRAINING',
-    'IN_EVAL',
-    'TRAINING_DONE_NO_EVAL',
-    'EVAL_DONE_NOT_COMPLETED',
-    'PENDING',
-    'running',
-  );
-  const failed = get('FAILED', 'STALE');
-  const pruned = get('PRUNED');
-  const total = Object.values(c).reduce((a, b) => a + b, 0);
-  return `${done} done · ${running} active · ${failed} failed${pruned ? ` · ${pruned} pruned` : ''} · ${total}${
-    s.max_trials ? ` of ${s.max_trials}` : ''
-  } trials`;
-}
-
-function bestText(s: Sweep): string {
-  const b = s.best;
-  if (!b) return '—';
-  const v = b.values ?? (b.value !== undefined && b.value !== null ? [b.value] : null);
-  return v ? v.map((x) => fmtNum(x)).join(', ') : '—';
+function params(p: Record<string, unknown>): string {
+  return Object.entries(p)
+    .map(([k, v]) => `${k}=${fmtValue(v)}`)
+    .join(', ');
 }
 
 export function SweepsView({ route }: { route: Route }) {
@@ -78,7 +54,7 @@ function SweepList({ query }: { query: URLSearchParams }) {
   const status = query.get('status') ?? '';
   const sweeps = useLoad(
     (signal) =>
-      api.get<{ sweeps: Sweep[]; next_cursor?: string | null }>(
+      api.get<{ sweeps: Sweep[]; next_cursor: string | null }>(
         '/sweeps',
         { status, limit: 50, cursor },
         signal,
@@ -93,35 +69,55 @@ function SweepList({ query }: { query: URLSearchParams }) {
       <LoadState state={sweeps} what="Sweeps" />
       {sweeps.data && (
         <>
+          <div class="filters">
+            <label>
+              Status
+              <select
+                value={status}
+                onChange={(e) => navigate(['sweeps'], { status: (e.target as HTMLSelectElement).value })}
+              >
+                <option value="">any</option>
+                {STATUSES.map((s) => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            </label>
+          </div>
           <table class="table" data-testid="sweeps-table">
             <thead>
               <tr>
                 <th>Name</th>
                 <th>Status</th>
                 <th>Progress</th>
-                <th>Best so far</th>
+                <th>Objective</th>
+                <th class="num">Best so far</th>
+                <th>Optimizer / scheduler</th>
                 <th>Created</th>
               </tr>
             </thead>
             <tbody>
               {list.map((s) => (
-                <tr key={sweepId(s)} data-sweep-id={sweepId(s)}>
+                <tr key={s.sweep_id} data-sweep-id={s.sweep_id}>
                   <td>
-                    <a href={href(['sweeps', sweepId(s)])}>{s.name ?? sweepId(s)}</a>
+                    <a href={href(['sweeps', s.sweep_id])}>{s.name}</a>
                   </td>
                   <td>
-                    <Badge value={s.status ?? '—'} />
+                    <Badge value={s.status} />
                   </td>
                   <td>
                     <Progress sweep={s} />
                   </td>
-                  <td class="num">{bestText(s)}</td>
-                  <td>{fmtTime(s.created_at ?? null)}</td>
+                  <td>{s.objectives.map((o) => `${o.direction} ${o.metric}`).join(', ')}</td>
+                  <td class="num">{s.best ? `${fmtNum(s.best.value)} (#${s.best.number})` : '—'}</td>
+                  <td>
+                    {s.optimizer} / {s.scheduler}
+                  </td>
+                  <td>{fmtTime(s.created_at)}</td>
                 </tr>
               ))}
               {list.length === 0 && (
                 <tr>
-                  <td colSpan={5} class="muted">
+                  <td colSpan={7} class="muted">
                     No sweeps. Start one with <code>runplane sweep start &lt;file&gt;</code>.
                   </td>
                 </tr>
@@ -130,7 +126,7 @@ function SweepList({ query }: { query: URLSearchParams }) {
           </table>
           <Pager
             cursor={cursor}
-            nextCursor={sweeps.data.next_cursor ?? null}
+            nextCursor={sweeps.data.next_cursor}
             back={back}
             count={list.length}
             go={(c, b) => navigate(['sweeps'], { status, cursor: c, back: backTo(b) })}
@@ -142,45 +138,23 @@ function SweepList({ query }: { query: URLSearchParams }) {
 }
 
 function Progress({ sweep }: { sweep: Sweep }) {
-  const c = sweep.counts ?? {};
-  const total = Object.values(c).reduce((a, b) => a + b, 0);
-  const done = (c.COMPLETED ?? 0) + (c.FAILED ?? 0) + (c.PRUNED ?? 0) + (c.completed ?? 0) + (c.failed ?? 0);
-  const of = sweep.max_trials ?? total;
+  const p = progress(sweep);
+  const of = sweep.max_trials ?? sweep.trial_count;
+  const text = `${p.done} done · ${p.active} active · ${p.failed} failed${p.pruned ? ` · ${p.pruned} pruned` : ''}`;
   return (
     <div>
-      <div class="meter" title={countsText(sweep)}>
-        <div class="meter-fill tone-ok" style={{ width: `${of ? Math.min(100, (done / of) * 100) : 0}%` }} />
+      <div class="meter" title={text}>
+        <div
+          class="meter-fill tone-ok"
+          style={{ width: `${of ? Math.min(100, (p.finished / of) * 100) : 0}%` }}
+        />
         <span class="meter-label">
-          {done} / {of || '?'}
+          {p.finished} / {sweep.max_trials ?? `${sweep.trial_count}+`}
         </span>
       </div>
-      <div class="muted small">{countsText(sweep)}</div>
+      <div class="muted small">{text}</div>
     </div>
   );
-}
-
-interface Analysis {
-  importance?:
-    | Record<string, number>
-    | Array<{ param?: string; name?: string; parameter?: string; importance?: number; value?: number }>;
-  [field: string]: unknown;
-}
-
-function importanceItems(a: Analysis | undefined): Array<{ label: string; value: number }> {
-  const imp = a?.importance ?? (a?.importances as Analysis['importance']);
-  if (!imp) return [];
-  if (Array.isArray(imp))
-    return imp
-      .map((x) => ({
-        label: String(x.param ?? x.name ?? x.parameter ?? '?'),
-        value: Number(x.importance ?? x.value ?? 0),
-      }))
-      .filter((x) => Number.isFinite(x.value));
-  if (typeof imp === 'object')
-    return Object.entries(imp)
-      .filter(([, v]) => typeof v === 'number')
-      .map(([label, value]) => ({ label, value }));
-  return [];
 }
 
 function SweepDetail({ id }: { id: string }) {
@@ -195,58 +169,52 @@ function SweepDetail({ id }: { id: string }) {
     },
   );
   const analysis = useLoad(
-    (signal) => api.get<Analysis>(`${path}/analysis`, undefined, signal),
+    (signal) => api.get<SweepAnalysis>(`${path}/analysis`, undefined, signal),
     [api, path],
     {
-      pollMs: 15_000,
+      pollMs: 10_000,
     },
   );
   const s = sweep.data;
-  const objectives = objectivesOf(s);
-  const direction: Direction = objectives[0]?.direction ?? 'minimize';
+  const a = analysis.data;
   const list = trials.data?.trials ?? [];
+  const objectives = s?.objectives ?? [];
+  const primary = objectives[0];
 
-  const objectiveKey = `${objectives[0]?.metric ?? 'objective'} (objective)`;
   const plots = useMemo(() => {
-    const done = list
-      .map((t, i) => ({ t, n: trialNo(t, i), v: trialValues(t) }))
-      .filter((x) => x.v !== null && trialStatus(x.t).toUpperCase() === 'COMPLETED')
-      .sort((a, b) => a.n - b.n);
-    let best: number | null = null;
-    const history = {
-      x: done.map((d) => d.n),
-      value: done.map((d) => d.v![0] ?? null),
-      best: done.map((d) => {
-        const v = d.v![0];
-        if (v !== undefined && (best === null || (direction === 'minimize' ? v < best : v > best))) best = v;
-        return best;
-      }),
-    };
-    const params = [...new Set(list.flatMap((t) => Object.keys(t.params ?? {})))].sort();
-    const rows = done.map((d) => ({ ...(d.t.params ?? {}), [objectiveKey]: d.v![0] }));
-    const two = done.filter((d) => (d.v?.length ?? 0) >= 2);
-    const dirs: Direction[] = [
-      objectives[0]?.direction ?? 'minimize',
-      objectives[1]?.direction ?? 'minimize',
-    ];
-    const front = paretoFront(
-      two.map((d) => [d.v![0]!, d.v![1]!]),
-      dirs,
+    const completed = list.filter(
+      (t) => t.status === 'COMPLETED' && t.values !== null && t.values.length > 0,
     );
-    const pareto = two.map((d, i) => ({
-      x: d.v![0]!,
-      y: d.v![1]!,
-      front: front.has(i),
-      label: `trial ${d.n}`,
-    }));
-    return { history, params, rows, pareto };
-  }, [list, direction, objectiveKey, objectives[0]?.direction, objectives[1]?.direction]);
+    const names = [...new Set(list.flatMap((t) => Object.keys(t.params)))].sort();
+    const objectiveKey = `${primary?.metric ?? 'objective'} (objective)`;
+    const rows = completed.map((t) => ({ ...t.params, [objectiveKey]: t.values![0] }));
+    const front = new Set(a?.pareto_front ?? []);
+    const pareto = completed
+      .filter((t) => (t.values?.length ?? 0) >= 2)
+      .map((t) => ({
+        x: t.values![0]!,
+        y: t.values![1]!,
+        front: front.has(t.number),
+        label: `trial ${t.number}`,
+      }));
+    const costFront = new Set(a?.cost_front ?? []);
+    const cost = completed
+      .filter((t) => t.cost !== null)
+      .map((t) => ({
+        x: t.values![0]!,
+        y: t.cost!,
+        front: costFront.has(t.number),
+        label: `trial ${t.number}`,
+      }));
+    return { names, objectiveKey, rows, pareto, cost };
+  }, [list, a, primary?.metric]);
 
+  const history = a?.history ?? [];
   const reload = () => {
     sweep.reload();
     trials.reload();
+    analysis.reload();
   };
-  const status = String(s?.status ?? '');
   return (
     <section data-view="sweep" data-view-ready={s ? 'sweep' : undefined}>
       <p>
@@ -256,78 +224,100 @@ function SweepDetail({ id }: { id: string }) {
       {s && (
         <>
           <h2>
-            {s.name ?? sweepId(s)} <Badge value={status || '—'} />
+            {s.name} <Badge value={s.status} />
           </h2>
           <div class="actions">
             <Action
               label="Stop"
-              title="Stop this sweep? Running trials are terminated; it can be resumed."
+              title={`Stop sweep ${s.name}? No new trials start and running ones are terminated; it can be resumed.`}
               danger
-              disabled={status !== 'running'}
-              onConfirm={() => api.post(`${path}/stop`)}
+              disabled={s.status !== 'running'}
+              onConfirm={() => api.post(`${path}/stop`, { reason: 'stopped from the dashboard' })}
               onDone={reload}
             />
             <Action
               label="Resume"
-              title="Resume this sweep?"
-              disabled={status === 'running' || status === 'completed'}
+              title={`Resume sweep ${s.name}? Interrupted trials run again, new ones up to max_trials.`}
+              disabled={s.status !== 'stopped' && s.status !== 'failed'}
               onConfirm={() => api.post(`${path}/resume`)}
               onDone={reload}
             />
           </div>
-          <KeyValues
-            rows={[
-              ['Sweep id', <code key="id">{sweepId(s)}</code>],
-              ['Progress', <Progress key="p" sweep={s} />],
-              ['Objective', objectives.map((o) => `${o.direction} ${o.metric}`).join(', ') || '—'],
-              ['Best so far', bestText(s)],
-              [
-                'Best parameters',
-                s.best?.params
-                  ? Object.entries(s.best.params)
-                      .map(([k, v]) => `${k}=${fmtValue(v)}`)
-                      .join(', ')
-                  : '—',
-              ],
-              [
-                'Best run',
-                s.best?.run_id ? <a href={href(['runs', s.best.run_id])}>{s.best.run_id}</a> : '—',
-              ],
-              ['Created', fmtTime(s.created_at ?? null)],
-            ]}
-          />
+          <div class="grid2">
+            <KeyValues
+              rows={[
+                ['Sweep id', <code key="id">{s.sweep_id}</code>],
+                ['Progress', <Progress key="p" sweep={s} />],
+                [
+                  'Objective',
+                  objectives.map((o) => `${o.direction} ${o.metric} (${o.aggregate})`).join(', '),
+                ],
+                ['Best so far', s.best ? `${fmtNum(s.best.value)} — trial #${s.best.number}` : '—'],
+                ['Best parameters', s.best ? params(s.best.params) : '—'],
+                ['Best run', s.best ? <a href={href(['runs', s.best.run_id])}>{s.best.run_id}</a> : '—'],
+              ]}
+            />
+            <KeyValues
+              rows={[
+                ['Optimizer', s.optimizer],
+                ['Scheduler', s.scheduler],
+                ['Dispatcher', s.dispatcher],
+                ['Parallel jobs', String(s.max_parallel_jobs)],
+                ['Status reason', s.status_reason ?? '—'],
+                ['Last error', s.last_error ?? '—'],
+                ['Created', fmtTime(s.created_at)],
+                ['Finished', fmtTime(s.finished_at)],
+              ]}
+            />
+          </div>
+          <ErrorBox error={analysis.error} />
           <div class="charts" data-testid="sweep-plots">
             <LineChart
               title="Optimization history"
               testid="plot-history"
               spec={{
-                x: plots.history.x,
+                x: history.map((h) => h.number),
                 xLabel: 'trial',
-                yLabel: objectives[0]?.metric ?? 'objective',
+                yLabel: primary?.metric ?? 'objective',
                 height: 240,
                 series: [
-                  { label: 'objective', values: plots.history.value, color: PALETTE[0]!, points: true },
-                  { label: 'best so far', values: plots.history.best, color: PALETTE[1]! },
+                  {
+                    label: primary?.metric ?? 'objective',
+                    values: history.map((h) => h.value),
+                    color: PALETTE[0]!,
+                    points: true,
+                  },
+                  { label: 'best so far', values: history.map((h) => h.best), color: PALETTE[1]! },
                 ],
               }}
             />
             <figure class="chart" data-testid="plot-parallel">
               <figcaption>Parallel coordinates</figcaption>
               <ParallelCoordinates
-                axes={[...plots.params, objectiveKey]}
+                axes={[...plots.names, plots.objectiveKey]}
                 rows={plots.rows}
-                colorBy={objectiveKey}
-                lowerIsBetter={direction === 'minimize'}
+                colorBy={plots.objectiveKey}
+                lowerIsBetter={primary?.direction !== 'maximize'}
               />
             </figure>
             <figure class="chart" data-testid="plot-importance">
-              <figcaption>Hyperparameter importance</figcaption>
-              <LoadState state={analysis} what="Sweep analysis" />
-              {analysis.data && <Bars items={importanceItems(analysis.data)} />}
+              <figcaption>
+                Hyperparameter importance {a && <span class="muted small">{a.importance_method}</span>}
+              </figcaption>
+              {a ? (
+                <Bars items={a.importance.map((i) => ({ label: i.param, value: i.importance }))} />
+              ) : (
+                <p class="muted">Loading…</p>
+              )}
             </figure>
             {objectives.length >= 2 && (
               <figure class="chart" data-testid="plot-pareto">
-                <figcaption>Pareto front</figcaption>
+                <figcaption>
+                  Pareto front{' '}
+                  {a?.hypervolume !== null && a?.hypervolume !== undefined && (
+                    <span class="muted small">hypervolume {fmtNum(a.hypervolume)}</span>
+                  )}
+                </figcaption>
                 <FrontScatter
                   points={plots.pareto}
                   xLabel={`${objectives[0]!.metric} (${objectives[0]!.direction})`}
@@ -335,7 +325,52 @@ function SweepDetail({ id }: { id: string }) {
                 />
               </figure>
             )}
+            {plots.cost.length > 0 && (
+              <figure class="chart" data-testid="plot-cost">
+                <figcaption>Objective versus cost</figcaption>
+                <FrontScatter
+                  points={plots.cost}
+                  xLabel={primary?.metric ?? 'objective'}
+                  yLabel="cost (minimize)"
+                />
+              </figure>
+            )}
           </div>
+          {a?.significance && (
+            <p data-testid="significance">
+              Best (#{a.significance.a}) against runner-up (#{a.significance.b}): {a.significance.test}, p ={' '}
+              {fmtNum(a.significance.p_value, 3)} —{' '}
+              {a.significance.significant ? 'significant' : 'not significant'}.{' '}
+              <span class="muted">{a.significance.note}</span>
+            </p>
+          )}
+          {a && a.top.length > 0 && (
+            <>
+              <h3>Top trials</h3>
+              <table class="table" data-testid="top-trials">
+                <thead>
+                  <tr>
+                    <th class="num">#</th>
+                    <th class="num">{objectives.map((o) => o.metric).join(', ')}</th>
+                    <th>Parameters</th>
+                    <th>Run</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {a.top.map((t) => (
+                    <tr key={t.number}>
+                      <td class="num">{t.number}</td>
+                      <td class="num">{t.values.map((v) => fmtNum(v)).join(', ')}</td>
+                      <td>{params(t.params)}</td>
+                      <td>
+                        <a href={href(['runs', t.run_id])}>{t.run_id}</a>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )}
           <h3>Trials</h3>
           <LoadState state={trials} what="Trials" />
           <table class="table" data-testid="trials-table">
@@ -343,30 +378,35 @@ function SweepDetail({ id }: { id: string }) {
               <tr>
                 <th class="num">#</th>
                 <th>Status</th>
-                {plots.params.map((p) => (
+                {plots.names.map((p) => (
                   <th key={p}>{p}</th>
                 ))}
                 <th class="num">{objectives.map((o) => o.metric).join(', ') || 'value'}</th>
+                <th class="num">Attempt</th>
+                <th>Origin</th>
+                <th>Ended</th>
                 <th>Run</th>
               </tr>
             </thead>
             <tbody>
-              {list.map((t, i) => (
-                <tr key={`${trialNo(t, i)}-${String(t.run_id ?? i)}`}>
-                  <td class="num">{trialNo(t, i)}</td>
+              {list.map((t) => (
+                <tr key={t.number} title={t.error ?? undefined}>
+                  <td class="num">{t.number}</td>
                   <td>
-                    <Badge value={trialStatus(t)} />
+                    <Badge value={t.status} />
                   </td>
-                  {plots.params.map((p) => (
-                    <td key={p}>{fmtValue(t.params?.[p])}</td>
+                  {plots.names.map((p) => (
+                    <td key={p}>{fmtValue(t.params[p])}</td>
                   ))}
-                  <td class="num">
-                    {trialValues(t)
-                      ?.map((v) => fmtNum(v))
-                      .join(', ') ?? '—'}
-                  </td>
+                  <td class="num">{t.values?.map((v) => fmtNum(v)).join(', ') ?? '—'}</td>
+                  <td class="num">{t.attempt}</td>
                   <td>
-                    {t.run_id ? <a href={href(['runs', String(t.run_id)])}>{String(t.run_id)}</a> : '—'}
+                    {t.origin}
+                    {t.parent_number !== null ? ` ← #${t.parent_number}` : ''}
+                  </td>
+                  <td>{t.end_reason ?? '—'}</td>
+                  <td>
+                    <a href={href(['runs', t.run_id])}>{t.run_id}</a>
                   </td>
                 </tr>
               ))}

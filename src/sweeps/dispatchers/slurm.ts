@@ -155,18 +155,14 @@ export class SlurmDispatcher implements Dispatcher {
       const q = queue.get(id);
       const name = q?.name ?? this.nameOf(id);
       const exit = name ? this.exitOf(name) : null;
-      if (q) {
-        const state = STATES[q.state] ?? 'unknown';
-        // The exit file is the ground truth once written (squeue can say COMPLETING a while).
-        if (exit !== null && (state === 'running' || state === 'pending' || state === 'unknown')) {
-          out.set(id, exit);
-          continue;
-        }
-        out.set(id, { state, reason: q.reason && q.reason !== 'None' ? q.reason : null, changedAt: null });
-        continue;
-      }
+      // The exit file is the ground truth once written (squeue says COMPLETING a while, and
+      // only "NonZeroExitCode" where the file has the code).
       if (exit !== null) {
         out.set(id, exit);
+        continue;
+      }
+      if (q) {
+        out.set(id, { state: STATES[q.state] ?? 'unknown', reason: q.reason && q.reason !== 'None' ? q.reason : null, changedAt: null });
         continue;
       }
       out.set(id, await this.fromAccounting(id, name));

@@ -37,7 +37,10 @@ export function scoredHistory(history: readonly Observation[], directions: reado
     if (!losses.every((v) => Number.isFinite(v))) continue;
     out.push({ number: o.number, params: o.params, losses, cost: o.cost });
   }
-  return out.sort((a, b) => a.number - b.number);
+  for (let i = 1; i < out.length; i++) {
+    if ((out[i] as Scored).number < (out[i - 1] as Scored).number) return out.sort((a, b) => a.number - b.number);
+  }
+  return out;
 }
 
 /** Parameter values drawn uniformly (on each parameter's own scale), inactive ones left out. */

@@ -88,7 +88,7 @@ export class GaussianProcess {
       lower[dims + 2 + k] = BOUNDS.logWarp[0];
       upper[dims + 2 + k] = BOUNDS.logWarp[1];
     }
-    const objective = new Objective(rawX, n, dims, y, warpIdx);
+    const objective = new HyperparameterObjective(rawX, n, dims, y, warpIdx);
     const best = minimizeLbfgs(
       (t, g) => objective.evaluate(t, g),
       x0,
@@ -108,19 +108,24 @@ export class GaussianProcess {
     y: Float64Array,
     hyper: Hyper,
     warp: readonly boolean[] | null,
+    observed = n,
   ): GaussianProcess {
     const X = warpInputs(rawX, n, dims, hyper);
     const invLs2 = hyper.logLengthscale.map((l) => Math.exp(-2 * l));
     const signal = Math.exp(hyper.logSignal);
     let noise = Math.exp(hyper.logNoise);
+    // Fantasised points (past `observed`) are believed exactly: only a jitter of noise.
+    let fantasyNoise = 1e-6 * signal;
     for (let attempt = 0; ; attempt++) {
       const K = kernelMatrix(X, n, dims, invLs2, signal, noise);
+      for (let i = observed; i < n; i++) K[i * n + i] = signal + fantasyNoise;
       if (cholesky(K, n)) {
         const alpha = solveUpperT(K, n, solveLower(K, n, Float64Array.from(y)));
         return new GaussianProcess(n, dims, X, y, hyper, warp, K, alpha, invLs2);
       }
       if (attempt > 8) throw new Error('kernel matrix is not positive definite');
       noise = noise * 10 + 1e-8;
+      fantasyNoise *= 10;
     }
   }
 
@@ -184,7 +189,7 @@ export class GaussianProcess {
     const y = new Float64Array(this.n + m);
     y.set(this.y);
     y.set(extraY.subarray(0, m), this.n);
-    return GaussianProcess.withHyper(X, this.n + m, this.dims, y, this.hyper, this.warped);
+    return GaussianProcess.withHyper(X, this.n + m, this.dims, y, this.hyper, this.warped, this.n);
   }
 
   get noiseVariance(): number {
@@ -248,7 +253,7 @@ function kernelMatrix(
 }
 
 /** Negative log posterior of the hyperparameters and its gradient. */
-class Objective {
+export class HyperparameterObjective {
   private readonly K: Float64Array;
   private readonly X: Float64Array;
   private readonly dWarpA: Float64Array;

@@ -43,6 +43,43 @@ export function createGp(spec: OptimizerSpec, space: Space, directions: Directio
   };
 }
 
+/** Indices of the k smallest values, in increasing order (ties: lower index), by selection. */
+function nearest(values: Float64Array, k: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (out.length === k && (values[i] as number) >= (values[out[k - 1] as number] as number)) continue;
+    let pos = out.length === k ? k - 1 : out.length;
+    if (out.length < k) out.push(i);
+    while (pos > 0 && (values[out[pos - 1] as number] as number) > (values[i] as number)) {
+      out[pos] = out[pos - 1] as number;
+      pos--;
+    }
+    out[pos] = i;
+  }
+  return out;
+}
+
+/**
+ * The configurations already tried or running. Keys are built lazily, only when a candidate
+ * is checked (once per suggestion in practice), so a long history costs no hashing up front.
+ */
+export class TakenSet {
+  private keys: Set<string> | null = null;
+  constructor(
+    private readonly history: readonly Observation[],
+    private readonly pending: readonly Params[],
+  ) {}
+
+  has(p: Params): boolean {
+    if (this.keys === null) {
+      this.keys = new Set<string>();
+      for (const o of this.history) this.keys.add(paramsKey(o.params));
+      for (const q of this.pending) this.keys.add(paramsKey(q));
+    }
+    return this.keys.has(paramsKey(p));
+  }
+}
+
 /** One scalar loss per trial: the loss, or a ParEGO scalarisation of several. */
 function scalarLosses(scored: readonly Scored[], objectives: number, rng: Rng): number[] {
   if (objectives === 1) return scored.map((s) => s.losses[0] as number);
@@ -88,15 +125,16 @@ function suggestGp(
   let chosen = [...points.keys()];
   const lower = new Float64Array(D).fill(0);
   const upper = new Float64Array(D).fill(1);
-  if (points.length > opts.max_points) {
+  const local = points.length > opts.max_points;
+  if (local) {
     const inc = points[bestIdx] as Float64Array;
-    const dist = points.map((p, i) => {
+    const dist = new Float64Array(points.length);
+    points.forEach((p, i) => {
       let s = 0;
       for (let d = 0; d < D; d++) s += ((p[d] as number) - (inc[d] as number)) ** 2;
-      return [s, i] as const;
+      dist[i] = s;
     });
-    dist.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    chosen = dist.slice(0, opts.max_points).map(([, i]) => i);
+    chosen = nearest(dist, opts.local_points);
     lower.fill(1);
     upper.fill(0);
     for (const i of chosen) {
@@ -125,7 +163,7 @@ function suggestGp(
   );
   let gp = GaussianProcess.fit(X, n, D, y, {
     warp: opts.input_warping ? encoder.numeric : null,
-    maxEvaluations: n > 150 ? 30 : 50,
+    maxEvaluations: local ? 20 : 50,
   });
 
   const scratch = new Float64Array(n + pending.length);
@@ -142,13 +180,13 @@ function suggestGp(
       const e = encoder.encode(p);
       P.set(e, k * D);
       py[k] = gp.predict(e, scratch, wx).mean;
+      // The believer believes the running trial's improvement too.
+      best = Math.min(best, py[k] as number);
     });
     gp = gp.condition(P, py, pending.length, X);
   }
 
-  const taken = new Set<string>();
-  for (const o of history) taken.add(paramsKey(o.params));
-  for (const p of pending) taken.add(paramsKey(p));
+  const taken = new TakenSet(history, pending);
 
   const costs = chosen.map((i) => scored[i]?.cost);
   if (opts.cost_aware && costs.every((c) => c !== undefined && Number.isFinite(c) && c > 0)) {
@@ -174,7 +212,9 @@ function suggestGp(
     .sort((a, b) => (losses[a] as number) - (losses[b] as number) || a - b)
     .slice(0, 5)
     .map((i) => points[i] as Float64Array);
-  return maximize(encoder, acquisition, incumbents, lower, upper, opts.n_candidates, taken, rng);
+  // A local model's box is small: fewer candidates cover it as densely.
+  const nCandidates = local ? Math.min(opts.n_candidates, 256) : opts.n_candidates;
+  return maximize(encoder, acquisition, incumbents, lower, upper, nCandidates, taken, rng);
 }
 
 /**
@@ -192,7 +232,7 @@ function suggestCostAware(
   y: Float64Array,
   costs: readonly number[],
   predictScore: (x: Float64Array) => { mean: number; variance: number },
-  taken: ReadonlySet<string>,
+  taken: TakenSet,
   rng: Rng,
   [lower, upper]: [Float64Array, Float64Array],
 ): Params {
@@ -233,7 +273,7 @@ export function maximize(
   lower: Float64Array,
   upper: Float64Array,
   nCandidates: number,
-  taken: ReadonlySet<string>,
+  taken: TakenSet,
   rng: Rng,
 ): Params {
   const D = encoder.dims;
@@ -276,7 +316,7 @@ export function maximize(
   // Only now look at what was already tried: in continuous spaces a repeat is all but impossible.
   for (const c of ranked) {
     const p = encoder.decode(c.x);
-    if (!taken.has(paramsKey(p))) return p;
+    if (!taken.has(p)) return p;
   }
   // Every candidate was taken (a small discrete space): a random point.
   const x = new Float64Array(D);

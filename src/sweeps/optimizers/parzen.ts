@@ -4,16 +4,17 @@
  * Numeric parameters live in [0, 1] (the space's unit scale) with truncated-normal kernels;
  * categorical ones get a kernel that puts extra mass on the observed choice.
  */
-import { logSumExp, normMass, truncNormalFromUniform } from './math.js';
+import { normMass, truncNormalFromUniform } from './math.js';
 import type { Rng } from './rng.js';
 
 /** One parameter of an estimator: numeric (unit interval) or categorical with k choices. */
 export type Dim = { kind: 'numeric' } | { kind: 'categorical'; k: number };
 
-export interface WeightedPoint {
-  /** unit value for numeric dims, choice index for categorical dims */
-  values: readonly number[];
-  weight: number;
+/** Observations of an estimator: n rows of d values (unit value or choice index), row-major. */
+export interface Points {
+  n: number;
+  values: Float64Array;
+  weights: Float64Array;
 }
 
 export interface ParzenOptions {
@@ -36,20 +37,25 @@ export class ParzenEstimator {
   private readonly logP: Float64Array[] = [];
   readonly size: number;
 
+  private readonly scratch: Float64Array;
+
   constructor(
     private readonly dims: readonly Dim[],
-    points: readonly WeightedPoint[],
+    points: Points,
     options: ParzenOptions,
   ) {
-    const n = points.length;
+    const n = points.n;
+    const d = dims.length;
     const K = n + 1;
     this.size = K;
+    this.scratch = new Float64Array(K);
     this.w = new Float64Array(K);
     let total = 0;
-    points.forEach((p, i) => {
-      this.w[i] = p.weight;
-      total += p.weight;
-    });
+    for (let i = 0; i < n; i++) {
+      const w = points.weights[i] as number;
+      this.w[i] = w;
+      total += w;
+    }
     this.w[n] = options.priorWeight;
     total += options.priorWeight;
     for (let k = 0; k < K; k++) this.w[k] = (this.w[k] as number) / total;
@@ -58,7 +64,7 @@ export class ParzenEstimator {
     dims.forEach((dim, j) => {
       if (dim.kind === 'numeric') {
         const mu = new Float64Array(K);
-        for (let i = 0; i < n; i++) mu[i] = (points[i] as WeightedPoint).values[j] as number;
+        for (let i = 0; i < n; i++) mu[i] = points.values[i * d + j] as number;
         mu[n] = 0.5;
         const sigma = options.multivariate ? jointBandwidth(n, numericCount) : neighbourBandwidth(mu, n);
         // Magic clip (Bergstra et al.): no kernel narrower than 1/min(100, n + 2) of the range.
@@ -80,7 +86,7 @@ export class ParzenEstimator {
         // Each observation's kernel: its choice gets 1 + ε, the others ε, with ε = prior/(n+1).
         const eps = options.priorWeight / (n + 1);
         for (let i = 0; i < n; i++) {
-          const chosen = (points[i] as WeightedPoint).values[j] as number;
+          const chosen = points.values[i * d + j] as number;
           const z = 1 + eps * k;
           for (let c = 0; c < k; c++) lp[i * k + c] = Math.log(((c === chosen ? 1 : 0) + eps) / z);
         }
@@ -106,10 +112,12 @@ export class ParzenEstimator {
   }
 
   /** log density of the mixture at one point. */
-  logPdf(values: readonly number[], scratch: Float64Array = new Float64Array(this.size)): number {
+  logPdf(values: ArrayLike<number>): number {
     const K = this.size;
-    for (let i = 0; i < K; i++) scratch[i] = this.logW[i] as number;
-    this.dims.forEach((dim, j) => {
+    const acc = this.scratch;
+    acc.set(this.logW);
+    for (let j = 0; j < this.dims.length; j++) {
+      const dim = this.dims[j] as Dim;
       const x = values[j] as number;
       if (dim.kind === 'numeric') {
         const mu = this.mus[j] as Float64Array;
@@ -117,14 +125,19 @@ export class ParzenEstimator {
         const norm = this.logNorm[j] as Float64Array;
         for (let i = 0; i < K; i++) {
           const z = (x - (mu[i] as number)) / (sigma[i] as number);
-          scratch[i] = (scratch[i] as number) + (norm[i] as number) - 0.5 * z * z;
+          acc[i] = (acc[i] as number) + (norm[i] as number) - 0.5 * z * z;
         }
       } else {
         const lp = this.logP[j] as Float64Array;
-        for (let i = 0; i < K; i++) scratch[i] = (scratch[i] as number) + (lp[i * dim.k + x] as number);
+        const k = dim.k;
+        for (let i = 0; i < K; i++) acc[i] = (acc[i] as number) + (lp[i * k + x] as number);
       }
-    });
-    return logSumExp(scratch.subarray(0, K));
+    }
+    let max = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < K; i++) if ((acc[i] as number) > max) max = acc[i] as number;
+    let sum = 0;
+    for (let i = 0; i < K; i++) sum += Math.exp((acc[i] as number) - max);
+    return max + Math.log(sum);
   }
 }
 
@@ -133,19 +146,31 @@ function jointBandwidth(n: number, d: number): Float64Array {
   return new Float64Array(n + 1).fill(0.2 * Math.max(n, 1) ** (-1 / (d + 4)));
 }
 
-/** Each kernel as wide as the larger gap to its sorted neighbours (bounds count as neighbours). */
+/**
+ * Each kernel as wide as the larger gap to its sorted neighbours, the bounds and the prior's
+ * centre counting as neighbours (Optuna's univariate rule); the outermost kernels look only
+ * inward (consider_endpoints = false).
+ */
 function neighbourBandwidth(mu: Float64Array, n: number): Float64Array {
-  const order = [...Array(n).keys()].sort((a, b) => (mu[a] as number) - (mu[b] as number) || a - b);
-  const sigma = new Float64Array(n + 1);
-  for (let r = 0; r < n; r++) {
-    const i = order[r] as number;
-    const left = r === 0 ? 0 : (mu[order[r - 1] as number] as number);
-    const right = r === n - 1 ? 1 : (mu[order[r + 1] as number] as number);
-    let s = Math.max((mu[i] as number) - left, right - (mu[i] as number));
-    // The outermost kernels look only inward (Optuna's consider_endpoints=False).
-    if (n >= 2 && r === 0) s = (mu[order[1] as number] as number) - (mu[i] as number);
-    if (n >= 2 && r === n - 1) s = (mu[i] as number) - (mu[order[n - 2] as number] as number);
-    sigma[i] = s;
+  // mu[n] is the prior's centre: it takes part in the ordering like an observation.
+  const m = n + 1;
+  const order = Array.from({ length: m }, (_, i) => i).sort(
+    (a, b) => (mu[a] as number) - (mu[b] as number) || a - b,
+  );
+  const sorted = new Float64Array(m + 2);
+  sorted[0] = 0;
+  for (let r = 0; r < m; r++) sorted[r + 1] = mu[order[r] as number] as number;
+  sorted[m + 1] = 1;
+  const sigma = new Float64Array(m);
+  for (let r = 0; r < m; r++) {
+    sigma[order[r] as number] = Math.max(
+      (sorted[r + 1] as number) - (sorted[r] as number),
+      (sorted[r + 2] as number) - (sorted[r + 1] as number),
+    );
+  }
+  if (m + 2 >= 4) {
+    sigma[order[0] as number] = (sorted[2] as number) - (sorted[1] as number);
+    sigma[order[m - 1] as number] = (sorted[m] as number) - (sorted[m - 1] as number);
   }
   return sigma;
 }

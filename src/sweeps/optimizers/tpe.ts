@@ -26,7 +26,7 @@ import { type Scored, scoredHistory, seedOf, valueFromUnit } from './common.js';
 import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
 import { type Options, readOptions } from './options.js';
 import { crowdingDistance, hypervolumeContributions, nondominatedRanks } from './pareto.js';
-import { type Dim, ParzenEstimator, type WeightedPoint } from './parzen.js';
+import { type Dim, ParzenEstimator, type Points } from './parzen.js';
 import { Rng } from './rng.js';
 import { createSobol } from './sobol.js';
 
@@ -84,55 +84,75 @@ function split(
 ): { good: Member[]; bad: Member[] } {
   const n = scored.length + pruned.length;
   const nGood = Math.max(1, Math.min(Math.ceil(opts.gamma * n), opts.max_good, scored.length));
-  let ranked: Scored[];
+  let goodIdx: number[];
   let goodWeights: number[] | null = null;
   if (objectives === 1) {
-    ranked = [...scored].sort(
-      (a, b) => (a.losses[0] as number) - (b.losses[0] as number) || a.number - b.number,
-    );
+    goodIdx = smallest(scored, nGood);
   } else {
-    ranked = rankMultiObjective(scored);
-    goodWeights = hypervolumeWeights(ranked.slice(0, nGood));
+    goodIdx = rankMultiObjective(scored).slice(0, nGood);
   }
-  const goodScored = ranked.slice(0, nGood);
-  const goodW = goodWeights ?? weightsByAge(goodScored.map((s) => s.number));
-  const good = goodScored.map((s, i) => ({ params: s.params, number: s.number, weight: goodW[i] as number }));
-  const badList: Array<{ params: Params; number: number }> = [
-    ...ranked.slice(nGood).map((s) => ({ params: s.params, number: s.number })),
-    ...pruned.map((o) => ({ params: o.params, number: o.number })),
-    ...pending.map((params, i) => ({ params, number: Number.MAX_SAFE_INTEGER - pending.length + i })),
-  ];
-  const badW = weightsByAge(badList.map((b) => b.number));
-  const bad = badList.map((b, i) => ({ ...b, weight: badW[i] as number }));
+  // Members in trial-number order (scored is), so age weights need no sorting.
+  goodIdx.sort((a, b) => a - b);
+  if (objectives > 1) goodWeights = hypervolumeWeights(goodIdx.map((i) => scored[i] as Scored));
+  const isGood = new Uint8Array(scored.length);
+  for (const i of goodIdx) isGood[i] = 1;
+  const goodW = goodWeights ?? defaultWeights(goodIdx.length);
+  const good = goodIdx.map((i, k) => ({
+    params: (scored[i] as Scored).params,
+    number: (scored[i] as Scored).number,
+    weight: goodW[k] as number,
+  }));
+  const bad: Member[] = [];
+  for (let i = 0; i < scored.length; i++) {
+    const t = scored[i] as Scored;
+    if (isGood[i] === 0) bad.push({ params: t.params, number: t.number, weight: 1 });
+  }
+  if (pruned.length > 0) {
+    for (const o of pruned) bad.push({ params: o.params, number: o.number, weight: 1 });
+    // Pruned trials interleave with completed ones by number; keep the list ordered by age.
+    bad.sort((a, b) => a.number - b.number);
+  }
+  for (const p of pending) bad.push({ params: p, number: Number.MAX_SAFE_INTEGER, weight: 1 });
+  const badW = defaultWeights(bad.length);
+  for (let i = 0; i < bad.length; i++) (bad[i] as Member).weight = badW[i] as number;
   return { good, bad };
 }
 
-/** Weights from defaultWeights applied in trial-number order (older trials weigh less). */
-function weightsByAge(numbers: readonly number[]): number[] {
-  const order = [...numbers.keys()].sort((a, b) => (numbers[a] as number) - (numbers[b] as number) || a - b);
-  const w = defaultWeights(numbers.length);
-  const out = new Array<number>(numbers.length);
-  order.forEach((idx, rank) => {
-    out[idx] = w[rank] as number;
-  });
+/** Indices of the k lowest losses (ties: lower trial number), by partial selection. */
+function smallest(scored: readonly Scored[], k: number): number[] {
+  const out: number[] = [];
+  const worse = (a: number, b: number): boolean => {
+    const la = (scored[a] as Scored).losses[0] as number;
+    const lb = (scored[b] as Scored).losses[0] as number;
+    return la > lb || (la === lb && a > b);
+  };
+  for (let i = 0; i < scored.length; i++) {
+    if (out.length < k) {
+      out.push(i);
+      continue;
+    }
+    let worst = 0;
+    for (let j = 1; j < k; j++) if (worse(out[j] as number, out[worst] as number)) worst = j;
+    if (worse(out[worst] as number, i)) out[worst] = i;
+  }
   return out;
 }
 
-/** Non-dominated fronts first; within a front, larger crowding distance first. */
-function rankMultiObjective(scored: readonly Scored[]): Scored[] {
+/** Indices by non-dominated front; within a front, larger crowding distance first. */
+function rankMultiObjective(scored: readonly Scored[]): number[] {
   const ranks = nondominatedRanks(scored.map((s) => s.losses));
   const byRank = new Map<number, number[]>();
   ranks.forEach((r, i) => {
     byRank.set(r, [...(byRank.get(r) ?? []), i]);
   });
-  const out: Scored[] = [];
+  const out: number[] = [];
   for (const r of [...byRank.keys()].sort((a, b) => a - b)) {
     const idx = byRank.get(r) ?? [];
     const crowd = crowdingDistance(idx.map((i) => (scored[i] as Scored).losses));
     const order = idx
       .map((i, k) => [i, crowd[k] as number] as const)
       .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    for (const [i] of order) out.push(scored[i] as Scored);
+    for (const [i] of order) out.push(i);
   }
   return out;
 }
@@ -169,41 +189,51 @@ function sampleGroup(
   const dims: Dim[] = specs.map((s) =>
     s.type === 'categorical' ? { kind: 'categorical', k: s.choices.length } : { kind: 'numeric' },
   );
-  const toPoints = (members: readonly Member[]): WeightedPoint[] => {
-    const out: WeightedPoint[] = [];
+  const choiceIndex = specs.map((s) =>
+    s.type === 'categorical' ? new Map(s.choices.map((c, i) => [choiceKey(c), i])) : null,
+  );
+  const d = names.length;
+  const row = new Float64Array(d);
+  /** The members where every parameter of the group is active, encoded. */
+  const toPoints = (members: readonly Member[]): Points => {
+    const values = new Float64Array(members.length * d);
+    const weights = new Float64Array(members.length);
+    let n = 0;
     for (const m of members) {
-      const values: number[] = [];
       let ok = true;
-      specs.forEach((s, j) => {
+      for (let j = 0; j < d && ok; j++) {
         const v = m.params[names[j] as string];
+        const s = specs[j] as ParamSpec;
         if (v === undefined) ok = false;
         else if (s.type === 'categorical') {
-          const idx = s.choices.findIndex((c) => choiceKey(c) === choiceKey(v));
-          if (idx < 0) ok = false;
-          values.push(idx);
+          const idx = choiceIndex[j]?.get(choiceKey(v));
+          if (idx === undefined) ok = false;
+          else row[j] = idx;
         } else if (typeof v !== 'number' || !Number.isFinite(v)) ok = false;
-        else values.push(toUnit(s as NumericSpec, v));
-      });
-      if (ok) out.push({ values, weight: m.weight });
+        else row[j] = toUnit(s, v);
+      }
+      if (!ok) continue;
+      values.set(row, n * d);
+      weights[n] = m.weight;
+      n++;
     }
-    return out;
+    return { n, values, weights };
   };
-  const options = { multivariate: names.length > 1, priorWeight: opts.prior_weight };
+  const options = { multivariate: d > 1, priorWeight: opts.prior_weight };
   const l = new ParzenEstimator(dims, toPoints(good), options);
   const g = new ParzenEstimator(dims, toPoints(bad), options);
-  const sl = new Float64Array(l.size);
-  const sg = new Float64Array(g.size);
   let best: number[] | null = null;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (let c = 0; c < opts.n_ei_candidates; c++) {
     const x = l.sample(rng);
     // Score the value that will actually be used (ints and steps rounded).
-    specs.forEach((s, j) => {
+    for (let j = 0; j < d; j++) {
+      const s = specs[j] as ParamSpec;
       if (s.type !== 'categorical' && (s.type === 'int' || s.step !== undefined)) {
         x[j] = toUnit(s, valueFromUnit(s, x[j] as number) as number);
       }
-    });
-    const score = l.logPdf(x, sl) - g.logPdf(x, sg);
+    }
+    const score = l.logPdf(x) - g.logPdf(x);
     if (score > bestScore || best === null) {
       bestScore = score;
       best = x;
