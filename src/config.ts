@@ -76,6 +76,13 @@ export interface Config {
   sweepIntervalMs: number;
   /** Sweep files of the local and Slurm dispatchers (logs, exit files) and trial checkpoints. */
   sweepDir: string;
+  /** A pipeline stage's completion launches the next stage's job (the seed's auto_trigger_pipeline). */
+  autoTriggerPipeline: boolean;
+  /** Default circuit breaker of a pipeline: consecutive stage failures that open it, and its cool-down. */
+  pipelineFailureThreshold: number;
+  pipelineCooldownMs: number;
+  /** Cadence of the pipeline coordinator's loop (launch retries, breaker probes). */
+  pipelineIntervalMs: number;
 }
 
 type Raw = Record<string, string | number | undefined>;
@@ -126,9 +133,22 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   alertWebhookSecret: { env: 'RUNPLANE_ALERT_WEBHOOK_SECRET', file: 'alert_webhook_secret' },
   sweepIntervalMs: { env: 'RUNPLANE_SWEEP_INTERVAL', file: 'sweep_interval' },
   sweepDir: { env: 'RUNPLANE_SWEEP_DIR', file: 'sweep_dir' },
+  autoTriggerPipeline: { env: 'RUNPLANE_AUTO_TRIGGER_PIPELINE', file: 'auto_trigger_pipeline' },
+  pipelineFailureThreshold: { env: 'RUNPLANE_PIPELINE_FAILURE_THRESHOLD', file: 'pipeline_failure_threshold' },
+  pipelineCooldownMs: { env: 'RUNPLANE_PIPELINE_COOLDOWN', file: 'pipeline_cooldown' },
+  pipelineIntervalMs: { env: 'RUNPLANE_PIPELINE_INTERVAL', file: 'pipeline_interval' },
 };
 
 export class ConfigError extends Error {}
+
+/** A boolean setting: true/1/yes/on or false/0/no/off (a YAML boolean too); absent is false. */
+function bool(v: string | number | boolean | undefined, name: string): boolean {
+  if (v === undefined || v === '') return false;
+  const t = String(v).toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(t)) return true;
+  if (['false', '0', 'no', 'off'].includes(t)) return false;
+  throw new ConfigError(`${name}: expected true or false, got "${v}"`);
+}
 
 /**
  * Resolves the configuration. `flags` holds only what was given on the command line
@@ -218,6 +238,10 @@ export function loadConfig(
     alertWebhookSecret: optional('alertWebhookSecret'),
     sweepIntervalMs: dur('sweepIntervalMs', '1s'),
     sweepDir: resolve(String(pick('sweepDir') ?? join(dataDir, 'sweeps'))),
+    autoTriggerPipeline: bool(pick('autoTriggerPipeline'), KEYS.autoTriggerPipeline.env),
+    pipelineFailureThreshold: Math.max(1, Math.floor(num('pipelineFailureThreshold', 3, 1))),
+    pipelineCooldownMs: dur('pipelineCooldownMs', '5m'),
+    pipelineIntervalMs: dur('pipelineIntervalMs', '1s'),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Role } from './auth/model.js';
 import { registerTokenRoutes } from './auth/routes.js';
 import { TokenService } from './auth/token-service.js';
 import { ADMIN_TOKEN_FILE, type Config, WORKER_TOKEN_FILE } from './config.js';
+import { type Coordination, createCoordination } from './coordination/system.js';
 import type { EventRelay } from './events/relay.js';
 import { createEventSystem, type EventSystem } from './events/system.js';
 import { type App, createApp } from './http/app.js';
@@ -69,6 +70,8 @@ export interface Controller {
   podLoop: PodLoop;
   sweeps: SweepService;
   sweepLoop: SweepController;
+  /** Pipelines, models, can_spawn and queue monitors. */
+  coordination: Coordination;
   adminTokenPath: string | null;
   stop(): Promise<void>;
 }
@@ -96,6 +99,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const adminTokenPath = await ensureAdminToken(config, tokens);
 
   const waiters = new PollWaiters();
+  let coordination: Coordination | null = null;
   let scheduler: SchedulerLoop | null = null;
   const signals = {
     kickScheduler: (full?: boolean) => scheduler?.kick(full),
@@ -105,6 +109,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     jobsByState: () => jobRepo.countByState(store.db),
     workersByHealth: () => workerRepo.countByHealth(store.db),
     runsByStatusHealth: () => runRepo.countByStatusHealth(store.db),
+    queueReadings: () => coordination?.queueReadings() ?? Promise.resolve([]),
   });
   scheduler = new SchedulerLoop(
     store,
@@ -162,6 +167,9 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const podLoop = new PodLoop(pods, log);
   // Epoch ends arrive as job events (durable cursor); the loop reconciles any it missed.
   await podLoop.attach(relay);
+  const coord = createCoordination(store, clock, log, config, { jobs, events });
+  coordination = coord;
+  await coord.attach();
 
   // The sweep controller's dispatchers: runplane's workers, local subprocesses, Slurm.
   let advertisedUrl = config.publicUrl ?? '';
@@ -189,6 +197,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   registerPodRoutes(app, pods);
   registerSweepRoutes(app, sweeps);
   events.registerRoutes(app);
+  coord.registerRoutes(app);
   // The web UI at `/` (the API stays under /api/v1); its calls go through the same routes and audit.
   registerDashboard(app);
   app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -212,6 +221,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   audit.start();
   podLoop.start(1000);
   sweepLoop.start(config.sweepIntervalMs);
+  coord.start();
   liveness.start(Math.max(100, Math.min(1000, Math.floor(config.staleAfterMs / 10))));
   const healthTimer = setInterval(
     () => {
@@ -272,6 +282,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     podLoop,
     sweeps,
     sweepLoop,
+    coordination: coord,
     adminTokenPath,
     async stop() {
       if (stopped) return;
@@ -285,6 +296,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
       await audit.stop();
       await podLoop.stop();
       await sweepLoop.stop();
+      await coord.stop();
       await events.stop();
       if (!deps.store) await store.close();
     },

@@ -77,7 +77,16 @@ function readSweepFile(path: string): Record<string, unknown> {
   if (typeof parsed.raw !== 'object' || parsed.raw === null || Array.isArray(parsed.raw)) {
     throw new CliError(`${path}: a sweep file is a mapping (name, objective, parameters, ...)`, EXIT.invalid);
   }
-  return parsed.raw as Record<string, unknown>;
+  const file = parsed.raw as Record<string, unknown>;
+  // Jobs run wherever their worker is: a relative cwd means "from here", so it is made absolute.
+  for (const key of ['train', 'eval']) {
+    const task = file[key];
+    if (typeof task === 'object' && task !== null && typeof (task as { cwd?: unknown }).cwd === 'string') {
+      (task as { cwd: string }).cwd = resolve((task as { cwd: string }).cwd);
+    }
+  }
+  if (typeof file.checkpoint_dir === 'string') file.checkpoint_dir = resolve(file.checkpoint_dir);
+  return file;
 }
 
 function summary(s: SweepWire): string {

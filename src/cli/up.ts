@@ -34,6 +34,7 @@ interface UpOptions {
   auditExportDir?: string;
   sweepInterval?: string;
   sweepDir?: string;
+  autoTriggerPipeline?: boolean;
 }
 
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
@@ -88,6 +89,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
     .option('--audit-export-dir <dir>', 'where audit exports go (default <data dir>/exports)')
     .option('--sweep-interval <duration>', 'cadence of the sweep controller loop (default 1s)')
     .option('--sweep-dir <dir>', 'sweep job files and trial checkpoints (default <data dir>/sweeps)')
+    .option('--auto-trigger-pipeline', "a pipeline stage's completion launches the next stage (RUNPLANE_AUTO_TRIGGER_PIPELINE)")
     .action(async (o: UpOptions) => {
       const flags: Partial<Record<keyof Config, string>> = {};
       const set = (k: keyof Config, v: string | undefined) => {
@@ -124,6 +126,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       set('auditExportDir', o.auditExportDir);
       set('sweepIntervalMs', o.sweepInterval);
       set('sweepDir', o.sweepDir);
+      if (o.autoTriggerPipeline) flags.autoTriggerPipeline = 'true';
       let config: Config;
       try {
         config = loadConfig(flags, process.env, o.config);

@@ -1,3 +1,7 @@
+import type { ModelView, RegisterModel } from '../coordination/model-service.js';
+import type { PipelineView } from '../coordination/pipeline-views.js';
+import type { QueueReading } from '../coordination/queue-monitor.js';
+import type { SpawnDecision } from '../coordination/task-limits.js';
 import type {
   DeadLetterListQuery,
   DeadLetterStatsWire,
@@ -435,5 +439,56 @@ export class RunplaneClient {
   }
   resumeSweep(id: string) {
     return this.request<SweepWire>('POST', `/api/v1/sweeps/${encodeURIComponent(id)}/resume`);
+  }
+
+  // Coordination: pipelines, models, can_spawn, queue monitors.
+  /** Starts a pipeline from a pipeline file's text (YAML or JSON) or its parsed object. */
+  startPipeline(file: string | Record<string, unknown>) {
+    return this.request<PipelineView>('POST', '/api/v1/pipelines', {
+      body: typeof file === 'string' ? { content: file } : file,
+    });
+  }
+  listPipelines() {
+    return this.request<{ pipelines: PipelineView[] }>('GET', '/api/v1/pipelines');
+  }
+  getPipeline(config: string) {
+    return this.request<PipelineView>('GET', `/api/v1/pipelines/${encodeURIComponent(config)}`);
+  }
+  stopPipeline(config: string, reason?: string) {
+    return this.request<PipelineView>('POST', `/api/v1/pipelines/${encodeURIComponent(config)}/stop`, {
+      body: reason ? { reason } : {},
+    });
+  }
+  listModels(q: { config?: string; state?: string; limit?: number } = {}) {
+    return this.request<{ models: ModelView[] }>('GET', '/api/v1/models', { query: q });
+  }
+  productionModel(config: string) {
+    return this.request<ModelView>('GET', '/api/v1/models/production', { query: { config } });
+  }
+  registerModel(req: RegisterModel) {
+    return this.request<ModelView>('POST', '/api/v1/models', { body: req });
+  }
+  promoteModel(id: string, reason?: string) {
+    return this.request<ModelView>('POST', `/api/v1/models/${encodeURIComponent(id)}/promote`, {
+      body: reason ? { reason } : {},
+    });
+  }
+  rollbackModel(id: string, reason?: string) {
+    return this.request<{ rolled_back: ModelView; production: ModelView }>(
+      'POST',
+      `/api/v1/models/${encodeURIComponent(id)}/rollback`,
+      { body: reason ? { reason } : {} },
+    );
+  }
+  canSpawn(taskType: string, node?: string) {
+    return this.request<SpawnDecision>('GET', '/api/v1/coordination/can-spawn', {
+      query: { task_type: taskType, node },
+    });
+  }
+  queues() {
+    return this.request<{ status: string; issues: string[]; queues: QueueReading[] }>(
+      'GET',
+      '/api/v1/coordination/queues',
+    );
   }
 }

@@ -59,10 +59,18 @@ function Authenticated({ token, logout }: { token: string; logout(): void }) {
   const api = useMemo(() => new Api(token, logout), [token, logout]);
   const me = useLoad((signal) => api.get<Principal>('/whoami', undefined, signal), [api]);
   if (me.error) {
+    // whoami is a read route: a worker, learner or simulator token is refused it (403).
+    const refused = me.error instanceof ApiError && me.error.status === 403;
     return (
       <div class="login">
         <h1>runplane</h1>
-        <ErrorBox error={me.error} />
+        {refused ? (
+          <div class="error">
+            This token's role cannot read the dashboard: log in with an admin, operator or viewer token.
+          </div>
+        ) : (
+          <ErrorBox error={me.error} />
+        )}
         <button type="button" onClick={logout}>
           Log in again
         </button>

@@ -227,10 +227,28 @@ export function FrontScatter({
       <line x1={pad.l} x2={W - pad.r} y1={H - pad.b} y2={H - pad.b} stroke="#9aa4b2" />
       <line x1={pad.l} x2={pad.l} y1={pad.t} y2={H - pad.b} stroke="#9aa4b2" />
       <text x={(W + pad.l) / 2} y={H - 8} text-anchor="middle" class="axis-title">
-        {xLabel} ({fmtNum(x0, 3)} – {fmtNum(x1, 3)})
+        {xLabel}
       </text>
-      <text x={14} y={(H - pad.b) / 2} class="axis-title" transform={`rotate(-90 14 ${(H - pad.b) / 2})`}>
-        {yLabel} ({fmtNum(y0, 3)} – {fmtNum(y1, 3)})
+      <text x={pad.l} y={H - pad.b + 14} class="tick">
+        {fmtNum(x0, 3)}
+      </text>
+      <text x={W - pad.r} y={H - pad.b + 14} text-anchor="end" class="tick">
+        {fmtNum(x1, 3)}
+      </text>
+      <text
+        x={14}
+        y={(H - pad.b + pad.t) / 2}
+        text-anchor="middle"
+        class="axis-title"
+        transform={`rotate(-90 14 ${(H - pad.b + pad.t) / 2})`}
+      >
+        {yLabel}
+      </text>
+      <text x={pad.l - 4} y={H - pad.b} text-anchor="end" class="tick">
+        {fmtNum(y0, 3)}
+      </text>
+      <text x={pad.l - 4} y={pad.t + 8} text-anchor="end" class="tick">
+        {fmtNum(y1, 3)}
       </text>
       {front.length > 1 && (
         <polyline

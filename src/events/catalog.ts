@@ -111,6 +111,20 @@ export interface EventPayloads extends StageEventPayloads {
     reason: string | null;
     values: number[] | null;
   };
+  'pipeline.started': { pipeline_id: string; config_key: string; stages: string[] };
+  /** A pipeline moved to another stage or status (stage in upper case, IDLE … COMPLETE). */
+  'pipeline.changed': {
+    pipeline_id: string;
+    config_key: string;
+    status: string;
+    stage: string;
+    attempt: number;
+    breaker_state: string;
+    reason: string | null;
+  };
+  'model.registered': { model_id: string; config_key: string; path: string | null; state: string };
+  'model.state_changed': { model_id: string; config_key: string; state: string; previous: string; reason: string | null };
+  'model.rolled_back': { model_id: string; config_key: string; restored_model_id: string; reason: string | null };
 }
 
 export type EventType = keyof EventPayloads;

@@ -29,6 +29,12 @@ export interface RelayOptions {
   sinkRetryMaxMs?: number;
   batchSize?: number;
   deadLetters?: DeadLetterQueue | null;
+  /**
+   * Cursors are written at most this often per lane (and on stop). Delivery is at least once
+   * anyway, so after a crash a lane re-reads at most this much of the log; in exchange a busy
+   * log does not cost one store write per subscriber per commit.
+   */
+  cursorSaveMs?: number;
 }
 
 type Delivery = { kind: 'handler'; handler: EventHandler } | { kind: 'sink'; sink: EventSink };
@@ -47,6 +53,11 @@ interface Lane {
   running: boolean;
   dirty: boolean;
   idle: Promise<void>;
+  /** The cursor as last written, when, the chain of writes, and a pending deferred write. */
+  savedCursor: number;
+  savedAt: number;
+  saving: Promise<void>;
+  saveTimer: NodeJS.Timeout | null;
 }
 
 /** What a lane looks like from outside (health, tests). */
@@ -77,6 +88,7 @@ export class EventRelay {
   private readonly sinkRetryMaxMs: number;
   private readonly batchSize: number;
   private readonly dlq: DeadLetterQueue | null;
+  private readonly cursorSaveMs: number;
 
   constructor(
     private readonly store: Store,
@@ -90,6 +102,7 @@ export class EventRelay {
     this.sinkRetryMaxMs = opts.sinkRetryMaxMs ?? 5000;
     this.batchSize = opts.batchSize ?? 500;
     this.dlq = opts.deadLetters ?? null;
+    this.cursorSaveMs = opts.cursorSaveMs ?? 1000;
   }
 
   /**
@@ -129,6 +142,7 @@ export class EventRelay {
     this.stopCommitListener?.();
     if (this.timer) clearInterval(this.timer);
     await Promise.all([...this.lanes.values()].map((l) => l.idle));
+    await Promise.all([...this.lanes.values()].map((l) => this.writeCursor(l)));
   }
 
   /** Asks every lane for a delivery round soon; calls during a round coalesce into one more. */
@@ -179,6 +193,10 @@ export class EventRelay {
       running: false,
       dirty: false,
       idle: Promise.resolve(),
+      savedCursor: cursor,
+      savedAt: Date.now(),
+      saving: Promise.resolve(),
+      saveTimer: null,
     };
     this.lanes.set(name, lane);
     this.kickLane(lane);
@@ -249,9 +267,40 @@ export class EventRelay {
     }
     if (last !== lane.cursor) {
       lane.cursor = last;
-      await outboxRepo.saveCursor(this.store.db, lane.name, last, this.clock.now());
+      await this.saveCursor(lane);
     }
     return !blocked;
+  }
+
+  /** Persists the lane's cursor now, or within cursorSaveMs of the last write. */
+  private async saveCursor(lane: Lane): Promise<void> {
+    if (lane.cursor === lane.savedCursor) return;
+    const wait = lane.savedAt + this.cursorSaveMs - Date.now();
+    if (wait <= 0 || this.stopped) return this.writeCursor(lane);
+    lane.saveTimer ??= setTimeout(() => {
+      lane.saveTimer = null;
+      this.writeCursor(lane).catch((err: unknown) =>
+        this.log.warn({ err, subscriber: lane.name }, 'saving a relay cursor failed'),
+      );
+    }, wait);
+  }
+
+  /** Writes the lane's current cursor, after any write already under way (so never out of order). */
+  private writeCursor(lane: Lane): Promise<void> {
+    if (lane.saveTimer) {
+      clearTimeout(lane.saveTimer);
+      lane.saveTimer = null;
+    }
+    lane.saving = lane.saving
+      .catch(() => undefined)
+      .then(async () => {
+        const cursor = lane.cursor;
+        if (cursor === lane.savedCursor) return;
+        await outboxRepo.saveCursor(this.store.db, lane.name, cursor, this.clock.now());
+        lane.savedCursor = cursor;
+        lane.savedAt = Date.now();
+      });
+    return lane.saving;
   }
 
   /** Moves a failing event to the dead-letter queue and the cursor past it, atomically. */
@@ -259,11 +308,20 @@ export class EventRelay {
     const dlq = this.dlq;
     if (!dlq) return;
     const attempts = lane.failures;
-    await this.store.transaction(async (tx) => {
-      await dlq.record(tx, { subscriber: lane.name, event: ev, error: err, attempts });
-      await outboxRepo.saveCursor(tx, lane.name, ev.seq, this.clock.now());
-    });
-    lane.cursor = ev.seq;
+    // In the lane's chain of cursor writes, so no deferred write of an older cursor lands after it.
+    const run = lane.saving
+      .catch(() => undefined)
+      .then(async () => {
+        await this.store.transaction(async (tx) => {
+          await dlq.record(tx, { subscriber: lane.name, event: ev, error: err, attempts });
+          await outboxRepo.saveCursor(tx, lane.name, ev.seq, this.clock.now());
+        });
+        lane.cursor = ev.seq;
+        lane.savedCursor = ev.seq;
+        lane.savedAt = Date.now();
+      });
+    lane.saving = run;
+    await run;
     lane.failures = 0;
   }
 
@@ -279,7 +337,7 @@ export class EventRelay {
     const settle = async (f: { done: Promise<void>; last: number }) => {
       await f.done;
       lane.cursor = f.last;
-      await outboxRepo.saveCursor(this.store.db, lane.name, f.last, this.clock.now());
+      await this.saveCursor(lane);
     };
     try {
       for (;;) {

@@ -5,6 +5,8 @@ export interface MetricSources {
   workersByHealth(): Promise<Array<{ health: string; n: number }>>;
   /** Absent where the process has no runs (e.g. a bare app in a test). */
   runsByStatusHealth?(): Promise<Array<{ status: string; health: string; n: number }>>;
+  /** The queue monitors' readings (coordination); absent in a bare app. */
+  queueReadings?(): Promise<Array<{ queue: string; depth: number; level_index: number; throttle: number }>>;
 }
 
 /**
@@ -73,6 +75,34 @@ export class Metrics {
         this.set(rows.find((r) => r.state === 'PENDING')?.n ?? 0);
       },
     });
+    // One scrape reads the queues once; the three gauges share that reading.
+    let queueReads: ReturnType<NonNullable<MetricSources['queueReadings']>> | null = null;
+    const queues = () => {
+      queueReads ??= (sources.queueReadings?.() ?? Promise.resolve([])).finally(() => {
+        queueReads = null;
+      });
+      return queueReads;
+    };
+    for (const [name, help, pick] of [
+      ['runplane_queue_monitor_depth', 'Depth of each monitored queue', (r: { depth: number }) => r.depth],
+      [
+        'runplane_queue_backpressure_level',
+        'Backpressure level per queue (0 none, 1 low, 2 medium, 3 high, 4 critical)',
+        (r: { level_index: number }) => r.level_index,
+      ],
+      ['runplane_queue_throttle_factor', 'Throttle factor producers apply per queue (1 = full speed)', (r: { throttle: number }) => r.throttle],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['queue'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const r of await queues()) this.set({ queue: r.queue }, (pick as (x: typeof r) => number)(r));
+        },
+      });
+    }
     new Gauge({
       name: 'runplane_workers',
       help: 'Workers by health',

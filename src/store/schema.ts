@@ -386,6 +386,64 @@ export interface SweepTrialsTable {
   ended_at: number | null;
 }
 
+/** One start of a config's pipeline (the newest row of a config is its pipeline now). */
+export interface PipelinesTable {
+  seq: Generated<number>;
+  id: string;
+  config_key: string;
+  spec: string; // JSON PipelineSpec
+  status: string; // running | breaker_open | completed | stopped
+  stage: string; // IDLE … COMPLETE
+  stage_attempt: number;
+  work_dir: string;
+  breaker_state: string; // closed | open | half_open
+  consecutive_failures: number;
+  breaker_opened_at: number | null;
+  outputs: string; // JSON: stage -> its completion payload
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface PipelineStagesTable {
+  pipeline_id: string;
+  stage: string; // lower case, as in the stage events
+  attempt: number;
+  status: string; // launching | waiting | running | succeeded | failed | cancelled
+  job_id: string | null;
+  event_id: string | null;
+  result: string | null; // JSON payload of the completion event
+  error: string | null;
+  blocked_reason: string | null;
+  quarantine: string | null; // JSON list of {path, moved_to, expected, actual}
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface PipelineAppliedEventsTable {
+  event_id: string;
+  pipeline_id: string;
+  outcome: string;
+  created_at: number;
+}
+
+export interface ModelsTable {
+  seq: Generated<number>;
+  id: string;
+  config_key: string;
+  path: string | null;
+  state: string; // training | evaluating | staging | production | rolled_back | archived
+  metrics: string; // JSON object
+  previous_model_id: string | null;
+  pipeline_id: string | null;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+  promoted_at: number | null;
+}
+
 export interface DB {
   jobs: JobsTable;
   job_labels: JobLabelsTable;
@@ -412,4 +470,8 @@ export interface DB {
   pod_trace: PodTraceTable;
   sweeps: SweepsTable;
   sweep_trials: SweepTrialsTable;
+  pipelines: PipelinesTable;
+  pipeline_stages: PipelineStagesTable;
+  pipeline_applied_events: PipelineAppliedEventsTable;
+  models: ModelsTable;
 }

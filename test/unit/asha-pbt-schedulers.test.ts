@@ -87,7 +87,7 @@ describe('async, sequential and batched', () => {
   });
 });
 
-const asha: Extract<SchedulerSpec, { type: 'asha' }> = {
+const asha: Extract<SchedulerSpec, { type: 'asha' | 'hyperband' }> = {
   type: 'asha',
   metric: 'loss',
   direction: 'minimize',

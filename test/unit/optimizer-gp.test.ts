@@ -120,3 +120,33 @@ describe('cost-aware search', () => {
     expect(cheap(aware)).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe('input warping', () => {
+  it('fits the warp with the kernel and still suggests reproducible, legal points', () => {
+    const space: Space = {
+      lr: { type: 'float', low: 1e-5, high: 1, log: true },
+      n: { type: 'int', low: 1, high: 8 },
+    };
+    const run = (): Params[] => {
+      const opt = createOptimizer({ type: 'gp', seed: 2, input_warping: true, n_startup_trials: 5 }, space, [
+        'minimize',
+      ]);
+      const history: Observation[] = [];
+      const out: Params[] = [];
+      for (let number = 0; number < 12; number++) {
+        const p = opt.suggest(number, history, []) as Params;
+        out.push(p);
+        const v = (Math.log10(p.lr as number) + 2) ** 2 + ((p.n as number) - 3) ** 2;
+        history.push({ number, params: p, values: [v], state: 'completed' });
+      }
+      return out;
+    };
+    const a = run();
+    expect(run()).toEqual(a);
+    for (const p of a) {
+      expect(p.lr as number).toBeGreaterThanOrEqual(1e-5);
+      expect(p.lr as number).toBeLessThanOrEqual(1);
+      expect(Number.isInteger(p.n)).toBe(true);
+    }
+  });
+});

@@ -31,7 +31,9 @@ describe('grid', () => {
     const points = drain(space, { resolution: { lr: 3 } });
     expect(points).toHaveLength(54);
     expect(new Set(points.map(key)).size).toBe(54);
-    expect([...new Set(points.map((p) => p.lr))].sort()).toEqual([1e-4, 1e-3, 1e-2].map((v) => expect.closeTo(v, 12)));
+    expect([...new Set(points.map((p) => p.lr))].sort()).toEqual(
+      [1e-4, 1e-3, 1e-2].map((v) => expect.closeTo(v, 12)),
+    );
     expect([...new Set(points.map((p) => p.dropout))].sort()).toEqual([0, 0.1, 0.2]);
   });
 
@@ -41,14 +43,21 @@ describe('grid', () => {
       slope: { type: 'categorical', choices: [0.01, 0.1, 0.3], when: { act: 'relu' } },
     };
     const points = drain(space, {});
-    expect(points.map(key).sort()).toEqual(
-      [{ act: 'relu', slope: 0.01 }, { act: 'relu', slope: 0.1 }, { act: 'relu', slope: 0.3 }, { act: 'tanh' }].map(key).sort(),
-    );
+    const expected: Params[] = [
+      { act: 'relu', slope: 0.01 },
+      { act: 'relu', slope: 0.1 },
+      { act: 'relu', slope: 0.3 },
+      { act: 'tanh' },
+    ];
+    expect(points.map(key).sort()).toEqual(expected.map(key).sort());
   });
 
   it('deduplicates values that round together', () => {
     // 10 evenly spaced values over 1..4 round to only 4 distinct integers
-    const points = drain({ n: { type: 'int', low: 1, high: 4, step: 1 }, m: { type: 'int', low: 1, high: 4 } }, { resolution: 10 });
+    const points = drain(
+      { n: { type: 'int', low: 1, high: 4, step: 1 }, m: { type: 'int', low: 1, high: 4 } },
+      { resolution: 10 },
+    );
     expect(points).toHaveLength(16);
     const coarse = drain({ w: { type: 'int', low: 16, high: 1024, log: true } }, { resolution: 7 });
     expect(coarse.map((p) => p.w)).toEqual([16, 32, 64, 128, 256, 512, 1024]);
@@ -59,7 +68,9 @@ describe('grid', () => {
     const opt = createOptimizer({ type: 'grid' }, space, ['minimize']);
     const warm: Observation[] = [{ number: -1, params: { a: 1 }, values: [3], state: 'completed' }];
     expect(opt.suggest(0, warm, [{ a: 2 }])).toEqual({ a: 3 });
-    expect(opt.suggest(1, [...warm, { number: 0, params: { a: 3 }, values: null, state: 'failed' }], [{ a: 2 }])).toBeNull();
+    expect(
+      opt.suggest(1, [...warm, { number: 0, params: { a: 3 }, values: null, state: 'failed' }], [{ a: 2 }]),
+    ).toBeNull();
   });
 
   it('shuffles reproducibly by seed', () => {
@@ -73,7 +84,8 @@ describe('grid', () => {
   });
 
   it('needs a resolution for a continuous parameter', () => {
-    const build = (): unknown => createOptimizer({ type: 'grid' }, { lr: { type: 'float', low: 0, high: 1 } }, ['minimize']);
+    const build = (): unknown =>
+      createOptimizer({ type: 'grid' }, { lr: { type: 'float', low: 0, high: 1 } }, ['minimize']);
     expect(build).toThrow(AppError);
     try {
       build();

@@ -4,7 +4,9 @@ import { hypervolume } from '../../src/sweeps/optimizers/pareto.js';
 import type { Space } from '../../src/sweeps/space.js';
 
 // ZDT1 in 4 dimensions: f1 = x1, f2 = g·(1 − √(f1/g)), g = 1 + 9·mean(x2..x4); front at g = 1.
-const SPACE: Space = Object.fromEntries([0, 1, 2, 3].map((i) => [`x${i}`, { type: 'float', low: 0, high: 1 }]));
+const SPACE: Space = Object.fromEntries(
+  [0, 1, 2, 3].map((i) => [`x${i}`, { type: 'float', low: 0, high: 1 }]),
+);
 function zdt1(x: number[]): number[] {
   const f1 = x[0] as number;
   const g = 1 + (9 * (x[1]! + x[2]! + x[3]!)) / 3;
@@ -18,7 +20,12 @@ function finalHypervolume(type: string, seed: number, budget: number): number {
   for (let number = 0; number < budget; number++) {
     const p = opt.suggest(number, history, []);
     if (p === null) throw new Error('exhausted');
-    history.push({ number, params: p, values: zdt1([0, 1, 2, 3].map((i) => p[`x${i}`] as number)), state: 'completed' });
+    history.push({
+      number,
+      params: p,
+      values: zdt1([0, 1, 2, 3].map((i) => p[`x${i}`] as number)),
+      state: 'completed',
+    });
   }
   return hypervolume(
     history.map((o) => o.values as number[]),

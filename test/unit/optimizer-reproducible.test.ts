@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createOptimizer, type Direction, type Observation, OPTIMIZER_TYPES } from '../../src/sweeps/optimizers/index.js';
+import {
+  createOptimizer,
+  type Direction,
+  type Observation,
+  OPTIMIZER_TYPES,
+} from '../../src/sweeps/optimizers/index.js';
 import { isActive, type Params, type Space } from '../../src/sweeps/space.js';
 
 /** A conditional space with every kind of parameter. */
@@ -16,13 +21,30 @@ const SPACE: Space = {
 
 function objective(p: Params): number[] {
   const lr = p.lr as number;
-  const base = (Math.log10(lr) + 3) ** 2 + ((p.layers as number) - 3) ** 2 * 0.3 + Math.abs((p.width as number) - 128) / 100;
-  const extra = p.act === 'relu' ? ((p.slope as number) - 0.1) ** 2 : p.act === 'tanh' ? 0.5 : 0.2 + (1 - (p.momentum as number));
+  const base =
+    (Math.log10(lr) + 3) ** 2 +
+    ((p.layers as number) - 3) ** 2 * 0.3 +
+    Math.abs((p.width as number) - 128) / 100;
+  const extra =
+    p.act === 'relu'
+      ? ((p.slope as number) - 0.1) ** 2
+      : p.act === 'tanh'
+        ? 0.5
+        : 0.2 + (1 - (p.momentum as number));
   return [base + extra, (p.width as number) * (p.layers as number)];
 }
 
 function run(type: string, seed: number, trials: number, directions: Direction[], parallel = 1): Params[] {
-  const opt = createOptimizer({ type, seed, ...(type === 'grid' ? { resolution: 3 } : {}), ...(type === 'nsga2' ? { population_size: 8 } : {}) }, SPACE, directions);
+  const opt = createOptimizer(
+    {
+      type,
+      seed,
+      ...(type === 'grid' ? { resolution: 3 } : {}),
+      ...(type === 'nsga2' ? { population_size: 8 } : {}),
+    },
+    SPACE,
+    directions,
+  );
   const history: Observation[] = [];
   const out: Params[] = [];
   for (let number = 0; number < trials; number += parallel) {
@@ -37,7 +59,13 @@ function run(type: string, seed: number, trials: number, directions: Direction[]
       const values = objective(p).slice(0, directions.length);
       // every seventh trial fails, so optimizers see failures too
       const failed = (number + k) % 7 === 6;
-      history.push({ number: number + k, params: p, values: failed ? null : values, state: failed ? 'failed' : 'completed', cost: values[1] });
+      history.push({
+        number: number + k,
+        params: p,
+        values: failed ? null : values,
+        state: failed ? 'failed' : 'completed',
+        cost: values[1],
+      });
     });
   }
   return out;
@@ -69,7 +97,8 @@ const MULTI = new Set(['nsga2', 'motpe', 'gp', 'tpe']);
 
 describe.each(OPTIMIZER_TYPES.map((t) => [t]))('%s', (type) => {
   const trials = TRIALS[type] ?? 40;
-  const directions: Direction[] = type === 'nsga2' || type === 'motpe' ? ['minimize', 'minimize'] : ['minimize'];
+  const directions: Direction[] =
+    type === 'nsga2' || type === 'motpe' ? ['minimize', 'minimize'] : ['minimize'];
 
   it('is reproducible by seed and differs across seeds', () => {
     const a = run(type, 3, trials, directions);
@@ -79,7 +108,11 @@ describe.each(OPTIMIZER_TYPES.map((t) => [t]))('%s', (type) => {
   });
 
   it('is stateless: asking again for a trial number gives the same answer', () => {
-    const opt = createOptimizer({ type, seed: 11, ...(type === 'grid' ? { resolution: 2 } : {}) }, SPACE, directions);
+    const opt = createOptimizer(
+      { type, seed: 11, ...(type === 'grid' ? { resolution: 2 } : {}) },
+      SPACE,
+      directions,
+    );
     const history: Observation[] = run(type, 11, 12, directions).map((params, number) => ({
       number,
       params,
@@ -89,7 +122,11 @@ describe.each(OPTIMIZER_TYPES.map((t) => [t]))('%s', (type) => {
     const pending = [history[0]?.params as Params];
     const first = opt.suggest(12, history, pending);
     // a fresh optimizer (a restarted controller) gives the same suggestion
-    const again = createOptimizer({ type, seed: 11, ...(type === 'grid' ? { resolution: 2 } : {}) }, SPACE, directions);
+    const again = createOptimizer(
+      { type, seed: 11, ...(type === 'grid' ? { resolution: 2 } : {}) },
+      SPACE,
+      directions,
+    );
     expect(again.suggest(12, history, pending)).toEqual(first);
   });
 

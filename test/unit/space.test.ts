@@ -32,17 +32,33 @@ describe('validateSpace', () => {
     expect(fields({})).toEqual(['parameters:REQUIRED']);
     expect(fields({ lr: { type: 'float', high: 1 } })).toEqual(['parameters.lr.low:REQUIRED']);
     expect(fields({ lr: { type: 'float', low: 1, high: 1 } })).toEqual(['parameters.lr.high:OUT_OF_RANGE']);
-    expect(fields({ lr: { type: 'float', low: 0, high: 1, log: true } })).toEqual(['parameters.lr.low:OUT_OF_RANGE']);
+    expect(fields({ lr: { type: 'float', low: 0, high: 1, log: true } })).toEqual([
+      'parameters.lr.low:OUT_OF_RANGE',
+    ]);
     expect(fields({ n: { type: 'int', low: 0.5, high: 3 } })).toEqual(['parameters.n.low:INVALID_TYPE']);
-    expect(fields({ n: { type: 'int', low: 1, high: 9, step: 1.5 } })).toEqual(['parameters.n.step:INVALID_TYPE']);
-    expect(fields({ n: { type: 'int', low: 1, high: 9, step: 2, log: true } })).toEqual(['parameters.n.step:INVALID_VALUE']);
+    expect(fields({ n: { type: 'int', low: 1, high: 9, step: 1.5 } })).toEqual([
+      'parameters.n.step:INVALID_TYPE',
+    ]);
+    expect(fields({ n: { type: 'int', low: 1, high: 9, step: 2, log: true } })).toEqual([
+      'parameters.n.step:INVALID_VALUE',
+    ]);
     expect(fields({ x: { type: 'double', low: 0, high: 1 } })).toEqual(['parameters.x.type:INVALID_VALUE']);
     expect(fields({ x: { low: 0, high: 1 } })).toEqual(['parameters.x.type:REQUIRED']);
-    expect(fields({ x: { type: 'float', low: 0, high: 1, choices: [1] } })).toEqual(['parameters.x.choices:UNKNOWN_FIELD']);
-    expect(fields({ c: { type: 'categorical', choices: [] } })).toEqual(['parameters.c.choices:INVALID_LENGTH']);
-    expect(fields({ c: { type: 'categorical', choices: ['a', 'a'] } })).toEqual(['parameters.c.choices.1:DUPLICATE']);
-    expect(fields({ c: { type: 'categorical', choices: ['a', {}] } })).toEqual(['parameters.c.choices.1:INVALID_TYPE']);
-    expect(fields({ 'bad name': { type: 'int', low: 1, high: 2 } })).toEqual(['parameters.bad name:INVALID_FORMAT']);
+    expect(fields({ x: { type: 'float', low: 0, high: 1, choices: [1] } })).toEqual([
+      'parameters.x.choices:UNKNOWN_FIELD',
+    ]);
+    expect(fields({ c: { type: 'categorical', choices: [] } })).toEqual([
+      'parameters.c.choices:INVALID_LENGTH',
+    ]);
+    expect(fields({ c: { type: 'categorical', choices: ['a', 'a'] } })).toEqual([
+      'parameters.c.choices.1:DUPLICATE',
+    ]);
+    expect(fields({ c: { type: 'categorical', choices: ['a', {}] } })).toEqual([
+      'parameters.c.choices.1:INVALID_TYPE',
+    ]);
+    expect(fields({ 'bad name': { type: 'int', low: 1, high: 2 } })).toEqual([
+      'parameters.bad name:INVALID_FORMAT',
+    ]);
   });
 
   it('checks conditions against the parameters they name', () => {
@@ -56,7 +72,9 @@ describe('validateSpace', () => {
     expect(fields({ act, s: { type: 'float', low: 0, high: 1, when: { act: ['relu', 'gelu'] } } })).toEqual([
       'parameters.s.when.act.1:INVALID_VALUE',
     ]);
-    expect(fields({ s: { type: 'float', low: 0, high: 1, when: { s: 1 } } })).toEqual(['parameters.s.when.s:CYCLE']);
+    expect(fields({ s: { type: 'float', low: 0, high: 1, when: { s: 1 } } })).toEqual([
+      'parameters.s.when.s:CYCLE',
+    ]);
     expect(
       fields({
         a: { type: 'categorical', choices: [1, 2], when: { b: 1 } },
@@ -93,7 +111,10 @@ describe('conditional activity', () => {
   });
 
   it('orders parents first and prunes inactive values', () => {
-    const order = dependencyOrder({ b: { type: 'int', low: 0, high: 1, when: { a: 1 } }, a: { type: 'int', low: 0, high: 1 } });
+    const order = dependencyOrder({
+      b: { type: 'int', low: 0, high: 1, when: { a: 1 } },
+      a: { type: 'int', low: 0, high: 1 },
+    });
     expect(order).toEqual(['a', 'b']);
     expect(pruneInactive(space, { act: 'tanh', slope: 0.3, gain: 0.2, mode: 'a', other: 1 })).toEqual({
       act: 'tanh',
@@ -119,14 +140,33 @@ describe('unit scale', () => {
   it('always yields a legal value', () => {
     const spec = fc.oneof(
       fc
-        .tuple(fc.integer({ min: -50, max: 50 }), fc.integer({ min: 0, max: 100 }), fc.option(fc.integer({ min: 1, max: 7 })))
-        .map(([low, w, step]): NumericSpec => ({ type: 'int', low, high: low + w, ...(step === null ? {} : { step }) })),
+        .tuple(
+          fc.integer({ min: -50, max: 50 }),
+          fc.integer({ min: 0, max: 100 }),
+          fc.option(fc.integer({ min: 1, max: 7 })),
+        )
+        .map(
+          ([low, w, step]): NumericSpec => ({
+            type: 'int',
+            low,
+            high: low + w,
+            ...(step === null ? {} : { step }),
+          }),
+        ),
       fc
-        .tuple(fc.double({ min: 1e-6, max: 10, noNaN: true }), fc.double({ min: 1.01, max: 1e4, noNaN: true }))
+        .tuple(
+          fc.double({ min: 1e-6, max: 10, noNaN: true }),
+          fc.double({ min: 1.01, max: 1e4, noNaN: true }),
+        )
         .map(([low, f]): NumericSpec => ({ type: 'float', low, high: low * f, log: true })),
-      fc
-        .tuple(fc.integer({ min: -100, max: 100 }), fc.integer({ min: 1, max: 40 }))
-        .map(([low, k]): NumericSpec => ({ type: 'float', low: low / 10, high: low / 10 + k * 0.25, step: 0.25 })),
+      fc.tuple(fc.integer({ min: -100, max: 100 }), fc.integer({ min: 1, max: 40 })).map(
+        ([low, k]): NumericSpec => ({
+          type: 'float',
+          low: low / 10,
+          high: low / 10 + k * 0.25,
+          step: 0.25,
+        }),
+      ),
     );
     fc.assert(
       fc.property(spec, fc.double({ min: -0.5, max: 1.5, noNaN: true }), (s, u) => {

@@ -5,6 +5,7 @@ import { up0002 } from './0002_runs.js';
 import { up0003 } from './0003_pods.js';
 import { up0004 } from './0004_events.js';
 import { up0005 } from './0005_sweeps.js';
+import { up0006 } from './0006_coordination.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -17,5 +18,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0003_pods': { up: up0003(dialect) },
     '0004_events': { up: up0004(dialect) },
     '0005_sweeps': { up: up0005(dialect) },
+    '0006_coordination': { up: up0006(dialect) },
   };
 }

@@ -38,7 +38,8 @@ export function scoredHistory(history: readonly Observation[], directions: reado
     out.push({ number: o.number, params: o.params, losses, cost: o.cost });
   }
   for (let i = 1; i < out.length; i++) {
-    if ((out[i] as Scored).number < (out[i - 1] as Scored).number) return out.sort((a, b) => a.number - b.number);
+    if ((out[i] as Scored).number < (out[i - 1] as Scored).number)
+      return out.sort((a, b) => a.number - b.number);
   }
   return out;
 }

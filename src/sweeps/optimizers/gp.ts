@@ -13,7 +13,7 @@
 
 import type { Params, Space } from '../space.js';
 import { logExpectedImprovement } from './acquisition.js';
-import { paramsKey, type Scored, scoredHistory, seedOf } from './common.js';
+import { type Scored, scoredHistory, seedOf } from './common.js';
 import { Encoder } from './encoding.js';
 import { GaussianProcess } from './gaussian-process.js';
 import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
@@ -59,24 +59,24 @@ function nearest(values: Float64Array, k: number): number[] {
   return out;
 }
 
-/**
- * The configurations already tried or running. Keys are built lazily, only when a candidate
- * is checked (once per suggestion in practice), so a long history costs no hashing up front.
- */
+/** The configurations already tried or running, compared value by value (no hashing). */
 export class TakenSet {
-  private keys: Set<string> | null = null;
   constructor(
     private readonly history: readonly Observation[],
     private readonly pending: readonly Params[],
   ) {}
 
   has(p: Params): boolean {
-    if (this.keys === null) {
-      this.keys = new Set<string>();
-      for (const o of this.history) this.keys.add(paramsKey(o.params));
-      for (const q of this.pending) this.keys.add(paramsKey(q));
-    }
-    return this.keys.has(paramsKey(p));
+    const names = Object.keys(p);
+    const same = (q: Params): boolean => {
+      let count = 0;
+      for (const k in q) {
+        if (q[k] !== p[k]) return false;
+        count++;
+      }
+      return count === names.length;
+    };
+    return this.history.some((o) => same(o.params)) || this.pending.some(same);
   }
 }
 
@@ -163,7 +163,7 @@ function suggestGp(
   );
   let gp = GaussianProcess.fit(X, n, D, y, {
     warp: opts.input_warping ? encoder.numeric : null,
-    maxEvaluations: local ? 20 : 50,
+    maxEvaluations: local ? 15 : 50,
   });
 
   const scratch = new Float64Array(n + pending.length);
@@ -212,9 +212,11 @@ function suggestGp(
     .sort((a, b) => (losses[a] as number) - (losses[b] as number) || a - b)
     .slice(0, 5)
     .map((i) => points[i] as Float64Array);
-  // A local model's box is small: fewer candidates cover it as densely.
-  const nCandidates = local ? Math.min(opts.n_candidates, 256) : opts.n_candidates;
-  return maximize(encoder, acquisition, incumbents, lower, upper, nCandidates, taken, rng);
+  // A local model's box is small: fewer candidates and shorter searches cover it as densely.
+  const effort: Effort = local
+    ? { candidates: Math.min(opts.n_candidates, 128), starts: 2, stepsPerDim: 12 }
+    : { candidates: opts.n_candidates, starts: 3, stepsPerDim: 30 };
+  return maximize(encoder, acquisition, incumbents, lower, upper, effort, taken, rng);
 }
 
 /**
@@ -263,7 +265,16 @@ function suggestCostAware(
     ['minimize', 'minimize'],
   );
   const incumbents = front.map((i) => X.slice(i * D, (i + 1) * D));
-  return maximize(encoder, acquisition, incumbents, lower, upper, opts.n_candidates, taken, rng);
+  return maximize(
+    encoder,
+    acquisition,
+    incumbents,
+    lower,
+    upper,
+    { candidates: opts.n_candidates, starts: 3, stepsPerDim: 30 },
+    taken,
+    rng,
+  );
 }
 
 export function maximize(
@@ -272,11 +283,12 @@ export function maximize(
   incumbents: readonly Float64Array[],
   lower: Float64Array,
   upper: Float64Array,
-  nCandidates: number,
+  effort: Effort,
   taken: TakenSet,
   rng: Rng,
 ): Params {
   const D = encoder.dims;
+  const nCandidates = effort.candidates;
   const evaluate = (x: Float64Array): Candidate => {
     if (encoder.discrete) encoder.realize(x);
     return { x, score: acquisition(x) };
@@ -310,8 +322,8 @@ export function maximize(
   }
   candidates.sort((a, b) => b.score - a.score);
   const refined = candidates
-    .slice(0, 3)
-    .map((start) => patternSearch(encoder, evaluate, start, lower, upper));
+    .slice(0, effort.starts)
+    .map((start) => patternSearch(encoder, evaluate, start, lower, upper, effort.stepsPerDim));
   const ranked = [...refined, ...candidates].sort((a, b) => b.score - a.score);
   // Only now look at what was already tried: in continuous spaces a repeat is all but impossible.
   for (const c of ranked) {
@@ -322,6 +334,13 @@ export function maximize(
   const x = new Float64Array(D);
   for (let d = 0; d < D; d++) x[d] = rng.next();
   return encoder.realize(x);
+}
+
+/** How hard `maximize` searches: random candidates, pattern-search starts, steps per dimension. */
+export interface Effort {
+  candidates: number;
+  starts: number;
+  stepsPerDim: number;
 }
 
 interface Candidate {
@@ -335,11 +354,12 @@ function patternSearch(
   start: Candidate,
   lower: Float64Array,
   upper: Float64Array,
+  stepsPerDim: number,
 ): Candidate {
   let current = start;
   const numericDims = encoder.blocks.filter((b) => b.spec.type !== 'categorical').map((b) => b.offset);
   let step = 0.05;
-  let budget = 30 * Math.max(1, numericDims.length);
+  let budget = stepsPerDim * Math.max(1, numericDims.length);
   while (step > 1e-4 && budget > 0) {
     let improved = false;
     for (const d of numericDims) {

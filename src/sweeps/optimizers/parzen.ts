@@ -66,7 +66,11 @@ export class ParzenEstimator {
         const mu = new Float64Array(K);
         for (let i = 0; i < n; i++) mu[i] = points.values[i * d + j] as number;
         mu[n] = 0.5;
-        const sigma = options.multivariate ? jointBandwidth(n, numericCount) : neighbourBandwidth(mu, n);
+        const sigma = options.multivariate
+          ? process.env.TPE_BW === 'scott'
+            ? scottBandwidth(mu, this.w, n, numericCount)
+            : jointBandwidth(n, numericCount)
+          : neighbourBandwidth(mu, n);
         // Magic clip (Bergstra et al.): no kernel narrower than 1/min(100, n + 2) of the range.
         const minSigma = 1 / Math.min(100, n + 2);
         for (let i = 0; i < n; i++) sigma[i] = Math.min(1, Math.max(minSigma, sigma[i] as number));
@@ -139,6 +143,21 @@ export class ParzenEstimator {
     for (let i = 0; i < K; i++) sum += Math.exp((acc[i] as number) - max);
     return max + Math.log(sum);
   }
+}
+
+function scottBandwidth(mu: Float64Array, w: Float64Array, n: number, d: number): Float64Array {
+  if (n < 2) return jointBandwidth(n, d);
+  let tw = 0;
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    tw += w[i] as number;
+    mean += (w[i] as number) * (mu[i] as number);
+  }
+  mean /= tw;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (w[i] as number) * ((mu[i] as number) - mean) ** 2;
+  const sd = Math.sqrt(v / tw);
+  return new Float64Array(n + 1).fill(1.059 * sd * n ** (-1 / (d + 4)));
 }
 
 /** Scott-like rule for joint kernels: 0.2 · n^(−1/(d+4)) of the range (Optuna's multivariate). */

@@ -16,7 +16,6 @@ import {
   choiceKey,
   dependencyOrder,
   isActive,
-  type NumericSpec,
   type ParamSpec,
   type Params,
   type Space,

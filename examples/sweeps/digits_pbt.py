@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""The digits trainer for population-based training: resumes from another trial's checkpoint.
+
+A PBT trial that continues a better trial gets RUNPLANE_RESUME_FROM (that trial's checkpoint
+directory) and starts from its latest checkpoint, with its own (perturbed) learning rate. Every
+epoch it reports val_loss at step = epoch (PBT's perturbation interval counts epochs) and writes a
+checkpoint into its own RUNPLANE_CHECKPOINT_DIR, which later trials may continue from. A
+terminate command (PBT replacing this trial) ends it cleanly. Needs python3-torch and
+python3-sklearn; the learner client is found relative to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "clients" / "python"))
+sys.path.insert(0, str(HERE.parent / "digits"))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from runplane_client import Learner  # noqa: E402
+from train import data  # noqa: E402  (examples/digits/train.py: the same data split)
+
+
+def latest_checkpoint(directory: str | None) -> Path | None:
+    if not directory:
+        return None
+    found = sorted(Path(directory).glob("epoch-*.pt"))
+    return found[-1] if found else None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=15, help="train until this epoch (PBT's max_t)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    ckpt_dir = Path(os.environ.get("RUNPLANE_CHECKPOINT_DIR", "checkpoints"))
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    x_train, y_train, x_val, y_val = data(args.seed)
+    model = nn.Sequential(nn.Linear(64, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    start_epoch = 0
+    source = latest_checkpoint(os.environ.get("RUNPLANE_RESUME_FROM"))
+    if source is not None:
+        state = torch.load(source)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # explore: this trial's own learning rate
+            group["lr"] = args.lr
+        start_epoch = int(state["epoch"])
+        print(f"resumed from {source} at epoch {start_epoch} with lr {args.lr}", flush=True)
+
+    learner = Learner().start() if os.environ.get("RUNPLANE_RUN_ID") else None
+    status = "completed"
+    try:
+        for epoch in range(start_epoch + 1, args.epochs + 1):
+            if learner is not None and learner.should_stop:
+                status = "terminated"
+                break
+            model.train()
+            order = torch.randperm(len(x_train))
+            for i in range(0, len(order), args.batch_size):
+                idx = order[i : i + args.batch_size]
+                opt.zero_grad()
+                loss = loss_fn(model(x_train[idx]), y_train[idx])
+                loss.backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                logits = model(x_val)
+                val_loss = float(loss_fn(logits, y_val).item())
+                val_acc = float((logits.argmax(dim=1) == y_val).float().mean().item())
+            path = ckpt_dir / f"epoch-{epoch:04d}.pt"
+            tmp = path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, tmp)
+            os.replace(tmp, path)  # whole or absent: a trial continuing from it never reads half
+            print(f"epoch {epoch} val_loss {val_loss:.4f} val_accuracy {val_acc:.4f}", flush=True)
+            if learner is not None:
+                learner.update(step=epoch, loss=float(loss.item()), checkpoint_version=epoch)
+                learner.report_metrics(epoch, {"val_loss": val_loss, "val_accuracy": val_acc, "lr": args.lr})
+    except BaseException as exc:
+        if learner is not None:
+            learner.close("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    if learner is not None:
+        learner.close(status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import type { LaneStatus } from '../events/relay.js';
+import type { Store } from '../store/database.js';
+import { limitsRepo } from './limits-repo.js';
+import { type QueueLimits, type QueueReading, queueIssues, reading, worst } from './queue-monitor.js';
+
+export const QUEUES = ['pending_jobs', 'dlq_pending', 'outbox_lag'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+export const DEFAULT_QUEUE_LIMITS: Record<QueueName, QueueLimits> = {
+  pending_jobs: { soft: 1000, hard: 10_000 },
+  dlq_pending: { soft: 10, hard: 1000 },
+  outbox_lag: { soft: 1000, hard: 100_000 },
+};
+
+/**
+ * Reads the depth of runplane's queues from the store at call time (right across replicas and
+ * restarts): jobs waiting for placement, pending dead letters, and the outbox lag (events the
+ * slowest in-process subscriber has not handled yet).
+ */
+export class QueueMonitors {
+  constructor(
+    private readonly store: Store,
+    private readonly lanes: () => LaneStatus[],
+    private readonly limits: Record<QueueName, QueueLimits> = DEFAULT_QUEUE_LIMITS,
+  ) {}
+
+  async sample(): Promise<QueueReading[]> {
+    const db = this.store.db;
+    const [pending, dlq, last] = await Promise.all([
+      limitsRepo.pendingJobs(db),
+      limitsRepo.pendingDeadLetters(db),
+      limitsRepo.lastEventSeq(db),
+    ]);
+    const cursors = this.lanes().map((l) => l.cursor);
+    const lag = cursors.length > 0 ? Math.max(0, last - Math.min(...cursors)) : 0;
+    return [
+      reading('pending_jobs', pending, this.limits.pending_jobs),
+      reading('dlq_pending', dlq, this.limits.dlq_pending),
+      reading('outbox_lag', lag, this.limits.outbox_lag),
+    ];
+  }
+
+  /** The reading producers of new jobs obey: the worst queue. */
+  async backpressure(): Promise<QueueReading | null> {
+    return worst(await this.sample());
+  }
+
+  /** For the health endpoint: degraded above a soft limit, unhealthy at a hard one. */
+  async health(): Promise<{ status: 'healthy' | 'degraded' | 'unhealthy'; issues: string[]; queues: QueueReading[] }> {
+    const queues = await this.sample();
+    const w = worst(queues);
+    const status = !w || w.level === 'none' ? 'healthy' : w.level === 'critical' ? 'unhealthy' : 'degraded';
+    return { status, issues: queueIssues(queues), queues };
+  }
+}
