@@ -7,6 +7,12 @@ import { registerAlertRoutes } from './alerting/routes.js';
 import type { Role } from './auth/model.js';
 import { registerTokenRoutes } from './auth/routes.js';
 import { TokenService } from './auth/token-service.js';
+import { controllerComponents } from './cluster/controller-loops.js';
+import { assessHealth } from './cluster/health.js';
+import { LeaderElector } from './cluster/leader-elector.js';
+import { leaderLockFor } from './cluster/leader-lock-for.js';
+import { registerLeaderGauge } from './cluster/leader-metrics.js';
+import { registerHealthRoutes } from './cluster/routes.js';
 import { ADMIN_TOKEN_FILE, type Config, WORKER_TOKEN_FILE } from './config.js';
 import { type Coordination, createCoordination } from './coordination/system.js';
 import type { EventRelay } from './events/relay.js';
@@ -43,6 +49,8 @@ import { SlurmDispatcher } from './sweeps/dispatchers/slurm.js';
 import { WorkersDispatcher } from './sweeps/dispatchers/workers.js';
 import { registerSweepRoutes } from './sweeps/routes.js';
 import { SweepService } from './sweeps/sweep-service.js';
+import { registerHttpTracing } from './tracing/http-tracing.js';
+import { Tracing } from './tracing/tracing.js';
 import { VERSION } from './version.js';
 import { EmbeddedWorkers } from './worker/embedded.js';
 
@@ -72,6 +80,8 @@ export interface Controller {
   sweepLoop: SweepController;
   /** Pipelines, models, can_spawn and queue monitors. */
   coordination: Coordination;
+  /** Leader election across replicas; the leader-only loops follow it. */
+  leader: LeaderElector;
   adminTokenPath: string | null;
   stop(): Promise<void>;
 }
@@ -188,7 +198,63 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   });
   const sweeps = new SweepService(store, clock, () => sweepLoop.kick());
 
+  const tracing = new Tracing({
+    endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+    serviceName: 'runplane',
+    serviceVersion: VERSION,
+  });
   const app = await createApp({ logger: log, tokens, metrics, version: VERSION, https: tlsOptions(config) });
+  registerHttpTracing(app, tracing);
+  // Loops that must run once across replicas start on election and stop on deposition.
+  const leader = new LeaderElector(leaderLockFor(store, config.databaseUrl, log), clock, log);
+  const workerHealthEveryMs = Math.max(200, Math.min(5000, config.workerTimeoutMs / 4));
+  let healthTimer: NodeJS.Timeout | null = null;
+  const components = controllerComponents(
+    {
+      ping: () => store.ping(),
+      events,
+      scheduler: { start: () => scheduler?.start(1000), stop: async () => scheduler?.stop() },
+      liveness: {
+        start: () => liveness.start(Math.max(100, Math.min(1000, Math.floor(config.staleAfterMs / 10)))),
+        stop: () => liveness.stop(),
+      },
+      workerHealth: {
+        start: () => {
+          healthTimer = setInterval(() => {
+            workers.sweepHealth().catch((err: unknown) => log.error({ err }, 'health sweep failed'));
+          }, workerHealthEveryMs);
+        },
+        stop: async () => {
+          if (healthTimer) clearInterval(healthTimer);
+          healthTimer = null;
+        },
+      },
+      auditExport: { start: () => audit.start(), stop: () => audit.stop() },
+      pods: { start: () => podLoop.start(1000), stop: () => podLoop.stop() },
+      pipelines: { start: () => coord.start(), stop: () => coord.stop() },
+      sweeps: { start: () => sweepLoop.start(config.sweepIntervalMs), stop: () => sweepLoop.stop() },
+    },
+    log,
+  );
+  leader.onChange((isLeader) => components.setLeader(isLeader));
+  registerLeaderGauge(metrics.registry, () => leader.isLeader());
+  registerHealthRoutes(app, () =>
+    assessHealth(
+      {
+        pingStore: () => store.ping(),
+        leader: () => leader.status(),
+        lifecycle: () => components.status(),
+        relayLanes: () => relay.status(),
+        nats: () => events.router.transports().nats,
+        dlqStats: () => events.dlq.stats(),
+        alertSinks: () => alerts.health(),
+        jobsByState: () => jobRepo.countByState(store.db),
+        workersByHealth: () => workerRepo.countByHealth(store.db),
+        coordination: () => coord.health(),
+      },
+      clock.now(),
+    ),
+  );
   registerJobRoutes(app, { jobs, workers, endpoints });
   registerAuditRoutes(app, audit);
   registerRunRoutes(app, { runs, heartbeats, commands, stream: statusStream });
@@ -216,19 +282,9 @@ export async function startController(config: Config, deps: ControllerDeps = {})
   const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   advertisedUrl = config.publicUrl ?? url;
 
-  scheduler.start(1000);
-  await events.start();
-  audit.start();
-  podLoop.start(1000);
-  sweepLoop.start(config.sweepIntervalMs);
-  coord.start();
-  liveness.start(Math.max(100, Math.min(1000, Math.floor(config.staleAfterMs / 10))));
-  const healthTimer = setInterval(
-    () => {
-      workers.sweepHealth().catch((err: unknown) => log.error({ err }, 'health sweep failed'));
-    },
-    Math.max(200, Math.min(5000, config.workerTimeoutMs / 4)),
-  );
+  await components.start();
+  // Resolves once the first try is decided: on a lone controller, its loops are running now.
+  await leader.start();
 
   const embedded = new EmbeddedWorkers(
     {
@@ -283,21 +339,19 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     sweeps,
     sweepLoop,
     coordination: coord,
+    leader,
     adminTokenPath,
     async stop() {
       if (stopped) return;
       stopped = true;
       await embedded.stop();
-      clearInterval(healthTimer);
       await statusStream.stop();
       await app.close();
-      await liveness.stop();
-      await scheduler?.stop();
-      await audit.stop();
-      await podLoop.stop();
-      await sweepLoop.stop();
-      await coord.stop();
+      // Deposes this replica (the leader loops stop in reverse order) and releases the lock.
+      await leader.stop();
+      await components.stop();
       await events.stop();
+      await tracing.shutdown();
       if (!deps.store) await store.close();
     },
   };

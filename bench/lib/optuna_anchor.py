@@ -107,7 +107,7 @@ def regret_curve(name, seed, trials, sigma, optimum):
 
 
 def suggestion_seconds(name, completed, repeats, seed):
-    """Mean CPU seconds of study.ask() with `completed` finished trials (random points) in the study.
+    """Median CPU seconds of study.ask() with `completed` finished trials (random points) in the study.
 
     CPU time, not wall time: the benchmark machine is shared, and the TypeScript side measures
     the same way (process.cpuUsage).
@@ -123,13 +123,17 @@ def suggestion_seconds(name, completed, repeats, seed):
         done.append(optuna.trial.create_trial(params=params, distributions=dists, value=value))
     study.add_trials(done)
     times = []
+    for _ in range(2):  # warm caches, as the TypeScript side warms its JIT
+        study.tell(study.ask(dists), state=optuna.trial.TrialState.FAIL)
     for _ in range(repeats):
         t0 = time.process_time()
         trial = study.ask(dists)
         times.append(time.process_time() - t0)
         # Failing the trial keeps the number of completed trials fixed between repeats.
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return sum(times) / len(times)
+    times.sort()
+    mid = len(times) // 2
+    return times[mid] if len(times) % 2 == 1 else (times[mid - 1] + times[mid]) / 2
 
 
 def main():

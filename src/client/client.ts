@@ -1,3 +1,4 @@
+import type { HealthReport } from '../cluster/health.js';
 import type { ModelView, RegisterModel } from '../coordination/model-service.js';
 import type { PipelineView } from '../coordination/pipeline-views.js';
 import type { QueueReading } from '../coordination/queue-monitor.js';
@@ -95,6 +96,9 @@ export class RunplaneClient {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    // A job's process continues the trace it was launched in (TRACEPARENT, set by the controller).
+    const traceparent = typeof process === 'undefined' ? undefined : process.env.TRACEPARENT;
+    if (traceparent) headers.traceparent = traceparent;
     let res: Response;
     try {
       res = await fetch(url, {
@@ -490,5 +494,11 @@ export class RunplaneClient {
       'GET',
       '/api/v1/coordination/queues',
     );
+  }
+
+  // ----- health -----
+  /** GET /api/v1/health: overall_health, status, components, issues, handler success rate. */
+  health() {
+    return this.request<HealthReport>('GET', '/api/v1/health');
   }
 }

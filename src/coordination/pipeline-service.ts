@@ -198,6 +198,7 @@ export class PipelineService {
   /** Applies a stage completion or failure event to its config's pipeline (idempotent by event id). */
   readonly onStageEvent = async (ev: StoredEvent): Promise<void> => {
     const kind = stageOfEventType(ev.type);
+    console.error('DBG stage event', ev.type, JSON.stringify(ev.payload));
     if (!kind) return;
     const payload = ev.payload as Record<string, unknown> & { config_key: string };
     const pl = await pipelineRepo.latestForConfig(this.store.db, payload.config_key);
@@ -216,7 +217,9 @@ export class PipelineService {
       }
     }
     const now = this.clock.now();
+    console.error('DBG before write');
     const launch = await this.store.write(async (tx): Promise<Launch | null> => {
+      console.error('DBG in write');
       const p = await pipelineRepo.get(tx, pl.id);
       const current = p ? await pipelineRepo.getStage(tx, p.id, kind.stage, p.stage_attempt) : undefined;
       // A late result of an earlier attempt's job does not settle the attempt running now.
@@ -228,6 +231,7 @@ export class PipelineService {
         outcome: !applies ? 'ignored' : error ? 'failed' : 'completed',
         created_at: now,
       });
+      console.error('DBG applied', first, applies);
       if (!first || !applies || !p) return null;
       const key = { pipeline_id: p.id, stage: kind.stage, attempt: p.stage_attempt };
       const breaker: Breaker = {
@@ -292,6 +296,7 @@ export class PipelineService {
       await this.changed(tx, { ...p, stage_attempt: attempt, breaker_state: b.state }, error, now);
       return launching ? { pipelineId: p.id, stage: kind.stage, attempt } : null;
     });
+    console.error('DBG after write', launch);
     if (launch) await this.launch(launch);
   };
 

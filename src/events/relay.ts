@@ -145,6 +145,24 @@ export class EventRelay {
     await Promise.all([...this.lanes.values()].map((l) => this.writeCursor(l)));
   }
 
+  /**
+   * Re-reads every lane's cursor from the store, for a relay about to start again: while this
+   * replica was not the leader, another one delivered and moved the shared cursors on.
+   */
+  async reloadCursors(): Promise<void> {
+    if (!this.stopped) throw new Error('reloadCursors() is for a stopped relay');
+    for (const lane of this.lanes.values()) {
+      await lane.saving.catch(() => undefined);
+      const cursor = await outboxRepo.getCursor(this.store.db, lane.name);
+      if (cursor === null) continue;
+      lane.cursor = cursor;
+      lane.savedCursor = cursor;
+      lane.failures = 0;
+      lane.retryAt = 0;
+      lane.lastError = null;
+    }
+  }
+
   /** Asks every lane for a delivery round soon; calls during a round coalesce into one more. */
   kick(): void {
     for (const lane of this.lanes.values()) this.kickLane(lane);

@@ -4,6 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
+import { currentTraceparent, TRACEPARENT_ENV } from '../tracing/context.js';
 import { jobRepo, type NewJobRow } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
@@ -47,8 +48,10 @@ export class JobService {
    * before anything of it is written, so a rejected one changes nothing and fails alone.
    */
   launch(req: JobRequest): Promise<{ job_id: string }> {
+    // Read here, in the caller's trace context: the group commit runs outside it.
+    const traced = withTraceparent(req);
     return new Promise((resolve, reject) => {
-      this.launches.push({ req, resolve, reject });
+      this.launches.push({ req: traced, resolve, reject });
       if (!this.flushingLaunches) {
         this.flushingLaunches = true;
         setImmediate(() => void this.flushLaunches());
@@ -242,4 +245,15 @@ export function newJobRow(req: JobRequest, id: string, now: number): NewJobRow {
     finished_at: null,
     updated_at: now,
   };
+}
+
+/**
+ * The request with TRACEPARENT in its environment when the caller is in a trace (an HTTP
+ * request that carried `traceparent`, or a span), so the job's process can continue the trace.
+ * A TRACEPARENT the submitter set is kept.
+ */
+function withTraceparent(req: JobRequest): JobRequest {
+  if (req.env?.[TRACEPARENT_ENV] !== undefined) return req;
+  const traceparent = currentTraceparent();
+  return traceparent ? { ...req, env: { ...req.env, [TRACEPARENT_ENV]: traceparent } } : req;
 }

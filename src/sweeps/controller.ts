@@ -271,7 +271,9 @@ export class SweepController {
     });
 
     // 5. Store the decision before anything is dispatched.
-    const history = await this.history(spec, trials, updates);
+    // A trial about to get another attempt is still going, for the optimizer as for everyone.
+    const again = new Set(retries.map((t) => t.number));
+    const history = (await this.history(spec, trials, updates)).filter((o) => !again.has(o.number));
     const created = await retrying(() =>
       this.store.write(async (tx) => {
         const fresh = await sweepRepo.get(tx, sweepId);
@@ -304,7 +306,11 @@ export class SweepController {
         }
         if (decision.create > 0 && exhaustedAt === null && !stopping) {
           const pending: Params[] = trials
-            .filter((t) => !isFinalTrial((updates.get(t.number)?.status ?? t.status) as TrialStatus))
+            .filter(
+              (t) =>
+                again.has(t.number) ||
+                !isFinalTrial((updates.get(t.number)?.status ?? t.status) as TrialStatus),
+            )
             .map((t) => JSON.parse(t.params) as Params);
           for (let i = 0; i < decision.create; i++) {
             const params = optimizer.suggest(count, history, pending);

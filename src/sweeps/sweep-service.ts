@@ -1,6 +1,5 @@
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
-import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import { conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -46,7 +45,8 @@ export class SweepService {
       await sweepRepo.insert(tx, {
         id,
         name: spec.name,
-        spec: canonicalJson(spec),
+        // Not canonical: the parameters keep the file's order (tables, CSV columns, grids).
+        spec: JSON.stringify(spec),
         status: 'running',
         status_reason: null,
         trial_count: 0,

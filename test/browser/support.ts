@@ -2,7 +2,7 @@
  * The browser suites' pieces: Debian's Chromium driven by playwright-core (never a downloaded
  * browser), a logged-in page, and waits on what the dashboard marks as rendered.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/processes.js';
@@ -42,9 +42,18 @@ export async function open(page: Page, hash: string, ready: string): Promise<voi
   await page.waitForSelector(`[data-view-ready="${ready}"]`);
 }
 
+/**
+ * Takes a screenshot of the view. It is written to docs/screenshots/ when that picture is
+ * missing, or always with RUNPLANE_TEST_SCREENSHOTS=1 (to refresh them), so an ordinary test
+ * run does not rewrite the committed pictures.
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  const png = await page.screenshot({ fullPage: false });
+  if (process.env.RUNPLANE_TEST_SCREENSHOTS === '1' || !existsSync(path)) {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    writeFileSync(path, png);
+  }
 }
 
 /** The text of an element, whitespace-trimmed. */

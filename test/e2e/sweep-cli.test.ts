@@ -55,21 +55,29 @@ describe('runplane sweep', () => {
   it('start follows a sweep to the end; status, analyze, export and compare show it', async () => {
     const up = await startUp({ workers: 1 });
     const cli = (args: string[], timeoutMs = 120_000) =>
-      runCli(['--url', up.url, '--token', up.adminToken, 'sweep', ...args], {}, { cwd: REPO_ROOT, timeoutMs });
+      runCli(
+        ['--url', up.url, '--token', up.adminToken, 'sweep', ...args],
+        {},
+        { cwd: REPO_ROOT, timeoutMs },
+      );
     const dir = tempDir();
 
     const started = await cli(['start', sweepFile(dir, 'cli-a', 4, 3)], 240_000);
     expect(started.code, started.stderr).toBe(0);
     // The progress bar: done / running / failed and the best so far, up to the end.
-    expect(started.stderr).toMatch(/\[#+\.*\] \d+\/4 done \d+, running \d+, pending \d+, failed 0, best val_loss=/);
-    expect(started.stderr).toMatch(/\[#{30}\] 4\/4 done 4, running 0, pending 0, failed 0, best val_loss=\S+ \(trial \d\)\s+\[completed\]/);
+    expect(started.stderr).toMatch(
+      /\[#+\.*\] \d+\/4 done \d+, running \d+, pending \d+, failed 0, best val_loss=/,
+    );
+    expect(started.stderr).toMatch(
+      /\[#{30}\] 4\/4 done 4, running 0, pending 0, failed 0, best val_loss=\S+ \(trial \d\)\s+\[completed\]/,
+    );
     const id = /sweep\s+(swp_\S+)/.exec(started.stdout)?.[1];
     expect(id, started.stdout).toBeDefined();
     if (!id) return;
     expect(started.stdout).toMatch(/status\s+completed/);
 
     const status = await cli(['status', id, '--json']);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout) as { trials: Array<{ status: string }>; best: { number: number } };
     expect(s.trials.map((t) => t.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
 
@@ -87,11 +95,15 @@ describe('runplane sweep', () => {
     const csv = await cli(['export', id, '--format', 'csv']);
     expect(csv.code).toBe(0);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines[0]).toBe('number,status,lr,batch_size,val_loss,cost,attempt,origin,parent_number,run_id,created_at,ended_at');
+    expect(lines[0]).toBe(
+      'number,status,lr,batch_size,val_loss,cost,attempt,origin,parent_number,run_id,created_at,ended_at',
+    );
     expect(lines).toHaveLength(5);
     const json = await cli(['export', id, '--format', 'json', '--out', join(dir, 'export.json')]);
     expect(json.code).toBe(0);
-    expect((JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as { trials: unknown[] }).trials).toHaveLength(4);
+    expect(
+      (JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as { trials: unknown[] }).trials,
+    ).toHaveLength(4);
 
     const b = await cli(['start', sweepFile(dir, 'cli-b', 2, 2), '--detach']);
     expect(b.code).toBe(0);
@@ -111,7 +123,10 @@ describe('runplane sweep', () => {
   it('a bad sweep file is refused with its field errors (exit 6)', async () => {
     const up = await startUp({ workers: 0 });
     const file = join(tempDir(), 'bad.yaml');
-    writeFileSync(file, 'name: bad\nobjective: {metric: loss}\nparameters: {lr: {type: float, low: 1, high: 0}}\nmax_trials: 2\ntrain: {command: [x]}\n');
+    writeFileSync(
+      file,
+      'name: bad\nobjective: {metric: loss}\nparameters: {lr: {type: float, low: 1, high: 0}}\nmax_trials: 2\ntrain: {command: [x]}\n',
+    );
     const r = await runCli(['--url', up.url, '--token', up.adminToken, 'sweep', 'start', file]);
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/parameters\.lr\.high: high must be greater than low \(OUT_OF_RANGE\)/);

@@ -12,7 +12,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import type { SweepWire } from '../../src/sweeps/schemas.js';
 import { eventually } from '../helpers/controller.js';
-import { cleanup, cliAs, counts, freePort, readLines, startUp, startWorker, tempDir } from '../helpers/processes.js';
+import {
+  cleanup,
+  cliAs,
+  counts,
+  freePort,
+  readLines,
+  startUp,
+  startWorker,
+  tempDir,
+} from '../helpers/processes.js';
 import { PG_URL, serviceAvailable } from '../helpers/services.js';
 import { dropSchema } from '../helpers/store.js';
 
@@ -115,19 +124,29 @@ async function crashLoop(databaseUrl?: string): Promise<void> {
   const { trials } = await client.sweepTrials(sweep.sweep_id);
 
   // No trial lost or duplicated, numbered 0..n-1, max_trials (the grid) counted across restarts.
-  expect(trials.map((t) => t.number), why).toEqual(XS.flatMap((_, i) => YS.map((__, j) => i * YS.length + j)));
+  expect(
+    trials.map((t) => t.number),
+    why,
+  ).toEqual(XS.flatMap((_, i) => YS.map((__, j) => i * YS.length + j)));
   expect(done.trial_count).toBe(XS.length * YS.length);
   // No suggestion repeated: every grid point exactly once.
   const points = trials.map((t) => `${t.params.x} ${t.params.y}`).sort();
   expect(points, why).toEqual(XS.flatMap((x) => YS.map((y) => `${x} ${y}`)).sort());
-  expect(trials.every((t) => t.status === 'COMPLETED'), why).toBe(true);
+  expect(
+    trials.every((t) => t.status === 'COMPLETED'),
+    why,
+  ).toBe(true);
   expect(done.best?.params).toEqual({ x: 0.4, y: 1 });
 
   // Each attempt ran at most once; each trial's last attempt ran.
   const lines = readLines(ran);
   const perAttempt = counts(lines.map((l) => l.split(' ').slice(0, 2).join(' ')));
-  expect([...perAttempt].filter(([, c]) => c !== 1), why).toEqual([]);
-  for (const t of trials) expect(perAttempt.get(`${t.number} ${t.attempt}`), `${why}: trial ${t.number}`).toBe(1);
+  expect(
+    [...perAttempt].filter(([, c]) => c !== 1),
+    why,
+  ).toEqual([]);
+  for (const t of trials)
+    expect(perAttempt.get(`${t.number} ${t.attempt}`), `${why}: trial ${t.number}`).toBe(1);
   // A ran line names the parameters of its trial.
   for (const l of lines) {
     const [n, , x, y] = l.split(' ');
@@ -138,7 +157,9 @@ async function crashLoop(databaseUrl?: string): Promise<void> {
   const runs = await client.listRuns({ sweep: sweep.sweep_id, limit: 1000 });
   const attempts = trials.reduce((s, t) => s + t.attempt + 1, 0);
   expect(runs.runs).toHaveLength(attempts);
-  expect(runs.runs.filter((r) => !['completed', 'failed', 'terminated'].includes(r.status)).map((r) => r.run_id)).toEqual([]);
+  expect(
+    runs.runs.filter((r) => !['completed', 'failed', 'terminated'].includes(r.status)).map((r) => r.run_id),
+  ).toEqual([]);
   const keys = runs.runs.map((r) => {
     const s = (r.config as { sweep: { trial: number; attempt: number } }).sweep;
     return `${s.trial} ${s.attempt}`;

@@ -23,7 +23,11 @@ function producing(file: string, content: string, extra: Record<string, unknown>
 
 async function settled(get: () => Promise<PipelineView>, until: (p: PipelineView) => boolean): Promise<PipelineView> {
   return eventually(async () => {
-    const p = await get();
+    const p = await get().catch((err: unknown) => {
+      console.error('DBG get', err);
+      throw err;
+    });
+    console.error('DBG status', p.status, p.stage, p.pipeline_id, p.attempts.length);
     return until(p) ? p : undefined;
   }, 30_000);
 }
@@ -167,8 +171,9 @@ forEachDialect((dialect) => {
         stages: { selfplay: { external: true }, data_sync: { external: true } },
       });
       const get = () => t.admin.getPipeline('hex8_2p');
+      // Distinct payloads: the same content again within the router's dedup window is a duplicate.
       const fail = (id: string) =>
-        t.admin.publishEvent({ type: 'SELFPLAY_FAILED', id, payload: { config_key: 'hex8_2p', error: 'node lost' } });
+        t.admin.publishEvent({ type: 'SELFPLAY_FAILED', id, payload: { config_key: 'hex8_2p', error: `node lost (${id})` } });
 
       await fail('f-1');
       let p = await settled(get, (x) => x.attempt === 2);

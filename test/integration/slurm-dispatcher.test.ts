@@ -50,15 +50,23 @@ describe.skipIf(!slurmOk)('slurm dispatcher on a real cluster', () => {
     const out = join(d, 'env.txt');
     const slurm = new SlurmDispatcher({ dir: d, controllerUrl: () => 'http://127.0.0.1:7878' });
     expect(await slurm.available()).toBe(true);
-    const command = ['sh', '-c', `echo "$RUNPLANE_RUN_ID $RUNPLANE_RUN_TOKEN $RUNPLANE_TRIAL_NUMBER $TRIAL_EXTRA" > ${out}`];
+    const command = [
+      'sh',
+      '-c',
+      `echo "$RUNPLANE_RUN_ID $RUNPLANE_RUN_TOKEN $RUNPLANE_TRIAL_NUMBER $TRIAL_EXTRA" > ${out}`,
+    ];
     const name = `rp-test-ok-${process.pid}-${Date.now()}`;
     const id = await slurm.launch(spec(name, command));
     expect(id).toMatch(/^\d+$/);
     expect(await slurm.launch(spec(name, command))).toBe(id);
-    const done = await eventually(async () => {
-      const s = (await slurm.status([id])).get(id);
-      return s && !['pending', 'running'].includes(s.state) ? s : undefined;
-    }, 60_000, 200);
+    const done = await eventually(
+      async () => {
+        const s = (await slurm.status([id])).get(id);
+        return s && !['pending', 'running'].includes(s.state) ? s : undefined;
+      },
+      60_000,
+      200,
+    );
     expect(done.state).toBe('succeeded');
     expect(readFileSync(out, 'utf8').trim()).toBe("run_test rp_token_for_test 0 it's quoted");
     // Another dispatcher over the same directory (a restarted controller) knows the job too.
@@ -71,26 +79,38 @@ describe.skipIf(!slurmOk)('slurm dispatcher on a real cluster', () => {
     const d = dir();
     const slurm = new SlurmDispatcher({ dir: d, controllerUrl: () => 'http://127.0.0.1:7878' });
     const bad = await slurm.launch(spec(`rp-test-bad-${process.pid}-${Date.now()}`, ['sh', '-c', 'exit 3']));
-    const failed = await eventually(async () => {
-      const s = (await slurm.status([bad])).get(bad);
-      return s && !['pending', 'running'].includes(s.state) ? s : undefined;
-    }, 60_000, 200);
+    const failed = await eventually(
+      async () => {
+        const s = (await slurm.status([bad])).get(bad);
+        return s && !['pending', 'running'].includes(s.state) ? s : undefined;
+      },
+      60_000,
+      200,
+    );
     expect(failed).toMatchObject({ state: 'failed', reason: 'exit code 3' });
 
     const long = await slurm.launch(spec(`rp-test-long-${process.pid}-${Date.now()}`, ['sleep', '300']));
     await eventually(async () => (await slurm.status([long])).get(long)?.state === 'running', 60_000, 200);
     await slurm.stop(long, 'test');
-    const stopped = await eventually(async () => {
-      const s = (await slurm.status([long])).get(long);
-      return s && !['pending', 'running'].includes(s.state) ? s : undefined;
-    }, 60_000, 200);
+    const stopped = await eventually(
+      async () => {
+        const s = (await slurm.status([long])).get(long);
+        return s && !['pending', 'running'].includes(s.state) ? s : undefined;
+      },
+      60_000,
+      200,
+    );
     expect(stopped.state).toBe('killed');
   });
 
   it('an unknown job id is unknown, and a cluster that cannot be reached is unavailable', async () => {
     const slurm = new SlurmDispatcher({ dir: dir(), controllerUrl: () => 'x' });
     expect((await slurm.status(['999999999'])).get('999999999')?.state).toBe('unknown');
-    const down = new SlurmDispatcher({ dir: dir(), controllerUrl: () => 'x', bin: { squeue: '/nonexistent/squeue' } });
+    const down = new SlurmDispatcher({
+      dir: dir(),
+      controllerUrl: () => 'x',
+      bin: { squeue: '/nonexistent/squeue' },
+    });
     expect(await down.available()).toBe(false);
   });
 });

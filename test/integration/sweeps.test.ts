@@ -121,7 +121,13 @@ forEachDialect((dialect) => {
     const a1 = byRun.get(trials[1]?.run_id ?? '');
     if (!a0 || !a1) throw new Error('assignments do not match the trials');
     expect(a0.env.RUNPLANE_SWEEP_ID).toBe(sweep.sweep_id);
-    expect(a0.command).toEqual(['train', '--x', String(trials[0]?.params.x), '--y', String(trials[0]?.params.y)]);
+    expect(a0.command).toEqual([
+      'train',
+      '--x',
+      String(trials[0]?.params.x),
+      '--y',
+      String(trials[0]?.params.y),
+    ]);
     const learner = new RunplaneClient(t.ctl.url, a0.env.RUNPLANE_RUN_TOKEN ?? '');
     await learner.postMetrics(a0.run_id ?? '', { step: 1, values: { loss: 0.25 } });
     await worker.report(a0.attempt_id, 'SUCCEEDED', 0);
@@ -133,7 +139,10 @@ forEachDialect((dialect) => {
     // The third and last trial takes a freed slot.
     expect(r2?.created).toEqual([2]);
     await schedulingPass(t);
-    const [a2] = await worker.assignments(1, got.map((a) => a.attempt_id));
+    const [a2] = await worker.assignments(
+      1,
+      got.map((a) => a.attempt_id),
+    );
     if (!a2) throw new Error('no assignment for trial 2');
     await worker.report(a2.attempt_id, 'RUNNING');
     await new RunplaneClient(t.ctl.url, a2.env.RUNPLANE_RUN_TOKEN ?? '').postMetrics(a2.run_id ?? '', {
@@ -175,10 +184,13 @@ forEachDialect((dialect) => {
     const trials = (await t.admin.sweepTrials(sweep.sweep_id)).trials;
     const as = (n: number) => got.find((a) => a.run_id === trials[n]?.run_id);
     const post = (n: number, step: number, loss: number) =>
-      new RunplaneClient(t.ctl.url, as(n)?.env.RUNPLANE_RUN_TOKEN ?? '').postMetrics(trials[n]?.run_id ?? '', {
-        step,
-        values: { loss },
-      });
+      new RunplaneClient(t.ctl.url, as(n)?.env.RUNPLANE_RUN_TOKEN ?? '').postMetrics(
+        trials[n]?.run_id ?? '',
+        {
+          step,
+          values: { loss },
+        },
+      );
     await post(0, 1, 0.1);
     await t.ctl.sweepLoop.tick();
     expect((await t.admin.sweepTrials(sweep.sweep_id)).trials[0]?.rungs).toEqual({ '1': 0.1 });
@@ -198,11 +210,77 @@ forEachDialect((dialect) => {
     expect((await t.admin.listCommands(pruned?.run_id ?? '')).commands).toHaveLength(1);
   });
 
+  it('PBT: the worse member continues from the better one’s checkpoint with explored parameters (lineage)', async () => {
+    const t = await start({ sweepIntervalMs: '1h' });
+    const worker = await ManualWorker.register(t, 'w1', { cpu: 8 });
+    const sweep = await t.admin.createSweep({
+      ...base,
+      max_trials: undefined,
+      scheduler: {
+        type: 'pbt',
+        population_size: 2,
+        perturbation_interval: 2,
+        max_t: 10,
+        quantile: 0.5,
+        resample_probability: 0,
+      },
+      train: { command: ['train', '--x', '{x}', '--from', '{resume_from}', '--at', '{start_step}'] },
+    });
+    await t.ctl.sweepLoop.tick();
+    await schedulingPass(t);
+    const got = await worker.assignments(2);
+    for (const a of got) await worker.report(a.attempt_id, 'RUNNING');
+    const first = (await t.admin.sweepTrials(sweep.sweep_id)).trials;
+    expect(first.map((tr) => tr.member)).toEqual([0, 1]);
+    const token = (n: number) => got.find((a) => a.run_id === first[n]?.run_id)?.env.RUNPLANE_RUN_TOKEN ?? '';
+    await new RunplaneClient(t.ctl.url, token(0)).postMetrics(first[0]?.run_id ?? '', {
+      step: 2,
+      values: { loss: 0.1 },
+    });
+    await new RunplaneClient(t.ctl.url, token(1)).postMetrics(first[1]?.run_id ?? '', {
+      step: 2,
+      values: { loss: 0.9 },
+    });
+    await t.ctl.sweepLoop.tick();
+    const trials = (await t.admin.sweepTrials(sweep.sweep_id)).trials;
+    expect(trials.map((tr) => [tr.number, tr.status, tr.member, tr.parent_number, tr.origin])).toEqual([
+      [0, 'IN_TRAINING', 0, null, 'random'],
+      [1, 'PRUNED', 1, null, 'random'],
+      [2, 'PENDING', 1, 0, 'pbt'],
+    ]);
+    expect(trials[2]?.start_step).toBe(2);
+    const x0 = trials[0]?.params.x as number;
+    expect([0.8 * x0, 1.2 * x0].some((v) => Math.abs(v - (trials[2]?.params.x as number)) < 1e-9)).toBe(true);
+    expect((await t.admin.listCommands(trials[1]?.run_id ?? '')).commands.map((c) => c.type)).toEqual([
+      'terminate',
+    ]);
+    // The replaced member's job holds its slot until it has exited (max_parallel_jobs is 2).
+    await t.ctl.sweepLoop.tick();
+    expect((await t.admin.sweepTrials(sweep.sweep_id)).trials[2]?.train_job).toBeNull();
+    const replaced = got.find((a) => a.run_id === trials[1]?.run_id);
+    await worker.report(replaced?.attempt_id ?? '', 'SUCCEEDED', 0);
+    await t.ctl.sweepLoop.tick();
+    await schedulingPass(t);
+    const [child] = await worker.assignments(
+      1,
+      got.map((a) => a.attempt_id),
+    );
+    expect(child?.run_id).toBe(trials[2]?.run_id);
+    const from = join(t.config.sweepDir, 'checkpoints', sweep.sweep_id, 'trial-0');
+    expect(child?.env.RUNPLANE_RESUME_FROM).toBe(from);
+    expect(child?.command.slice(-4)).toEqual(['--from', from, '--at', '2']);
+  });
+
   it('a stale trial is failed, its job stopped, and retried as a new attempt with the same parameters', async () => {
     const clock = new FakeClock();
     const t = await start({ sweepIntervalMs: '1h' }, { clock });
     const worker = await ManualWorker.register(t, 'w1', { cpu: 8 });
-    const sweep = await t.admin.createSweep({ ...base, max_trials: 1, stale_after: '5m', retry: { max_retries: 1 } });
+    const sweep = await t.admin.createSweep({
+      ...base,
+      max_trials: 1,
+      stale_after: '5m',
+      retry: { max_retries: 1 },
+    });
     await t.ctl.sweepLoop.tick();
     await schedulingPass(t);
     const [a] = await worker.assignments(1);
@@ -271,12 +349,18 @@ forEachDialect((dialect) => {
       }),
     );
     expect(err.status).toBe(422);
-    expect(err.details.map((d) => d.field).sort()).toEqual(['max_parallel_jobs', 'parameters.lr.high', 'scheduler.max_t']);
+    expect(err.details.map((d) => d.field).sort()).toEqual([
+      'max_parallel_jobs',
+      'parameters.lr.high',
+      'scheduler.max_t',
+    ]);
     expect((await t.admin.listSweeps()).sweeps).toEqual([]);
     const viewer = await t.as('viewer');
     expect((await rejected(viewer.createSweep(base))).status).toBe(403);
     expect((await rejected(t.admin.getSweep('swp_missing'))).code).toBe('SWEEP_NOT_FOUND');
     const warm = await rejected(t.admin.createSweep({ ...base, warm_start: ['swp_missing'] }));
-    expect(warm.details).toEqual([{ field: 'warm_start', code: 'UNKNOWN_SWEEP', message: 'sweep swp_missing not found' }]);
+    expect(warm.details).toEqual([
+      { field: 'warm_start', code: 'UNKNOWN_SWEEP', message: 'sweep swp_missing not found' },
+    ]);
   });
 });

@@ -76,13 +76,20 @@ describe('async, sequential and batched', () => {
 
   it('sequential runs one at a time; batched waits for the whole batch', () => {
     expect(createScheduler({ type: 'sequential' }).decide(ctx([trial(0)])).create).toBe(0);
-    expect(createScheduler({ type: 'sequential' }).decide(ctx([trial(0, { status: 'COMPLETED', active: false })])).create).toBe(1);
+    expect(
+      createScheduler({ type: 'sequential' }).decide(ctx([trial(0, { status: 'COMPLETED', active: false })]))
+        .create,
+    ).toBe(1);
     const b = createScheduler({ type: 'batched', batch_size: 3 });
     expect(b.decide(ctx([])).create).toBe(3);
     expect(b.decide(ctx([trial(0, { status: 'COMPLETED', active: false }), trial(1)])).create).toBe(0);
     expect(
-      b.decide(ctx([trial(0, { status: 'COMPLETED', active: false }), trial(1, { status: 'FAILED', active: false })], { maxTrials: 4 }))
-        .create,
+      b.decide(
+        ctx(
+          [trial(0, { status: 'COMPLETED', active: false }), trial(1, { status: 'FAILED', active: false })],
+          { maxTrials: 4 },
+        ),
+      ).create,
     ).toBe(2);
   });
 });
@@ -135,7 +142,9 @@ describe('ASHA', () => {
   it('a decided rung is never decided again; a trial past max_t rungs is left alone', () => {
     const s = createScheduler(asha);
     const t = trial(0, { rungs: { '1': 0.9, '3': 0.8, '9': 0.7 }, series: curve(Array(20).fill(0.9)) });
-    const d = s.decide(ctx([trial(1, { rungs: { '1': 0.1 }, series: curve([0.1]), status: 'COMPLETED' }), t]));
+    const d = s.decide(
+      ctx([trial(1, { rungs: { '1': 0.1 }, series: curve([0.1]), status: 'COMPLETED' }), t]),
+    );
     expect(d.stop).toEqual([]);
     expect(d.record).toEqual([]);
   });
@@ -209,7 +218,11 @@ describe('PBT', () => {
   it('exploit: the bottom member is stopped and continues from a top member, with explored parameters', () => {
     const losses = [0.1, 0.5, 0.6, 0.9];
     const pop = losses.map((l, i) =>
-      trial(i, { member: i, params: { lr: 0.01 * (i + 1), layers: 2, act: 'relu' }, series: curve(Array(6).fill(l)) }),
+      trial(i, {
+        member: i,
+        params: { lr: 0.01 * (i + 1), layers: 2, act: 'relu' },
+        series: curve(Array(6).fill(l)),
+      }),
     );
     const d = createScheduler(spec).decide(ctx(pop, { maxTrials: null }));
     expect(d.stop.map((s) => s.number)).toEqual([3]);

@@ -98,7 +98,11 @@ describe('local dispatcher', () => {
     dirs.push(dir);
     const out = join(dir, 'env.txt');
     const d = new LocalDispatcher(dir, () => 'http://ctl');
-    const cmd = ['sh', '-c', `echo "$RUNPLANE_TRIAL_NUMBER $RUNPLANE_RUN_TOKEN $RUNPLANE_CONTROLLER_URL" > ${out}; exit 0`];
+    const cmd = [
+      'sh',
+      '-c',
+      `echo "$RUNPLANE_TRIAL_NUMBER $RUNPLANE_RUN_TOKEN $RUNPLANE_CONTROLLER_URL" > ${out}; exit 0`,
+    ];
     const id = await d.launch(spec('ok', cmd));
     expect(await d.launch(spec('ok', cmd))).toBe(id);
     expect((await settled(d, id)).state).toBe('succeeded');
@@ -116,7 +120,9 @@ describe('local dispatcher', () => {
     const d = new LocalDispatcher(dir, () => 'http://ctl', { killGraceMs: 200 });
     const id = await d.launch(spec('long', ['sh', '-c', 'sleep 30 & wait'], { max_concurrent: 1 }));
     await eventually(async () => (await d.status([id])).get(id)?.state === 'running');
-    await expect(d.launch(spec('second', ['true'], { max_concurrent: 1 }))).rejects.toBeInstanceOf(DispatcherUnavailable);
+    await expect(d.launch(spec('second', ['true'], { max_concurrent: 1 }))).rejects.toBeInstanceOf(
+      DispatcherUnavailable,
+    );
     await d.stop(id, 'test');
     expect((await settled(d, id)).state).toBe('killed');
   });

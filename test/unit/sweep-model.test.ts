@@ -143,7 +143,12 @@ colour: blue
       parameters: { x: { type: 'int', low: 1, high: 3 } },
       max_trials: 2,
       train: { command: ['true'] },
-      dispatcher: { type: 'pool', members: { s: { type: 'slurm' }, l: { type: 'local' } }, train: ['s', 'l'], eval: ['x'] },
+      dispatcher: {
+        type: 'pool',
+        members: { s: { type: 'slurm' }, l: { type: 'local' } },
+        train: ['s', 'l'],
+        eval: ['x'],
+      },
     });
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -193,16 +198,23 @@ describe('derived trial status', () => {
 
   it('STALE when a running trial shows no sign of life, or its learner is unresponsive; a queued one never', () => {
     const quiet = { ...base, activityAt: 0, now: 10_000 };
-    expect(deriveTrialStatus({ ...quiet, trainState: 'running' })).toMatchObject({ status: 'STALE', reason: 'stale' });
+    expect(deriveTrialStatus({ ...quiet, trainState: 'running' })).toMatchObject({
+      status: 'STALE',
+      reason: 'stale',
+    });
     expect(deriveTrialStatus({ ...quiet, trainState: 'pending' }).status).toBe('PENDING');
-    expect(deriveTrialStatus({ ...base, trainState: 'running', runHealth: 'unresponsive' }).status).toBe('STALE');
+    expect(deriveTrialStatus({ ...base, trainState: 'running', runHealth: 'unresponsive' }).status).toBe(
+      'STALE',
+    );
   });
 
   it('a failed, killed or lost training job fails the trial; final statuses never change', () => {
     for (const s of ['failed', 'killed', 'unknown'] as const)
       expect(deriveTrialStatus({ ...base, trainState: s }).status).toBe('FAILED');
     expect(deriveTrialStatus({ ...base, status: 'PRUNED', trainState: 'killed' }).status).toBe('PRUNED');
-    expect(deriveTrialStatus({ ...base, status: 'COMPLETED', trainState: 'failed' }).status).toBe('COMPLETED');
+    expect(deriveTrialStatus({ ...base, status: 'COMPLETED', trainState: 'failed' }).status).toBe(
+      'COMPLETED',
+    );
   });
 
   it('retries by policy, never an interrupted trial, never past max_retries', () => {
@@ -224,12 +236,9 @@ describe('derived trial status', () => {
   });
 
   it('fills command placeholders, keeping {{ }} as braces', () => {
-    expect(renderCommand(['--lr', '{lr}', 'x={trial}/{{lit}}', '{act}'], { lr: 0.01, trial: 3, act: null })).toEqual([
-      '--lr',
-      '0.01',
-      'x=3/{lit}',
-      '',
-    ]);
+    expect(
+      renderCommand(['--lr', '{lr}', 'x={trial}/{{lit}}', '{act}'], { lr: 0.01, trial: 3, act: null }),
+    ).toEqual(['--lr', '0.01', 'x=3/{lit}', '']);
   });
 });
 
@@ -249,11 +258,14 @@ describe('analysis', () => {
   it('PED-ANOVA finds the parameter that matters', () => {
     const trials = [];
     for (let i = 0; i < 60; i++) {
-      const x = (i * 37) % 60 / 60;
-      const noise = (i * 13) % 60 / 60;
+      const x = ((i * 37) % 60) / 60;
+      const noise = ((i * 13) % 60) / 60;
       trials.push({ params: { x, noise }, value: (x - 0.2) ** 2 });
     }
-    const space = { x: { type: 'float' as const, low: 0, high: 1 }, noise: { type: 'float' as const, low: 0, high: 1 } };
+    const space = {
+      x: { type: 'float' as const, low: 0, high: 1 },
+      noise: { type: 'float' as const, low: 0, high: 1 },
+    };
     const imp = pedAnova(space, trials, 'minimize');
     expect(imp[0]?.param).toBe('x');
     expect(imp[0]?.importance).toBeGreaterThan(0.8);
@@ -271,7 +283,10 @@ describe('analysis', () => {
       { number: 2, status: 'COMPLETED' as const, params: { x: 0.9 }, values: [3, 3], run_id: 'r2', cost: 1 },
       { number: 3, status: 'FAILED' as const, params: { x: 0.3 }, values: null, run_id: 'r3', cost: null },
     ];
-    const a = analyze(space, objectives, trials, { top: 2, samples: (n) => (n === 0 ? [1, 1.1, 0.9] : [2, 2.1, 1.9]) });
+    const a = analyze(space, objectives, trials, {
+      top: 2,
+      samples: (n) => (n === 0 ? [1, 1.1, 0.9] : [2, 2.1, 1.9]),
+    });
     expect(a.best?.number).toBe(0);
     expect(a.top.map((t) => t.number)).toEqual([0, 1]);
     expect(a.pareto_front).toEqual([0, 1]);
@@ -280,7 +295,11 @@ describe('analysis', () => {
     expect(a.significance).toMatchObject({ a: 0, b: 1, test: 'welch-t', significant: true });
     expect(a.history.map((h) => h.best)).toEqual([1, 1, 1, 1]);
     expect(a.trials).toEqual({ total: 4, completed: 3, failed: 1, pruned: 0 });
-    for (const svg of [historyPlot(a, 's'), parallelCoordinatesPlot(space, trials, a, 's'), importancePlot(a, 's')]) {
+    for (const svg of [
+      historyPlot(a, 's'),
+      parallelCoordinatesPlot(space, trials, a, 's'),
+      importancePlot(a, 's'),
+    ]) {
       expect(svg.startsWith('<svg')).toBe(true);
       expect(svg.trim().endsWith('</svg>')).toBe(true);
     }

@@ -162,7 +162,11 @@ export class SlurmDispatcher implements Dispatcher {
         continue;
       }
       if (q) {
-        out.set(id, { state: STATES[q.state] ?? 'unknown', reason: q.reason && q.reason !== 'None' ? q.reason : null, changedAt: null });
+        out.set(id, {
+          state: STATES[q.state] ?? 'unknown',
+          reason: q.reason && q.reason !== 'None' ? q.reason : null,
+          changedAt: null,
+        });
         continue;
       }
       out.set(id, await this.fromAccounting(id, name));

@@ -17,10 +17,10 @@ import {
   toUnit,
 } from '../space.js';
 import { type Scored, sampleUniform, scoredHistory, seedOf, valueFromUnit } from './common.js';
-import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
 import { symmetricEigen } from './linalg.js';
 import { readOptions } from './options.js';
 import { Rng } from './rng.js';
+import type { Direction, Observation, Optimizer, OptimizerSpec } from './types.js';
 
 export interface CmaState {
   mean: Float64Array;

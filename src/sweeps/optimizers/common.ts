@@ -13,8 +13,8 @@ import {
   type Space,
   toUnit,
 } from '../space.js';
-import type { Direction, Observation } from './index.js';
 import type { Rng } from './rng.js';
+import type { Direction, Observation } from './types.js';
 
 /** A finished trial with its objectives turned into losses (smaller is better). */
 export interface Scored {

@@ -4,7 +4,8 @@
  * all fitted by maximising the marginal likelihood times weak log-normal priors (L-BFGS with
  * analytic gradients). Targets are expected standardized (mean 0, variance 1).
  */
-import { cholesky, choleskyInverse, minimizeLbfgs, solveLower, solveUpperT } from './linalg.js';
+import { minimizeLbfgs } from './lbfgs.js';
+import { cholesky, choleskyInverse, solveLower, solveUpperT } from './linalg.js';
 
 const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -259,7 +260,11 @@ export class HyperparameterObjective {
   private readonly dWarpA: Float64Array;
   private readonly dWarpB: Float64Array;
   private readonly R: Float64Array;
+  private readonly E: Float64Array;
   private readonly Kinv: Float64Array;
+  private readonly T: Float64Array;
+  private readonly alpha: Float64Array;
+  private readonly invLs2: Float64Array;
 
   constructor(
     private readonly rawX: Float64Array,
@@ -273,14 +278,18 @@ export class HyperparameterObjective {
     this.dWarpA = new Float64Array(n * dims);
     this.dWarpB = new Float64Array(n * dims);
     this.R = new Float64Array(n * n);
+    this.E = new Float64Array(n * n);
     this.Kinv = new Float64Array(n * n);
+    this.T = new Float64Array(n * n);
+    this.alpha = new Float64Array(n);
+    this.invLs2 = new Float64Array(dims);
   }
 
   evaluate(theta: Float64Array, grad: Float64Array): number {
     const { n, dims, X, K, y } = this;
     const signal = Math.exp(theta[dims] as number);
     const noise = Math.exp(theta[dims + 1] as number);
-    const invLs2 = new Float64Array(dims);
+    const invLs2 = this.invLs2;
     for (let d = 0; d < dims; d++) invLs2[d] = Math.exp(-2 * (theta[d] as number));
     X.set(this.rawX.subarray(0, n * dims));
     this.warpIdx.forEach((d, k) => {
@@ -297,8 +306,9 @@ export class HyperparameterObjective {
         this.dWarpB[i * dims + d] = -b * pow * Math.log(Math.max(oneMinus, 1e-300));
       }
     });
-    // K (lower triangle and diagonal); keep r per pair to reuse in the gradient.
+    // K (lower triangle and diagonal); keep r and e^(−√5 r) per pair for the gradient.
     const R = this.R;
+    const E = this.E;
     for (let i = 0; i < n; i++) {
       K[i * n + i] = signal + noise;
       for (let j = 0; j < i; j++) {
@@ -308,8 +318,10 @@ export class HyperparameterObjective {
           r2 += diff * diff * (invLs2[d] as number);
         }
         const r = Math.sqrt(r2);
+        const e = Math.exp(-SQRT5 * r);
         R[i * n + j] = r;
-        K[i * n + j] = signal * (1 + SQRT5 * r + (5 / 3) * r2) * Math.exp(-SQRT5 * r);
+        E[i * n + j] = e;
+        K[i * n + j] = signal * (1 + SQRT5 * r + (5 / 3) * r2) * e;
         K[j * n + i] = K[i * n + j] as number;
       }
     }
@@ -317,11 +329,13 @@ export class HyperparameterObjective {
       grad.fill(0);
       return Number.POSITIVE_INFINITY;
     }
-    const alpha = solveUpperT(K, n, solveLower(K, n, Float64Array.from(y)));
+    const alpha = this.alpha;
+    alpha.set(y);
+    solveUpperT(K, n, solveLower(K, n, alpha));
     let nll = 0.5 * n * LOG_2PI;
     for (let i = 0; i < n; i++)
       nll += 0.5 * (y[i] as number) * (alpha[i] as number) + Math.log(K[i * n + i] as number);
-    const Kinv = choleskyInverse(K, n, this.Kinv);
+    const Kinv = choleskyInverse(K, n, this.Kinv, this.T);
     // W = ααᵀ − K⁻¹ ; ∂nll/∂θ = −½ tr(W ∂K/∂θ)
     grad.fill(0);
     const P = dims + 2 + 2 * this.warpIdx.length;
@@ -335,7 +349,7 @@ export class HyperparameterObjective {
       for (let j = 0; j < i; j++) {
         const w = 2 * ((alpha[i] as number) * (alpha[j] as number) - (Kinv[i * n + j] as number));
         const r = R[i * n + j] as number;
-        const e = Math.exp(-SQRT5 * r);
+        const e = E[i * n + j] as number;
         trSignal += w * signal * (1 + SQRT5 * r + (5 / 3) * r * r) * e;
         const gij = w * signal * (5 / 3) * (1 + SQRT5 * r) * e;
         for (let d = 0; d < dims; d++) {

@@ -16,12 +16,12 @@ import { logExpectedImprovement } from './acquisition.js';
 import { type Scored, scoredHistory, seedOf } from './common.js';
 import { Encoder } from './encoding.js';
 import { GaussianProcess } from './gaussian-process.js';
-import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
 import { type Options, readOptions } from './options.js';
 import { transformOutputs } from './output-transform.js';
 import { paretoFront } from './pareto.js';
 import { Rng } from './rng.js';
 import { createSobol } from './sobol.js';
+import type { Direction, Observation, Optimizer, OptimizerSpec } from './types.js';
 
 type GpOptions = Options<'gp'>;
 
@@ -150,10 +150,17 @@ function suggestGp(
       upper[d] = encoder.numeric[d] ? Math.min(1, (upper[d] as number) + pad) : 1;
     }
   }
+  // The model works in the box's own coordinates (the whole cube unless local), so its priors
+  // (length scales around half the box) fit a trust region as well as the full space.
+  const span = upper.map((u, d) => Math.max(u - (lower[d] as number), 1e-12));
+  const toModel = (x: Float64Array, out: Float64Array = new Float64Array(D)): Float64Array => {
+    for (let d = 0; d < D; d++) out[d] = ((x[d] as number) - (lower[d] as number)) / (span[d] as number);
+    return out;
+  };
   const n = chosen.length;
   const X = new Float64Array(n * D);
   chosen.forEach((i, r) => {
-    X.set(points[i] as Float64Array, r * D);
+    X.set(toModel(points[i] as Float64Array), r * D);
   });
   const y = Float64Array.from(
     transformOutputs(
@@ -168,6 +175,7 @@ function suggestGp(
 
   const scratch = new Float64Array(n + pending.length);
   const wx = new Float64Array(D);
+  const zx = new Float64Array(D);
   // Incumbent: the lowest posterior mean among the training points (robust to noise).
   let best = Number.POSITIVE_INFINITY;
   for (let r = 0; r < n; r++)
@@ -177,7 +185,7 @@ function suggestGp(
     const P = new Float64Array(pending.length * D);
     const py = new Float64Array(pending.length);
     pending.forEach((p, k) => {
-      const e = encoder.encode(p);
+      const e = toModel(encoder.encode(p));
       P.set(e, k * D);
       py[k] = gp.predict(e, scratch, wx).mean;
       // The believer believes the running trial's improvement too.
@@ -185,27 +193,22 @@ function suggestGp(
     });
     gp = gp.condition(P, py, pending.length, X);
   }
+  const model = gp;
+  const predict = (x: Float64Array): { mean: number; variance: number } =>
+    model.predict(toModel(x, zx), scratch, wx);
 
   const taken = new TakenSet(history, pending);
 
   const costs = chosen.map((i) => scored[i]?.cost);
   if (opts.cost_aware && costs.every((c) => c !== undefined && Number.isFinite(c) && c > 0)) {
-    const model = gp;
-    return suggestCostAware(
-      encoder,
-      opts,
-      X,
-      n,
-      y,
-      costs as number[],
-      (x) => model.predict(x, scratch, wx),
-      taken,
-      rng,
-      [lower, upper],
-    );
+    const global = chosen.map((i) => points[i] as Float64Array);
+    return suggestCostAware(encoder, opts, X, global, y, costs as number[], predict, toModel, taken, rng, [
+      lower,
+      upper,
+    ]);
   }
   const acquisition = (x: Float64Array): number => {
-    const { mean, variance } = gp.predict(x, scratch, wx);
+    const { mean, variance } = predict(x);
     return logExpectedImprovement(mean, variance, best);
   };
   const incumbents = [...chosen]
@@ -230,15 +233,17 @@ function suggestCostAware(
   encoder: Encoder,
   opts: GpOptions,
   X: Float64Array,
-  n: number,
+  points: readonly Float64Array[],
   y: Float64Array,
   costs: readonly number[],
   predictScore: (x: Float64Array) => { mean: number; variance: number },
+  toModel: (x: Float64Array, out: Float64Array) => Float64Array,
   taken: TakenSet,
   rng: Rng,
   [lower, upper]: [Float64Array, Float64Array],
 ): Params {
   const D = encoder.dims;
+  const n = points.length;
   const logCost = costs.map((c) => Math.log(c));
   const lo = Math.min(...logCost);
   const hi = Math.max(...logCost);
@@ -249,6 +254,7 @@ function suggestCostAware(
   const costGp = GaussianProcess.fit(X, n, D, cy, { warp: null, maxEvaluations: 30 });
   const scratch = new Float64Array(n);
   const wx = new Float64Array(D);
+  const zx = new Float64Array(D);
   const yMin = Math.min(...y);
   const yMax = Math.max(...y);
   const target = rng.next() * 1.2;
@@ -256,7 +262,7 @@ function suggestCostAware(
     const s = predictScore(x);
     const optimistic = s.mean - 0.5 * Math.sqrt(s.variance);
     const quality = (yMax - optimistic) / Math.max(yMax - yMin, 1e-12);
-    const c = costGp.predict(x, scratch, wx).mean * sdLc + meanLc;
+    const c = costGp.predict(toModel(x, zx), scratch, wx).mean * sdLc + meanLc;
     const weight = Math.max(0, 1 - Math.abs(target - (c - lo) / span));
     return quality * weight;
   };
@@ -264,7 +270,7 @@ function suggestCostAware(
     Array.from({ length: n }, (_, i) => [y[i] as number, logCost[i] as number]),
     ['minimize', 'minimize'],
   );
-  const incumbents = front.map((i) => X.slice(i * D, (i + 1) * D));
+  const incumbents = front.map((i) => points[i] as Float64Array);
   return maximize(
     encoder,
     acquisition,

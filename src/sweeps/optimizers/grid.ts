@@ -15,9 +15,9 @@ import {
   type Space,
 } from '../space.js';
 import { paramsKey, seedOf } from './common.js';
-import type { Observation, Optimizer, OptimizerSpec } from './index.js';
 import { readOptions } from './options.js';
 import { Rng } from './rng.js';
+import type { Observation, Optimizer, OptimizerSpec } from './types.js';
 
 /** A grid larger than this is a mistake in the sweep file, not a search. */
 export const MAX_GRID_POINTS = 1_000_000;

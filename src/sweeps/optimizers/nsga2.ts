@@ -16,10 +16,10 @@ import {
   toUnit,
 } from '../space.js';
 import { type Scored, sampleUniform, scoredHistory, seedOf, valueFromUnit } from './common.js';
-import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
 import { type Options, readOptions } from './options.js';
 import { crowdingDistance, nondominatedRanks } from './pareto.js';
 import { Rng } from './rng.js';
+import type { Direction, Observation, Optimizer, OptimizerSpec } from './types.js';
 
 type NsgaOptions = Options<'nsga2'>;
 

@@ -2,7 +2,7 @@
  * Pareto helpers for multi-objective sweeps (also used by analysis): the non-dominated front,
  * non-dominated sorting with crowding distance (NSGA-II), and the exact hypervolume.
  */
-import type { Direction } from './index.js';
+import type { Direction } from './types.js';
 
 /** The points with every objective turned into "smaller is better". */
 function minimized(points: readonly (readonly number[])[], directions: readonly Direction[]): number[][] {

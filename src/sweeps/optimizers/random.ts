@@ -1,8 +1,8 @@
 /** Random search: each trial's values are drawn from its own seeded stream (seed, number). */
 import type { Params, Space } from '../space.js';
 import { sampleUniform, seedOf } from './common.js';
-import type { Optimizer, OptimizerSpec } from './index.js';
 import { Rng } from './rng.js';
+import type { Optimizer, OptimizerSpec } from './types.js';
 
 export function createRandom(spec: OptimizerSpec, space: Space): Optimizer {
   const seed = seedOf(spec);

@@ -7,9 +7,9 @@
  */
 import { dependencyOrder, isActive, type ParamSpec, type Params, type Space } from '../space.js';
 import { seedOf, valueFromUnit } from './common.js';
-import type { Optimizer, OptimizerSpec } from './index.js';
 import { readOptions } from './options.js';
 import { Rng } from './rng.js';
+import type { Optimizer, OptimizerSpec } from './types.js';
 
 const BITS = 32;
 

@@ -22,12 +22,12 @@ import {
   toUnit,
 } from '../space.js';
 import { type Scored, scoredHistory, seedOf, valueFromUnit } from './common.js';
-import type { Direction, Observation, Optimizer, OptimizerSpec } from './index.js';
 import { type Options, readOptions } from './options.js';
 import { crowdingDistance, hypervolumeContributions, nondominatedRanks } from './pareto.js';
 import { type Dim, ParzenEstimator, type Points } from './parzen.js';
 import { Rng } from './rng.js';
 import { createSobol } from './sobol.js';
+import type { Direction, Observation, Optimizer, OptimizerSpec } from './types.js';
 
 type TpeOptions = Options<'tpe'>;
 
