@@ -16,7 +16,7 @@ import type { Space } from '../src/sweeps/space.js';
 import { UsageError } from './controller.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import { noise, TEST_FUNCTIONS, type TestFunction } from './lib/test-functions.js';
-import { machineLine, nowMs } from './lib/timing.js';
+import { machineLine, mapLimit, nowMs } from './lib/timing.js';
 
 const PYTHON = '/usr/bin/python3';
 const ANCHOR = fileURLToPath(new URL('./lib/optuna_anchor.py', import.meta.url));
@@ -213,6 +213,39 @@ export async function runOptimizers(argv: string[]): Promise<void> {
     `${o.seeds} seeds x ${o.trials} trials; functions: ${o.functions.map((f) => f.name).join(', ')}\n`,
   );
 
+  // Optuna runs in child processes while this process runs runplane's optimizers (yielding
+  // between runs so the pool can start the next one): the two sides overlap on two cores.
+  const optunaJobs =
+    optunaVersion === null ? [] : o.functions.flatMap((fn) => seeds.map((seed) => ({ fn, seed })));
+  const optunaDone = mapLimit(optunaJobs, 1, async ({ fn, seed }) => {
+    const r = await optuna({
+      kind: 'regret',
+      function: fn.name,
+      seed,
+      trials: o.trials,
+      sigma: fn.noise,
+      optimum: fn.optimum,
+    });
+    optunaVersion = r.version;
+    return r.result as number[];
+  });
+  const ours = new Map<string, Map<string, number[][]>>();
+  for (const fn of o.functions) {
+    const byType = new Map<string, number[][]>();
+    ours.set(fn.name, byType);
+    for (const type of o.optimizers) {
+      const t0 = nowMs();
+      const runs: number[][] = [];
+      for (const seed of seeds) {
+        runs.push(runOurs(type, fn, seed, o.trials));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      byType.set(type, runs);
+      process.stderr.write(`  ${fn.name} ${type}: ${((nowMs() - t0) / 1000).toFixed(1)} s\n`);
+    }
+  }
+  const optunaRuns = await optunaDone;
+
   // medians[function][optimizer][checkpoint]
   const medians = new Map<string, Map<string, number[]>>();
   for (const fn of o.functions) {
@@ -220,29 +253,12 @@ export async function runOptimizers(argv: string[]): Promise<void> {
     medians.set(fn.name, byOpt);
     const curves = new Map<string, number[][]>();
     if (optunaVersion !== null) {
-      const runs: number[][] = [];
-      for (const seed of seeds) {
-        const r = await optuna({
-          kind: 'regret',
-          function: fn.name,
-          seed,
-          trials: o.trials,
-          sigma: fn.noise,
-          optimum: fn.optimum,
-        });
-        optunaVersion = r.version;
-        runs.push(r.result as number[]);
-      }
-      curves.set('optuna-tpe', runs);
-    }
-    for (const type of o.optimizers) {
-      const t0 = nowMs();
       curves.set(
-        type,
-        seeds.map((seed) => runOurs(type, fn, seed, o.trials)),
+        'optuna-tpe',
+        optunaRuns.filter((_, i) => optunaJobs[i]?.fn === fn),
       );
-      process.stderr.write(`  ${fn.name} ${type}: ${((nowMs() - t0) / 1000).toFixed(1)} s\n`);
     }
+    for (const [type, runs] of ours.get(fn.name) ?? []) curves.set(type, runs);
     for (const [name, runs] of curves) {
       byOpt.set(
         name,

@@ -83,6 +83,11 @@ export interface Config {
   pipelineCooldownMs: number;
   /** Cadence of the pipeline coordinator's loop (launch retries, breaker probes). */
   pipelineIntervalMs: number;
+  /** can_spawn refuses new tasks on a node above these usages (percent; 0 = not checked). */
+  spawnMaxDiskPct: number;
+  spawnMaxMemoryPct: number;
+  /** 1-minute load average per core, in percent. */
+  spawnMaxCpuPct: number;
 }
 
 type Raw = Record<string, string | number | undefined>;
@@ -134,9 +139,15 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   sweepIntervalMs: { env: 'RUNPLANE_SWEEP_INTERVAL', file: 'sweep_interval' },
   sweepDir: { env: 'RUNPLANE_SWEEP_DIR', file: 'sweep_dir' },
   autoTriggerPipeline: { env: 'RUNPLANE_AUTO_TRIGGER_PIPELINE', file: 'auto_trigger_pipeline' },
-  pipelineFailureThreshold: { env: 'RUNPLANE_PIPELINE_FAILURE_THRESHOLD', file: 'pipeline_failure_threshold' },
+  pipelineFailureThreshold: {
+    env: 'RUNPLANE_PIPELINE_FAILURE_THRESHOLD',
+    file: 'pipeline_failure_threshold',
+  },
   pipelineCooldownMs: { env: 'RUNPLANE_PIPELINE_COOLDOWN', file: 'pipeline_cooldown' },
   pipelineIntervalMs: { env: 'RUNPLANE_PIPELINE_INTERVAL', file: 'pipeline_interval' },
+  spawnMaxDiskPct: { env: 'RUNPLANE_SPAWN_MAX_DISK_PCT', file: 'spawn_max_disk_pct' },
+  spawnMaxMemoryPct: { env: 'RUNPLANE_SPAWN_MAX_MEMORY_PCT', file: 'spawn_max_memory_pct' },
+  spawnMaxCpuPct: { env: 'RUNPLANE_SPAWN_MAX_CPU_PCT', file: 'spawn_max_cpu_pct' },
 };
 
 export class ConfigError extends Error {}
@@ -242,6 +253,9 @@ export function loadConfig(
     pipelineFailureThreshold: Math.max(1, Math.floor(num('pipelineFailureThreshold', 3, 1))),
     pipelineCooldownMs: dur('pipelineCooldownMs', '5m'),
     pipelineIntervalMs: dur('pipelineIntervalMs', '1s'),
+    spawnMaxDiskPct: num('spawnMaxDiskPct', 95),
+    spawnMaxMemoryPct: num('spawnMaxMemoryPct', 95),
+    spawnMaxCpuPct: num('spawnMaxCpuPct', 0),
   };
 }
 

@@ -41,6 +41,7 @@ import { runRepo } from './runs/run-repo.js';
 import { RunService } from './runs/run-service.js';
 import { StatusStream } from './runs/status-stream.js';
 import { type Clock, systemClock } from './shared/clock.js';
+import { newId } from './shared/ids.js';
 import { Store } from './store/database.js';
 import { SweepController } from './sweeps/controller.js';
 import type { Dispatcher } from './sweeps/dispatchers/dispatcher.js';
@@ -54,6 +55,8 @@ import { Tracing } from './tracing/tracing.js';
 import { VERSION } from './version.js';
 import { EmbeddedWorkers } from './worker/embedded.js';
 
+/** The sweep controller's lease identity, inside the data dir. */
+const CONTROLLER_ID_FILE = 'controller.id';
 /** The simulator-role token `runplane up` gives pod simulation jobs, inside the data dir. */
 const SIMULATOR_TOKEN_FILE = 'simulator.token';
 
@@ -195,6 +198,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     leaseMs: Math.max(15_000, config.sweepIntervalMs * 10),
     checkpointDir: join(config.sweepDir, 'checkpoints'),
     controllerUrl: () => advertisedUrl,
+    owner: controllerIdentity(config.dataDir),
   });
   const sweeps = new SweepService(store, clock, () => sweepLoop.kick());
 
@@ -398,4 +402,13 @@ async function ensureTokenFile(
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return token;
+}
+
+/** This installation's identity, kept in its data dir (sweep leases survive its restarts). */
+function controllerIdentity(dataDir: string): string {
+  const path = join(dataDir, CONTROLLER_ID_FILE);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const id = `${hostname()}:${newId('ctl')}`;
+  writeFileSync(path, `${id}\n`);
+  return id;
 }

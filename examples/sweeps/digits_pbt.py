@@ -2,7 +2,8 @@
 """The digits trainer for population-based training: resumes from another trial's checkpoint.
 
 A PBT trial that continues a better trial gets RUNPLANE_RESUME_FROM (that trial's checkpoint
-directory) and starts from its latest checkpoint, with its own (perturbed) learning rate. Every
+directory) and RUNPLANE_START_STEP (the epoch PBT ranked it at), and starts from that epoch's
+checkpoint with its own (perturbed) learning rate. Every
 epoch it reports val_loss at step = epoch (PBT's perturbation interval counts epochs) and writes a
 checkpoint into its own RUNPLANE_CHECKPOINT_DIR, which later trials may continue from. A
 terminate command (PBT replacing this trial) ends it cleanly. Needs python3-torch and
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,10 +29,12 @@ from runplane_client import Learner  # noqa: E402
 from train import data  # noqa: E402  (examples/digits/train.py: the same data split)
 
 
-def latest_checkpoint(directory: str | None) -> Path | None:
+def checkpoint_at(directory: str | None, step: int) -> Path | None:
+    """The donor's checkpoint at the step PBT chose it (the newest one not after it): the donor
+    keeps training meanwhile, and its later checkpoints are not what was ranked."""
     if not directory:
         return None
-    found = sorted(Path(directory).glob("epoch-*.pt"))
+    found = [p for p in sorted(Path(directory).glob("epoch-*.pt")) if int(p.stem.split("-")[1]) <= step]
     return found[-1] if found else None
 
 
@@ -41,6 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=15, help="train until this epoch (PBT's max_t)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epoch-delay", type=float, default=0.0, help="seconds to sleep per epoch (to watch it live)")
     args = p.parse_args(argv)
 
     ckpt_dir = Path(os.environ.get("RUNPLANE_CHECKPOINT_DIR", "checkpoints"))
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
     loss_fn = nn.CrossEntropyLoss()
 
     start_epoch = 0
-    source = latest_checkpoint(os.environ.get("RUNPLANE_RESUME_FROM"))
+    source = checkpoint_at(os.environ.get("RUNPLANE_RESUME_FROM"), int(os.environ.get("RUNPLANE_START_STEP", "0")))
     if source is not None:
         state = torch.load(source)
         model.load_state_dict(state["model"])
@@ -63,6 +68,12 @@ def main(argv=None) -> int:
         print(f"resumed from {source} at epoch {start_epoch} with lr {args.lr}", flush=True)
 
     learner = Learner().start() if os.environ.get("RUNPLANE_RUN_ID") else None
+    if source is not None and learner is not None:
+        # The inherited model's standing, so the trial has a value even if stopped at once.
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(model(x_val), y_val).item())
+        learner.report_metrics(start_epoch, {"val_loss": val_loss, "lr": args.lr})
     status = "completed"
     try:
         for epoch in range(start_epoch + 1, args.epochs + 1):
@@ -87,6 +98,8 @@ def main(argv=None) -> int:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, tmp)
             os.replace(tmp, path)  # whole or absent: a trial continuing from it never reads half
             print(f"epoch {epoch} val_loss {val_loss:.4f} val_accuracy {val_acc:.4f}", flush=True)
+            if args.epoch_delay > 0:
+                time.sleep(args.epoch_delay)
             if learner is not None:
                 learner.update(step=epoch, loss=float(loss.item()), checkpoint_version=epoch)
                 learner.report_metrics(epoch, {"val_loss": val_loss, "val_accuracy": val_acc, "lr": args.lr})

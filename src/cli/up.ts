@@ -89,7 +89,10 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
     .option('--audit-export-dir <dir>', 'where audit exports go (default <data dir>/exports)')
     .option('--sweep-interval <duration>', 'cadence of the sweep controller loop (default 1s)')
     .option('--sweep-dir <dir>', 'sweep job files and trial checkpoints (default <data dir>/sweeps)')
-    .option('--auto-trigger-pipeline', "a pipeline stage's completion launches the next stage (RUNPLANE_AUTO_TRIGGER_PIPELINE)")
+    .option(
+      '--auto-trigger-pipeline',
+      "a pipeline stage's completion launches the next stage (RUNPLANE_AUTO_TRIGGER_PIPELINE)",
+    )
     .action(async (o: UpOptions) => {
       const flags: Partial<Record<keyof Config, string>> = {};
       const set = (k: keyof Config, v: string | undefined) => {

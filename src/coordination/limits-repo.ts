@@ -62,7 +62,10 @@ export const limitsRepo = {
   },
 
   async lastEventSeq(db: Executor): Promise<number> {
-    const r = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
+    const r = await db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .executeTakeFirst();
     return Number(r?.m ?? 0);
   },
 };

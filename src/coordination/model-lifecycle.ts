@@ -9,7 +9,14 @@
  * States: training → evaluating → staging → production → archived; a failed evaluation
  * archives; a rollback moves production → rolled_back and the previous one archived → production.
  */
-export const MODEL_STATES = ['training', 'evaluating', 'staging', 'production', 'rolled_back', 'archived'] as const;
+export const MODEL_STATES = [
+  'training',
+  'evaluating',
+  'staging',
+  'production',
+  'rolled_back',
+  'archived',
+] as const;
 export type ModelState = (typeof MODEL_STATES)[number];
 
 const TRANSITIONS: Record<ModelState, readonly ModelState[]> = {

@@ -34,7 +34,10 @@ export const modelRepo = {
       .executeTakeFirst();
   },
 
-  async list(db: Executor, q: { config_key?: string | undefined; state?: string | undefined; limit: number }): Promise<ModelRow[]> {
+  async list(
+    db: Executor,
+    q: { config_key?: string | undefined; state?: string | undefined; limit: number },
+  ): Promise<ModelRow[]> {
     let query = db.selectFrom('models').selectAll();
     if (q.config_key) query = query.where('config_key', '=', q.config_key);
     if (q.state) query = query.where('state', '=', q.state);

@@ -87,14 +87,23 @@ export class ModelService {
     return modelView(await this.mustGet(this.store.db, id));
   }
 
-  async list(q: { config?: string | undefined; state?: string | undefined; limit?: number | undefined }): Promise<ModelView[]> {
-    const rows = await modelRepo.list(this.store.db, { config_key: q.config, state: q.state, limit: q.limit ?? 100 });
+  async list(q: {
+    config?: string | undefined;
+    state?: string | undefined;
+    limit?: number | undefined;
+  }): Promise<ModelView[]> {
+    const rows = await modelRepo.list(this.store.db, {
+      config_key: q.config,
+      state: q.state,
+      limit: q.limit ?? 100,
+    });
     return rows.map(modelView);
   }
 
   async production(config: string): Promise<ModelView> {
     const row = await modelRepo.production(this.store.db, config);
-    if (!row) throw new AppError(404, 'PRODUCTION_MODEL_NOT_FOUND', `config ${config} has no production model`);
+    if (!row)
+      throw new AppError(404, 'PRODUCTION_MODEL_NOT_FOUND', `config ${config} has no production model`);
     return modelView(row);
   }
 
@@ -122,24 +131,42 @@ export class ModelService {
   }
 
   /** The production model → rolled_back; the production model before it → production again. */
-  async rollback(id: string, reason: string | null): Promise<{ rolled_back: ModelView; production: ModelView }> {
+  async rollback(
+    id: string,
+    reason: string | null,
+  ): Promise<{ rolled_back: ModelView; production: ModelView }> {
     return this.store.write(async (tx) => {
       const now = this.clock.now();
       const m = await this.mustGet(tx, id);
       if (m.state !== 'production')
-        throw conflict('MODEL_NOT_PRODUCTION', `model ${id} is ${m.state}; only the production model can be rolled back`);
+        throw conflict(
+          'MODEL_NOT_PRODUCTION',
+          `model ${id} is ${m.state}; only the production model can be rolled back`,
+        );
       if (!m.previous_model_id)
         throw conflict('NO_PREVIOUS_MODEL', `config ${m.config_key} had no production model before ${id}`);
       const prev = await modelRepo.get(tx, m.previous_model_id);
       if (!prev) throw conflict('NO_PREVIOUS_MODEL', `the previous model ${m.previous_model_id} is gone`);
       await this.transition(tx, m, 'rolled_back', reason ?? 'rolled back', now);
-      await this.transition(tx, prev, 'production', `restored by the rollback of ${id}`, now, { promoted_at: now });
+      await this.transition(tx, prev, 'production', `restored by the rollback of ${id}`, now, {
+        promoted_at: now,
+      });
       await outboxRepo.append(
         tx,
-        [event('model.rolled_back', m.config_key, { model_id: id, config_key: m.config_key, restored_model_id: prev.id, reason })],
+        [
+          event('model.rolled_back', m.config_key, {
+            model_id: id,
+            config_key: m.config_key,
+            restored_model_id: prev.id,
+            reason,
+          }),
+        ],
         now,
       );
-      return { rolled_back: modelView(await this.mustGet(tx, id)), production: modelView(await this.mustGet(tx, prev.id)) };
+      return {
+        rolled_back: modelView(await this.mustGet(tx, id)),
+        production: modelView(await this.mustGet(tx, prev.id)),
+      };
     });
   }
 
@@ -153,7 +180,13 @@ export class ModelService {
         if (await modelRepo.get(tx, id)) return;
         await this.insert(
           tx,
-          { config_key: p.config_key, model_id: id, path: p.model_path, metrics: p.metrics, pipeline_id: p.pipeline_id },
+          {
+            config_key: p.config_key,
+            model_id: id,
+            path: p.model_path,
+            metrics: p.metrics,
+            pipeline_id: p.pipeline_id,
+          },
           'evaluating',
           now,
         );
@@ -167,9 +200,16 @@ export class ModelService {
         const metrics = { ...(JSON.parse(m.metrics) as Record<string, number>), ...(p.metrics ?? {}) };
         if (p.win_rate !== undefined) metrics.win_rate = p.win_rate;
         if (p.elo !== undefined) metrics.elo = p.elo;
-        await this.transition(tx, m, to, p.passed === false ? 'evaluation failed' : 'evaluation passed', now, {
-          metrics: JSON.stringify(metrics),
-        });
+        await this.transition(
+          tx,
+          m,
+          to,
+          p.passed === false ? 'evaluation failed' : 'evaluation passed',
+          now,
+          {
+            metrics: JSON.stringify(metrics),
+          },
+        );
       });
     } else if (ev.type === 'model.promoted') {
       const p = ev.payload as EventPayloads['model.promoted'];
@@ -178,7 +218,13 @@ export class ModelService {
         if (!m) {
           await this.insert(
             tx,
-            { config_key: p.config_key, model_id: p.model_id, path: p.model_path, metrics: p.metrics, pipeline_id: p.pipeline_id },
+            {
+              config_key: p.config_key,
+              model_id: p.model_id,
+              path: p.model_path,
+              metrics: p.metrics,
+              pipeline_id: p.pipeline_id,
+            },
             'staging',
             now,
           );
@@ -196,7 +242,12 @@ export class ModelService {
    * Makes `m` the production model of its config; the one before is archived and remembered.
    * Returns the previous production model's id (null: none), or undefined when `m` already was.
    */
-  private async applyPromotion(tx: Tx, m: ModelRow, reason: string | null, now: number): Promise<string | null | undefined> {
+  private async applyPromotion(
+    tx: Tx,
+    m: ModelRow,
+    reason: string | null,
+    now: number,
+  ): Promise<string | null | undefined> {
     if (m.state === 'production') return undefined;
     const why = transitionError(m.state as ModelState, 'production');
     if (why) throw conflict('INVALID_MODEL_TRANSITION', why);
@@ -222,12 +273,25 @@ export class ModelService {
     await modelRepo.update(tx, m.id, { state: to, reason, updated_at: now, ...extra });
     await outboxRepo.append(
       tx,
-      [event('model.state_changed', m.id, { model_id: m.id, config_key: m.config_key, state: to, previous: m.state, reason })],
+      [
+        event('model.state_changed', m.id, {
+          model_id: m.id,
+          config_key: m.config_key,
+          state: to,
+          previous: m.state,
+          reason,
+        }),
+      ],
       now,
     );
   }
 
-  private async insert(tx: Tx, input: RegisterModel & { model_id: string }, state: ModelState, now: number): Promise<void> {
+  private async insert(
+    tx: Tx,
+    input: RegisterModel & { model_id: string },
+    state: ModelState,
+    now: number,
+  ): Promise<void> {
     await modelRepo.insert(tx, {
       id: input.model_id,
       config_key: input.config_key,
@@ -243,14 +307,27 @@ export class ModelService {
     });
     await outboxRepo.append(
       tx,
-      [event('model.registered', input.model_id, { model_id: input.model_id, config_key: input.config_key, path: input.path ?? null, state })],
+      [
+        event('model.registered', input.model_id, {
+          model_id: input.model_id,
+          config_key: input.config_key,
+          path: input.path ?? null,
+          state,
+        }),
+      ],
       now,
     );
   }
 
-  private async find(tx: Tx, config: string, id: string | undefined, path: string | undefined): Promise<ModelRow | undefined> {
+  private async find(
+    tx: Tx,
+    config: string,
+    id: string | undefined,
+    path: string | undefined,
+  ): Promise<ModelRow | undefined> {
     if (id) return modelRepo.get(tx, id);
-    if (path) return (await modelRepo.get(tx, deriveModelId(config, path))) ?? modelRepo.findByPath(tx, config, path);
+    if (path)
+      return (await modelRepo.get(tx, deriveModelId(config, path))) ?? modelRepo.findByPath(tx, config, path);
     return undefined;
   }
 

@@ -18,7 +18,10 @@ import {
   type StageTemplate,
 } from './pipeline-model.js';
 
-const StringMap = Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 65536 }));
+const StringMap = Type.Record(
+  Type.String({ minLength: 1, maxLength: 256 }),
+  Type.String({ maxLength: 65536 }),
+);
 
 const StageSchema = Type.Object(
   {
@@ -126,7 +129,11 @@ export function validatePipeline(
     try {
       cooldownMs = parseDuration(r.circuit_breaker.cooldown);
     } catch (err) {
-      errors.push({ field: 'circuit_breaker.cooldown', code: 'INVALID_VALUE', message: (err as Error).message });
+      errors.push({
+        field: 'circuit_breaker.cooldown',
+        code: 'INVALID_VALUE',
+        message: (err as Error).message,
+      });
     }
   }
   const stages: PipelineSpec['stages'] = {};
@@ -135,9 +142,17 @@ export function validatePipeline(
     if (!s) continue;
     const field = `stages.${stage}`;
     if (s.external && s.command)
-      errors.push({ field: `${field}.command`, code: 'INVALID_VALUE', message: 'an external stage has no command' });
+      errors.push({
+        field: `${field}.command`,
+        code: 'INVALID_VALUE',
+        message: 'an external stage has no command',
+      });
     if (!s.external && !s.command)
-      errors.push({ field: `${field}.command`, code: 'REQUIRED', message: 'is required (or set external: true)' });
+      errors.push({
+        field: `${field}.command`,
+        code: 'REQUIRED',
+        message: 'is required (or set external: true)',
+      });
     stages[stage] = {
       command: s.external ? null : (s.command ?? null),
       env: s.env ?? {},

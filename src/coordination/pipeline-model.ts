@@ -34,7 +34,14 @@ export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
 /** A config has at most one active pipeline. */
 export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(['running', 'breaker_open']);
 
-export const STAGE_STATUSES = ['launching', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const STAGE_STATUSES = [
+  'launching',
+  'waiting',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
 export type StageStatus = (typeof STAGE_STATUSES)[number];
 
 export interface StageTemplate {
@@ -87,7 +94,14 @@ export function stageOfEventType(type: string): { stage: PipelineStage; success:
 }
 
 /** Placeholders every stage can use; `{<stage>.<field>}` and `{prev.<field>}` name earlier results. */
-export const BASE_PLACEHOLDERS = ['config_key', 'pipeline_id', 'work_dir', 'stage', 'attempt', 'result_file'] as const;
+export const BASE_PLACEHOLDERS = [
+  'config_key',
+  'pipeline_id',
+  'work_dir',
+  'stage',
+  'attempt',
+  'result_file',
+] as const;
 
 const PLACEHOLDER = /\{([A-Za-z0-9_.]+)\}/g;
 
@@ -106,7 +120,9 @@ export function placeholderError(name: string, stage: PipelineStage, stages: Pip
   if (!head || !field || rest.length > 0)
     return `unknown placeholder {${name}} (use ${BASE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}, {prev.<field>} or {<stage>.<field>})`;
   if (head === 'prev') {
-    return stages.indexOf(stage) > 0 ? null : `{${name}}: ${stage} is the first stage, it has no previous stage`;
+    return stages.indexOf(stage) > 0
+      ? null
+      : `{${name}}: ${stage} is the first stage, it has no previous stage`;
   }
   const earlier = stageOf(head);
   if (!earlier) return `unknown placeholder {${name}}: ${head} is not a stage`;

@@ -31,7 +31,12 @@ export const pipelineRepo = {
     return db
       .selectFrom('pipelines as p')
       .selectAll('p')
-      .where('p.seq', 'in', (q) => q.selectFrom('pipelines').select((eb) => eb.fn.max('seq').as('m')).groupBy('config_key'))
+      .where('p.seq', 'in', (q) =>
+        q
+          .selectFrom('pipelines')
+          .select((eb) => eb.fn.max('seq').as('m'))
+          .groupBy('config_key'),
+      )
       .orderBy('p.config_key')
       .execute();
   },
@@ -48,7 +53,12 @@ export const pipelineRepo = {
     await db.insertInto('pipeline_stages').values(row).execute();
   },
 
-  async getStage(db: Executor, pipelineId: string, stage: string, attempt: number): Promise<StageRow | undefined> {
+  async getStage(
+    db: Executor,
+    pipelineId: string,
+    stage: string,
+    attempt: number,
+  ): Promise<StageRow | undefined> {
     return db
       .selectFrom('pipeline_stages')
       .selectAll()

@@ -11,7 +11,14 @@ import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
-import { type Breaker, type BreakerState, halfOpen, onFailure, onSuccess, probeDue } from './circuit-breaker.js';
+import {
+  type Breaker,
+  type BreakerState,
+  halfOpen,
+  onFailure,
+  onSuccess,
+  probeDue,
+} from './circuit-breaker.js';
 import { deriveModelId } from './model-service.js';
 import { type PipelineDefaults, parsePipelineFile, validatePipeline } from './pipeline-file.js';
 import {
@@ -76,7 +83,8 @@ export class PipelineService {
 
   /** Starts a pipeline from a pipeline file (its text, YAML or JSON, or the parsed object); 422 with field errors, 409 if one runs. */
   async start(file: string | Record<string, unknown>): Promise<PipelineView> {
-    const parsed = typeof file === 'string' ? parsePipelineFile(file, this.opts) : validatePipeline(file, this.opts);
+    const parsed =
+      typeof file === 'string' ? parsePipelineFile(file, this.opts) : validatePipeline(file, this.opts);
     if (!parsed.ok) throw invalid(parsed.errors, 'pipeline file is invalid');
     const spec = parsed.spec;
     const now = this.clock.now();
@@ -87,7 +95,10 @@ export class PipelineService {
     await this.store.write(async (tx) => {
       const current = await pipelineRepo.latestForConfig(tx, spec.config_key);
       if (current && ACTIVE_STATUSES.has(current.status))
-        throw conflict('PIPELINE_ACTIVE', `config ${spec.config_key} already has an active pipeline (${current.id}, ${current.status}); stop it first`);
+        throw conflict(
+          'PIPELINE_ACTIVE',
+          `config ${spec.config_key} already has an active pipeline (${current.id}, ${current.status}); stop it first`,
+        );
       await pipelineRepo.insert(tx, {
         id,
         config_key: spec.config_key,
@@ -108,7 +119,13 @@ export class PipelineService {
       await this.insertAttempt(tx, id, spec, first, 1, true, now);
       await outboxRepo.append(
         tx,
-        [event('pipeline.started', id, { pipeline_id: id, config_key: spec.config_key, stages: definedStages(spec) })],
+        [
+          event('pipeline.started', id, {
+            pipeline_id: id,
+            config_key: spec.config_key,
+            stages: definedStages(spec),
+          }),
+        ],
         now,
       );
     });
@@ -118,7 +135,9 @@ export class PipelineService {
 
   async list(): Promise<PipelineView[]> {
     const rows = await pipelineRepo.listLatest(this.store.db);
-    return Promise.all(rows.map(async (r) => pipelineView(r, await pipelineRepo.stagesOf(this.store.db, r.id))));
+    return Promise.all(
+      rows.map(async (r) => pipelineView(r, await pipelineRepo.stagesOf(this.store.db, r.id))),
+    );
   }
 
   async get(config: string): Promise<PipelineView> {
@@ -136,11 +155,22 @@ export class PipelineService {
       if (!ACTIVE_STATUSES.has(p.status))
         throw conflict('PIPELINE_NOT_ACTIVE', `the pipeline of ${config} is already ${p.status}`);
       const why = reason ?? 'stopped by request';
-      await pipelineRepo.update(tx, p.id, { status: 'stopped', last_error: why, updated_at: now, finished_at: now });
+      await pipelineRepo.update(tx, p.id, {
+        status: 'stopped',
+        last_error: why,
+        updated_at: now,
+        finished_at: now,
+      });
       const open = (await pipelineRepo.stagesOf(tx, p.id)).filter((s) =>
         ['launching', 'waiting', 'running'].includes(s.status),
       );
-      for (const s of open) await pipelineRepo.updateStage(tx, s, { status: 'cancelled', error: why, updated_at: now, finished_at: now });
+      for (const s of open)
+        await pipelineRepo.updateStage(tx, s, {
+          status: 'cancelled',
+          error: why,
+          updated_at: now,
+          finished_at: now,
+        });
       await this.changed(tx, { ...p, status: 'stopped' }, why, now);
       return { id: p.id, jobs: open.flatMap((s) => (s.job_id ? [s.job_id] : [])) };
     });
@@ -160,7 +190,7 @@ export class PipelineService {
     const p = ev.payload as EventPayloads['job.state_changed'];
     if (!TERMINAL.has(p.state)) return;
     const row = await pipelineRepo.stageByJob(this.store.db, p.job_id);
-    if (!row || row.status !== 'running') return;
+    if (row?.status !== 'running') return;
     const pl = await pipelineRepo.get(this.store.db, row.pipeline_id);
     const stage = stageOf(row.stage);
     if (!pl || !stage || pl.status !== 'running') return;
@@ -198,7 +228,6 @@ export class PipelineService {
   /** Applies a stage completion or failure event to its config's pipeline (idempotent by event id). */
   readonly onStageEvent = async (ev: StoredEvent): Promise<void> => {
     const kind = stageOfEventType(ev.type);
-    console.error('DBG stage event', ev.type, JSON.stringify(ev.payload));
     if (!kind) return;
     const payload = ev.payload as Record<string, unknown> & { config_key: string };
     const pl = await pipelineRepo.latestForConfig(this.store.db, payload.config_key);
@@ -208,7 +237,9 @@ export class PipelineService {
     let quarantine: string | null = null;
     if (kind.success) {
       // Files that do not match their checksums must not feed the next stage.
-      const outputs = Array.isArray(payload.outputs) ? (payload.outputs as Array<{ path: string; sha256?: string }>) : [];
+      const outputs = Array.isArray(payload.outputs)
+        ? (payload.outputs as Array<{ path: string; sha256?: string }>)
+        : [];
       const dir = join(this.opts.dataDir, 'quarantine', pl.id, `${kind.stage}-${pl.stage_attempt}`);
       const problems = await verifyOutputs(outputs, pl.work_dir, dir);
       if (problems.length > 0) {
@@ -217,13 +248,12 @@ export class PipelineService {
       }
     }
     const now = this.clock.now();
-    console.error('DBG before write');
     const launch = await this.store.write(async (tx): Promise<Launch | null> => {
-      console.error('DBG in write');
       const p = await pipelineRepo.get(tx, pl.id);
       const current = p ? await pipelineRepo.getStage(tx, p.id, kind.stage, p.stage_attempt) : undefined;
       // A late result of an earlier attempt's job does not settle the attempt running now.
-      const staleJob = typeof payload.job_id === 'string' && !!current?.job_id && current.job_id !== payload.job_id;
+      const staleJob =
+        typeof payload.job_id === 'string' && !!current?.job_id && current.job_id !== payload.job_id;
       const applies = p !== undefined && !staleJob && this.concerns(p, kind.stage, payload);
       const first = await pipelineRepo.markApplied(tx, {
         event_id: ev.id,
@@ -231,7 +261,6 @@ export class PipelineService {
         outcome: !applies ? 'ignored' : error ? 'failed' : 'completed',
         created_at: now,
       });
-      console.error('DBG applied', first, applies);
       if (!first || !applies || !p) return null;
       const key = { pipeline_id: p.id, stage: kind.stage, attempt: p.stage_attempt };
       const breaker: Breaker = {
@@ -260,13 +289,28 @@ export class PipelineService {
           updated_at: now,
         };
         if (next === null) {
-          await pipelineRepo.update(tx, p.id, { ...patch, status: 'completed', stage: 'COMPLETE', finished_at: now });
-          await this.changed(tx, { ...p, status: 'completed', stage: 'COMPLETE', breaker_state: b.state }, null, now);
+          await pipelineRepo.update(tx, p.id, {
+            ...patch,
+            status: 'completed',
+            stage: 'COMPLETE',
+            finished_at: now,
+          });
+          await this.changed(
+            tx,
+            { ...p, status: 'completed', stage: 'COMPLETE', breaker_state: b.state },
+            null,
+            now,
+          );
           return null;
         }
         await pipelineRepo.update(tx, p.id, { ...patch, stage: phaseOf(next), stage_attempt: 1 });
         const launching = await this.insertAttempt(tx, p.id, spec, next, 1, this.opts.autoTrigger, now);
-        await this.changed(tx, { ...p, stage: phaseOf(next), stage_attempt: 1, breaker_state: b.state }, null, now);
+        await this.changed(
+          tx,
+          { ...p, stage: phaseOf(next), stage_attempt: 1, breaker_state: b.state },
+          null,
+          now,
+        );
         return launching ? { pipelineId: p.id, stage: next, attempt: 1 } : null;
       }
       await pipelineRepo.updateStage(tx, key, {
@@ -292,11 +336,18 @@ export class PipelineService {
       }
       const attempt = p.stage_attempt + 1;
       await pipelineRepo.update(tx, p.id, { ...common, stage_attempt: attempt, last_error: error });
-      const launching = await this.insertAttempt(tx, p.id, spec, kind.stage, attempt, this.opts.autoTrigger, now);
+      const launching = await this.insertAttempt(
+        tx,
+        p.id,
+        spec,
+        kind.stage,
+        attempt,
+        this.opts.autoTrigger,
+        now,
+      );
       await this.changed(tx, { ...p, stage_attempt: attempt, breaker_state: b.state }, error, now);
       return launching ? { pipelineId: p.id, stage: kind.stage, attempt } : null;
     });
-    console.error('DBG after write', launch);
     if (launch) await this.launch(launch);
   };
 
@@ -310,19 +361,33 @@ export class PipelineService {
     const now = this.clock.now();
     for (const p of await pipelineRepo.listByStatus(this.store.db, 'breaker_open')) {
       const spec = JSON.parse(p.spec) as PipelineSpec;
-      const b: Breaker = { state: p.breaker_state as BreakerState, failures: p.consecutive_failures, opened_at: p.breaker_opened_at };
+      const b: Breaker = {
+        state: p.breaker_state as BreakerState,
+        failures: p.consecutive_failures,
+        opened_at: p.breaker_opened_at,
+      };
       if (!probeDue(b, now, spec.circuit_breaker)) continue;
       const stage = stageOf(p.stage);
       if (!stage) continue;
       const probe = await this.store.write(async (tx) => {
         const cur = await pipelineRepo.get(tx, p.id);
-        if (!cur || cur.status !== 'breaker_open' || cur.stage_attempt !== p.stage_attempt) return false;
+        if (cur?.status !== 'breaker_open' || cur.stage_attempt !== p.stage_attempt) return false;
         const attempt = p.stage_attempt + 1;
         const h = halfOpen(b);
-        await pipelineRepo.update(tx, p.id, { status: 'running', breaker_state: h.state, stage_attempt: attempt, updated_at: now });
+        await pipelineRepo.update(tx, p.id, {
+          status: 'running',
+          breaker_state: h.state,
+          stage_attempt: attempt,
+          updated_at: now,
+        });
         // The probe is launched even without auto-trigger: the breaker itself asked for it.
         await this.insertAttempt(tx, p.id, spec, stage, attempt, true, now);
-        await this.changed(tx, { ...p, status: 'running', breaker_state: h.state, stage_attempt: attempt }, 'circuit breaker half-open: probing', now);
+        await this.changed(
+          tx,
+          { ...p, status: 'running', breaker_state: h.state, stage_attempt: attempt },
+          'circuit breaker half-open: probing',
+          now,
+        );
         return true;
       });
       if (probe) probed++;
@@ -341,7 +406,8 @@ export class PipelineService {
     for (const p of await pipelineRepo.listByStatus(this.store.db, 'breaker_open'))
       issues.push(`pipeline ${p.config_key}: ${p.last_error ?? 'circuit breaker open'}`);
     for (const s of await pipelineRepo.launching(this.store.db))
-      if (s.blocked_reason) issues.push(`pipeline ${s.pipeline_id}: ${s.stage} launch blocked: ${s.blocked_reason}`);
+      if (s.blocked_reason)
+        issues.push(`pipeline ${s.pipeline_id}: ${s.stage} launch blocked: ${s.blocked_reason}`);
     return { status: issues.length > 0 ? 'degraded' : 'healthy', issues };
   }
 
@@ -352,7 +418,11 @@ export class PipelineService {
     if (!pl || !row || row.status !== 'launching') return false;
     const now = this.clock.now();
     if (pl.status !== 'running' || pl.stage !== phaseOf(l.stage) || pl.stage_attempt !== l.attempt) {
-      await pipelineRepo.updateStage(this.store.db, row, { status: 'cancelled', updated_at: now, finished_at: now });
+      await pipelineRepo.updateStage(this.store.db, row, {
+        status: 'cancelled',
+        updated_at: now,
+        finished_at: now,
+      });
       return false;
     }
     const spec = JSON.parse(pl.spec) as PipelineSpec;
@@ -389,7 +459,12 @@ export class PipelineService {
       await this.publish({
         type: `pipeline.${l.stage}.failed`,
         id: `${pl.id}.${l.stage}.${l.attempt}.failed`,
-        payload: { config_key: pl.config_key, pipeline_id: pl.id, error: (err as Error).message, attempt: l.attempt },
+        payload: {
+          config_key: pl.config_key,
+          pipeline_id: pl.id,
+          error: (err as Error).message,
+          attempt: l.attempt,
+        },
       });
       return false;
     }
@@ -399,19 +474,33 @@ export class PipelineService {
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'DUPLICATE_JOB_NAME') throw err;
       // An earlier launch of this attempt got through before its record: adopt its job.
-      const found = await this.jobs.list({ label: [`${PIPELINE_LABEL}=${pl.id}`, `${STAGE_LABEL}=${l.stage}`], limit: 100 });
+      const found = await this.jobs.list({
+        label: [`${PIPELINE_LABEL}=${pl.id}`, `${STAGE_LABEL}=${l.stage}`],
+        limit: 100,
+      });
       const job = found.jobs.find((j) => j.name === req.name);
       if (!job) throw err;
       jobId = job.job_id;
     }
     const stillWanted = await this.store.write(async (tx) => {
       const cur = await pipelineRepo.getStage(tx, l.pipelineId, l.stage, l.attempt);
-      if (!cur || cur.status !== 'launching') return false;
-      await pipelineRepo.updateStage(tx, cur, { status: 'running', job_id: jobId, blocked_reason: null, updated_at: this.clock.now() });
+      // A concurrent launcher (start and the loop) adopted the same job and recorded it first.
+      if (cur?.job_id === jobId) return true;
+      if (cur?.status !== 'launching') return false;
+      await pipelineRepo.updateStage(tx, cur, {
+        status: 'running',
+        job_id: jobId,
+        blocked_reason: null,
+        updated_at: this.clock.now(),
+      });
       return true;
     });
-    if (!stillWanted) await this.jobs.terminate(jobId, 'pipeline stage no longer wanted').catch(() => undefined);
-    this.log.info({ pipeline: pl.id, stage: l.stage, attempt: l.attempt, job: jobId }, 'pipeline stage launched');
+    if (!stillWanted)
+      await this.jobs.terminate(jobId, 'pipeline stage no longer wanted').catch(() => undefined);
+    this.log.info(
+      { pipeline: pl.id, stage: l.stage, attempt: l.attempt, job: jobId },
+      'pipeline stage launched',
+    );
     return stillWanted;
   }
 
@@ -445,7 +534,12 @@ export class PipelineService {
    * document (any fields of the stage's event; its `outputs` may carry sha256 checksums), with
    * the fields a stage event requires filled from what the pipeline knows.
    */
-  private async completionPayload(pl: PipelineRow, stage: PipelineStage, row: StageRow, jobId: string): Promise<Record<string, unknown>> {
+  private async completionPayload(
+    pl: PipelineRow,
+    stage: PipelineStage,
+    row: StageRow,
+    jobId: string,
+  ): Promise<Record<string, unknown>> {
     const spec = JSON.parse(pl.spec) as PipelineSpec;
     const ctx = this.context(pl, spec, stage, row.attempt);
     let result: Record<string, unknown> = {};
@@ -459,7 +553,9 @@ export class PipelineService {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new Error(`the stage result ${ctx.base.result_file} is invalid: ${(err as Error).message}`);
     }
-    const declared = (spec.stages[stage]?.outputs ?? []).map((o) => ({ path: resolveOutput(render(o, ctx), pl.work_dir) }));
+    const declared = (spec.stages[stage]?.outputs ?? []).map((o) => ({
+      path: resolveOutput(render(o, ctx), pl.work_dir),
+    }));
     const outputs = Array.isArray(result.outputs)
       ? (result.outputs as Array<Record<string, unknown>>).map((o) =>
           typeof o?.path === 'string' ? { ...o, path: resolveOutput(o.path, pl.work_dir) } : o,

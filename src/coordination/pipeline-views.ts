@@ -1,5 +1,5 @@
 import { toIso } from '../shared/clock.js';
-import type { PipelineSpec } from './pipeline-model.js';
+import { PIPELINE_STAGES, type PipelineSpec } from './pipeline-model.js';
 import type { PipelineRow, StageRow } from './pipeline-repo.js';
 
 export interface StageAttemptView {
@@ -58,19 +58,25 @@ export function pipelineView(p: PipelineRow, attempts: StageRow[]): PipelineView
     last_error: p.last_error,
     stages: Object.keys(spec.stages),
     outputs: JSON.parse(p.outputs) as Record<string, unknown>,
-    attempts: attempts.map((s) => ({
-      stage: s.stage,
-      attempt: s.attempt,
-      status: s.status,
-      job_id: s.job_id,
-      event_id: s.event_id,
-      result: s.result ? (JSON.parse(s.result) as Record<string, unknown>) : null,
-      error: s.error,
-      blocked_reason: s.blocked_reason,
-      quarantine: s.quarantine ? (JSON.parse(s.quarantine) as unknown[]) : null,
-      created_at: toIso(s.created_at),
-      finished_at: toIso(s.finished_at),
-    })),
+    attempts: [...attempts]
+      .sort(
+        (a, b) =>
+          PIPELINE_STAGES.indexOf(a.stage as never) - PIPELINE_STAGES.indexOf(b.stage as never) ||
+          a.attempt - b.attempt,
+      )
+      .map((s) => ({
+        stage: s.stage,
+        attempt: s.attempt,
+        status: s.status,
+        job_id: s.job_id,
+        event_id: s.event_id,
+        result: s.result ? (JSON.parse(s.result) as Record<string, unknown>) : null,
+        error: s.error,
+        blocked_reason: s.blocked_reason,
+        quarantine: s.quarantine ? (JSON.parse(s.quarantine) as unknown[]) : null,
+        created_at: toIso(s.created_at),
+        finished_at: toIso(s.finished_at),
+      })),
     created_at: toIso(p.created_at),
     updated_at: toIso(p.updated_at),
     finished_at: toIso(p.finished_at),

@@ -46,7 +46,11 @@ export class QueueMonitors {
   }
 
   /** For the health endpoint: degraded above a soft limit, unhealthy at a hard one. */
-  async health(): Promise<{ status: 'healthy' | 'degraded' | 'unhealthy'; issues: string[]; queues: QueueReading[] }> {
+  async health(): Promise<{
+    status: 'healthy' | 'degraded' | 'unhealthy';
+    issues: string[];
+    queues: QueueReading[];
+  }> {
     const queues = await this.sample();
     const w = worst(queues);
     const status = !w || w.level === 'none' ? 'healthy' : w.level === 'critical' ? 'unhealthy' : 'degraded';

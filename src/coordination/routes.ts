@@ -40,7 +40,8 @@ export function registerCoordinationRoutes(app: App, s: CoordinationRoutes): voi
       config: { access: 'operate' },
       schema: {
         tags: ['pipelines'],
-        summary: "Start a config's pipeline from a pipeline file; 422 lists every field error, 409 if one is active",
+        summary:
+          "Start a config's pipeline from a pipeline file; 422 lists every field error, 409 if one is active",
         body: PipelineCreateSchema,
         response: { 201: PipelineSchema, ...errors },
       },
@@ -56,7 +57,11 @@ export function registerCoordinationRoutes(app: App, s: CoordinationRoutes): voi
     '/api/v1/pipelines',
     {
       config: { access: 'read' },
-      schema: { tags: ['pipelines'], summary: 'The pipeline of every config', response: { 200: PipelineListSchema, ...errors } },
+      schema: {
+        tags: ['pipelines'],
+        summary: 'The pipeline of every config',
+        response: { 200: PipelineListSchema, ...errors },
+      },
     },
     async () => ({ pipelines: await s.pipelines.list() }),
   );
@@ -117,7 +122,12 @@ export function registerCoordinationRoutes(app: App, s: CoordinationRoutes): voi
     '/api/v1/models/:model_id',
     {
       config: { access: 'read' },
-      schema: { tags: ['models'], summary: 'A model', params: ModelIdParams, response: { 200: ModelSchema, ...errors } },
+      schema: {
+        tags: ['models'],
+        summary: 'A model',
+        params: ModelIdParams,
+        response: { 200: ModelSchema, ...errors },
+      },
     },
     async (req) => s.models.get(req.params.model_id),
   );

@@ -9,12 +9,14 @@ const FreeObject = Type.Record(Type.String(), Type.Unknown());
 const ConfigKey = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' });
 
 export const PipelineCreateSchema = Type.Record(Type.String(), Type.Unknown(), {
-  description:
-    'the pipeline file as a JSON object, or {"content": "<the file text, YAML or JSON>"}',
+  description: 'the pipeline file as a JSON object, or {"content": "<the file text, YAML or JSON>"}',
 });
 
 export const ConfigParams = Type.Object({ config: ConfigKey });
-export const StopBodySchema = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
+export const StopBodySchema = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 1024 })) },
+  { additionalProperties: false },
+);
 
 export const StageAttemptSchema = Type.Object({
   stage: Type.String(),
@@ -34,7 +36,9 @@ export const PipelineSchema = Type.Object({
   pipeline_id: Type.String(),
   config_key: Type.String(),
   status: Type.String({ description: 'running, breaker_open, completed or stopped' }),
-  stage: Type.String({ description: 'IDLE, SELFPLAY, DATA_SYNC, NPZ_EXPORT, TRAINING, EVALUATION, PROMOTION or COMPLETE' }),
+  stage: Type.String({
+    description: 'IDLE, SELFPLAY, DATA_SYNC, NPZ_EXPORT, TRAINING, EVALUATION, PROMOTION or COMPLETE',
+  }),
   attempt: Type.Integer(),
   work_dir: Type.String(),
   breaker: Type.Object({
@@ -78,7 +82,9 @@ export const ModelIdParams = Type.Object({ model_id: Type.String({ minLength: 1,
 export const ModelRegisterSchema = Type.Object(
   {
     config_key: ConfigKey,
-    model_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' })),
+    model_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' }),
+    ),
     path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     state: Type.Optional(StringEnum(['training', 'evaluating', 'staging', 'archived'] as const)),
     metrics: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Number())),
@@ -86,7 +92,10 @@ export const ModelRegisterSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export const ReasonBodySchema = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
+export const ReasonBodySchema = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 1024 })) },
+  { additionalProperties: false },
+);
 export const RollbackResultSchema = Type.Object({ rolled_back: ModelSchema, production: ModelSchema });
 
 export const SpawnQuerySchema = Type.Object({

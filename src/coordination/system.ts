@@ -11,10 +11,18 @@ import type { QueueReading } from './queue-monitor.js';
 import { QueueMonitors } from './queue-monitors.js';
 import { registerCoordinationRoutes } from './routes.js';
 import { osResources, TaskLimiter } from './task-limiter.js';
+import { DEFAULT_TASK_LIMITS } from './task-limits.js';
 
 export type CoordinationConfig = Pick<
   Config,
-  'dataDir' | 'autoTriggerPipeline' | 'pipelineFailureThreshold' | 'pipelineCooldownMs' | 'pipelineIntervalMs'
+  | 'dataDir'
+  | 'autoTriggerPipeline'
+  | 'pipelineFailureThreshold'
+  | 'pipelineCooldownMs'
+  | 'pipelineIntervalMs'
+  | 'spawnMaxDiskPct'
+  | 'spawnMaxMemoryPct'
+  | 'spawnMaxCpuPct'
 >;
 
 /** The coordination slice as the controller runs it. */
@@ -46,6 +54,15 @@ export function createCoordination(
   const limiter = new TaskLimiter({
     store,
     clock,
+    config: {
+      ...DEFAULT_TASK_LIMITS,
+      // 0 turns a threshold off.
+      thresholds: {
+        disk_pct: config.spawnMaxDiskPct || Number.POSITIVE_INFINITY,
+        memory_pct: config.spawnMaxMemoryPct || Number.POSITIVE_INFINITY,
+        cpu_pct: config.spawnMaxCpuPct || Number.POSITIVE_INFINITY,
+      },
+    },
     backpressure: () => queues.backpressure(),
     localResources: () => osResources(config.dataDir),
   });
@@ -76,7 +93,11 @@ export function createCoordination(
     },
     async attach() {
       const relay = deps.events.relay;
-      await relay.subscribe('pipelines.stages', ['pipeline.*.completed', 'pipeline.*.failed', 'model.promoted'], pipelines.onStageEvent);
+      await relay.subscribe(
+        'pipelines.stages',
+        ['pipeline.*.completed', 'pipeline.*.failed', 'model.promoted'],
+        pipelines.onStageEvent,
+      );
       await relay.subscribe('pipelines.jobs', 'job.state_changed', pipelines.onJobEvent);
       await relay.subscribe(
         'models',
@@ -86,7 +107,7 @@ export function createCoordination(
     },
     start() {
       timer = setInterval(() => {
-        if (running) return;
+        if (running !== null) return;
         running = pipelines
           .tick()
           .then(() => undefined)
@@ -102,7 +123,12 @@ export function createCoordination(
     },
     async health() {
       const [p, q] = await Promise.all([pipelines.health(), queues.health()]);
-      const status = q.status === 'unhealthy' ? 'unhealthy' : p.status === 'degraded' || q.status === 'degraded' ? 'degraded' : 'healthy';
+      const status =
+        q.status === 'unhealthy'
+          ? 'unhealthy'
+          : p.status === 'degraded' || q.status === 'degraded'
+            ? 'degraded'
+            : 'healthy';
       return { status, issues: [...p.issues, ...q.issues] };
     },
     queueReadings: () => queues.sample(),

@@ -67,7 +67,9 @@ export class TaskLimiter {
     const limits = limitsFor(this.config, taskType);
     const [cluster, onNode, resources, backpressure] = await Promise.all([
       limitsRepo.activeOfType(db, TASK_TYPE_LABEL, taskType),
-      node === null ? Promise.resolve(null) : limitsRepo.activeOfTypeOnNode(db, TASK_TYPE_LABEL, taskType, node),
+      node === null
+        ? Promise.resolve(null)
+        : limitsRepo.activeOfTypeOnNode(db, TASK_TYPE_LABEL, taskType, node),
       this.resourcesOf(node),
       this.deps.backpressure?.() ?? Promise.resolve(null),
     ]);
@@ -91,7 +93,8 @@ export class TaskLimiter {
     const labels = await limitsRepo.workerLabels(this.deps.store.db, node);
     if (!labels) return null;
     const l = JSON.parse(labels) as Record<string, string>;
-    const num = (k: string) => (l[k] !== undefined && Number.isFinite(Number(l[k])) ? Number(l[k]) : undefined);
+    const num = (k: string) =>
+      l[k] !== undefined && Number.isFinite(Number(l[k])) ? Number(l[k]) : undefined;
     return {
       disk_pct: num(RESOURCE_LABELS.disk_pct),
       memory_pct: num(RESOURCE_LABELS.memory_pct),

@@ -7,8 +7,9 @@
  * bucket's cost is 1 / throttle factor of the worst queue, so producers slow down as consumers
  * lag. Every refusal says why.
  */
-import { type Bucket, type BucketConfig, fullBucket, take } from './token-bucket.js';
+
 import type { QueueReading } from './queue-monitor.js';
+import { type Bucket, type BucketConfig, fullBucket, take } from './token-bucket.js';
 
 export interface TaskTypeLimits {
   /** Token bucket: starts per second and burst. */
@@ -61,7 +62,7 @@ export interface SpawnInput {
 export const DEFAULT_TASK_LIMITS: TaskLimitsConfig = {
   types: {},
   defaults: { rate_per_sec: 10, burst: 20, max_cluster: null, max_per_node: null },
-  thresholds: { disk_pct: 95, memory_pct: 95, cpu_pct: 400 },
+  thresholds: { disk_pct: 95, memory_pct: 95, cpu_pct: Number.POSITIVE_INFINITY },
 };
 
 export function limitsFor(cfg: TaskLimitsConfig, taskType: string): TaskTypeLimits {
@@ -81,7 +82,9 @@ export function decideSpawn(i: SpawnInput): { decision: SpawnDecision; bucket: B
   if (l.max_cluster !== null && i.running.cluster >= l.max_cluster)
     return deny(`cluster limit: ${i.running.cluster} ${i.taskType} task(s) of at most ${l.max_cluster}`);
   if (i.node !== null && l.max_per_node !== null && (i.running.node ?? 0) >= l.max_per_node)
-    return deny(`node limit: ${i.running.node ?? 0} ${i.taskType} task(s) on ${i.node} of at most ${l.max_per_node}`);
+    return deny(
+      `node limit: ${i.running.node ?? 0} ${i.taskType} task(s) on ${i.node} of at most ${l.max_per_node}`,
+    );
   const where = i.node ?? 'the local node';
   const r = i.resources;
   const t = i.thresholds;
@@ -107,7 +110,10 @@ export function decideSpawn(i: SpawnInput): { decision: SpawnDecision; bucket: B
       bucket: got.bucket,
     };
   return {
-    decision: { allowed: true, reason: throttle < 1 ? `allowed (throttled ${throttle} by ${bp?.queue})` : 'allowed' },
+    decision: {
+      allowed: true,
+      reason: throttle < 1 ? `allowed (throttled ${throttle} by ${bp?.queue})` : 'allowed',
+    },
     bucket: got.bucket,
   };
 }

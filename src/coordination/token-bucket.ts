@@ -32,6 +32,7 @@ export function take(
   // A cost above the burst could never be paid: cap it, the bucket then only paces.
   const need = Math.min(cost, cfg.burst);
   if (r.tokens + 1e-9 >= need) return { ok: true, bucket: { tokens: r.tokens - need, at: r.at } };
-  const retryAfterMs = cfg.ratePerSec > 0 ? Math.ceil(((need - r.tokens) / cfg.ratePerSec) * 1000) : Number.POSITIVE_INFINITY;
+  const retryAfterMs =
+    cfg.ratePerSec > 0 ? Math.ceil(((need - r.tokens) / cfg.ratePerSec) * 1000) : Number.POSITIVE_INFINITY;
   return { ok: false, bucket: r, retryAfterMs };
 }

@@ -3,9 +3,7 @@
  * The browser build cannot import the server's TypeBox schemas (they pull in Node modules), so
  * these are declared here and test/browser/wire-contract.ts checks, at compile time, that the
  * server's schema types are assignable to them: a field renamed on the server breaks the build.
- *
- * Pipelines and models are read loosely (most fields optional): their API is younger than this
- * file, and the view shows what is there rather than failing on a missing field.
+
  */
 export type Time = string | null;
 
@@ -322,20 +320,49 @@ export interface SweepAnalysis {
   history: Array<{ number: number; value: number | null; best: number | null; status: string }>;
 }
 
+export interface PipelineAttempt {
+  stage: string;
+  attempt: number;
+  status: string;
+  job_id: string | null;
+  error: string | null;
+  blocked_reason: string | null;
+  created_at: Time;
+  finished_at: Time;
+}
+
 export interface Pipeline {
-  config?: string;
-  config_key?: string;
-  name?: string;
-  stage?: string;
-  status?: string;
-  [field: string]: unknown;
+  pipeline_id: string;
+  config_key: string;
+  /** running, breaker_open, completed or stopped */
+  status: string;
+  /** IDLE, SELFPLAY, DATA_SYNC, NPZ_EXPORT, TRAINING, EVALUATION, PROMOTION or COMPLETE */
+  stage: string;
+  attempt: number;
+  breaker: { state: string; consecutive_failures: number; failure_threshold: number; opened_at: Time };
+  last_error: string | null;
+  stages: string[];
+  attempts: PipelineAttempt[];
+  created_at: Time;
+  updated_at: Time;
+  finished_at: Time;
 }
 
 export interface Model {
-  model_id?: string;
-  id?: string;
-  config?: string;
-  version?: string | number;
-  state?: string;
-  [field: string]: unknown;
+  model_id: string;
+  config_key: string;
+  path: string | null;
+  state: string;
+  metrics: Record<string, number>;
+  previous_model_id: string | null;
+  reason: string | null;
+  created_at: Time;
+  updated_at: Time;
+  promoted_at: Time;
+}
+
+export interface Health {
+  overall_health: number;
+  status: string;
+  issues: string[];
 }

@@ -123,8 +123,19 @@ export interface EventPayloads extends StageEventPayloads {
     reason: string | null;
   };
   'model.registered': { model_id: string; config_key: string; path: string | null; state: string };
-  'model.state_changed': { model_id: string; config_key: string; state: string; previous: string; reason: string | null };
-  'model.rolled_back': { model_id: string; config_key: string; restored_model_id: string; reason: string | null };
+  'model.state_changed': {
+    model_id: string;
+    config_key: string;
+    state: string;
+    previous: string;
+    reason: string | null;
+  };
+  'model.rolled_back': {
+    model_id: string;
+    config_key: string;
+    restored_model_id: string;
+    reason: string | null;
+  };
 }
 
 export type EventType = keyof EventPayloads;

@@ -90,7 +90,11 @@ export class Metrics {
         'Backpressure level per queue (0 none, 1 low, 2 medium, 3 high, 4 critical)',
         (r: { level_index: number }) => r.level_index,
       ],
-      ['runplane_queue_throttle_factor', 'Throttle factor producers apply per queue (1 = full speed)', (r: { throttle: number }) => r.throttle],
+      [
+        'runplane_queue_throttle_factor',
+        'Throttle factor producers apply per queue (1 = full speed)',
+        (r: { throttle: number }) => r.throttle,
+      ],
     ] as const) {
       new Gauge({
         name,

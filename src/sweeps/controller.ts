@@ -58,6 +58,12 @@ export interface SweepControllerOptions {
   checkpointDir: string;
   /** The controller's URL as jobs see it. */
   controllerUrl: () => string;
+  /**
+   * Who holds the leases: stable across restarts of one installation (kept in its data dir), so
+   * a controller restarted after a crash takes its sweeps back at once instead of waiting for
+   * its own old lease to run out.
+   */
+  owner?: string;
 }
 
 interface Round {
@@ -89,7 +95,7 @@ export interface RoundReport {
  * but not recorded is found again by its unique name.
  */
 export class SweepController {
-  private readonly owner = `${hostname()}:${process.pid}:${newId('ctl')}`;
+  private readonly owner: string;
   private timer: NodeJS.Timeout | null = null;
   /** Rounds run one after another: a kick while one runs queues (at most) one more. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -106,7 +112,9 @@ export class SweepController {
     private readonly tokens: TokenService,
     private readonly dispatchers: ReadonlyMap<string, Dispatcher>,
     private readonly opts: SweepControllerOptions,
-  ) {}
+  ) {
+    this.owner = opts.owner ?? `${hostname()}:${process.pid}:${newId('ctl')}`;
+  }
 
   start(intervalMs = 1000): void {
     this.timer = setInterval(() => this.kick(), intervalMs);

@@ -165,8 +165,11 @@ export class WorkerAgent {
   private launch(a: Assignment): void {
     if (this.stopping || this.unacked.has(a.attempt_id)) return;
     const env: Record<string, string> = {};
+    // The trace context is the job's own (TRACEPARENT in its env, set by the controller), never
+    // the one this agent happened to be started in.
     for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && !k.startsWith('RUNPLANE_')) env[k] = v;
+      if (v !== undefined && !k.startsWith('RUNPLANE_') && k !== 'TRACEPARENT' && k !== 'TRACESTATE')
+        env[k] = v;
     Object.assign(env, a.env, {
       RUNPLANE_JOB_ID: a.job_id,
       RUNPLANE_ATTEMPT_ID: a.attempt_id,

@@ -71,6 +71,16 @@ function dashboardSuite(dialect: DialectUnderTest): void {
       })
     ).job_id;
     await admin.createPod({ participants: ['alpha', 'bravo', 'charlie', 'delta'], seed: 7 });
+    if (await served(up, '/api/v1/models')) {
+      await admin.request('POST', '/api/v1/models', {
+        body: {
+          config_key: 'hex8_2p',
+          path: 'models/hex8_2p/v3.pt',
+          state: 'staging',
+          metrics: { elo: 1512.5 },
+        },
+      });
+    }
     // A small two-objective sweep whose trials run on the embedded worker while the tests go on.
     if (await served(up, '/api/v1/sweeps')) {
       const sweep = await admin.createSweep({
@@ -259,6 +269,7 @@ function dashboardSuite(dialect: DialectUnderTest): void {
     await page.waitForSelector(
       pipelinesServed ? '[data-testid=pipelines-table]' : '[data-testid=not-available]',
     );
+    if (pipelinesServed) await page.waitForSelector('[data-testid=models-table] >> text=hex8_2p');
     await shoot(page, 'pipelines');
   });
 

@@ -14,8 +14,6 @@ import { RunplaneClient } from '../../src/client/client.js';
 import { cleanup, startUp } from '../helpers/processes.js';
 import { launchBrowser, newContext } from './support.js';
 
-declare const document: { querySelector(selector: string): unknown };
-declare const performance: { now(): number };
 declare const sessionStorage: { setItem(k: string, v: string): void };
 
 const JOBS = Number(process.argv[2] ?? 100_000);
@@ -86,16 +84,23 @@ async function seed(admin: RunplaneClient, dbFile: string): Promise<void> {
   db.close();
 }
 
-async function firstRender(page: Page, url: string, ready: string): Promise<{ ready: number; dcl: number }> {
+async function firstRender(
+  page: Page,
+  url: string,
+  selector: string,
+): Promise<{ ready: number; dcl: number }> {
   await page.goto(url, { waitUntil: 'commit' });
-  await page.waitForSelector(`[data-view-ready="${ready}"]`, { timeout: 60_000 });
+  await page.waitForSelector(selector, { timeout: 60_000 });
   return page.evaluate(() => {
     const nav = (
       globalThis as unknown as {
         performance: { getEntriesByType(t: string): Array<{ domContentLoadedEventEnd: number }> };
       }
     ).performance.getEntriesByType('navigation')[0];
-    return { ready: performance.now(), dcl: nav?.domContentLoadedEventEnd ?? Number.NaN };
+    return {
+      ready: (globalThis as unknown as { performance: { now(): number } }).performance.now(),
+      dcl: nav?.domContentLoadedEventEnd ?? Number.NaN,
+    };
   });
 }
 
@@ -109,14 +114,39 @@ async function main(): Promise<void> {
     await seed(admin, join(up.dataDir, 'runplane.db'));
     console.log(`seeded ${JOBS} jobs and ${RUNS} runs in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
+    // The API requests the first views make, timed alone (median of LOADS).
+    const api: string[] = [];
+    for (const path of [
+      '/api/v1/whoami',
+      '/metrics',
+      '/api/v1/runs?limit=50',
+      '/api/v1/runs?health=unresponsive&limit=20',
+      '/api/v1/jobs?limit=50',
+      '/api/v1/jobs?label=shard%3D42&limit=50',
+      '/api/v1/jobs?state=FAILED&limit=50',
+    ]) {
+      const ms: number[] = [];
+      for (let i = 0; i < LOADS; i++) {
+        const t0 = performance.now();
+        const res = await fetch(`${up.url}${path}`, {
+          headers: { authorization: `Bearer ${up.adminToken}` },
+        });
+        await res.arrayBuffer();
+        ms.push(performance.now() - t0);
+        if (!res.ok) throw new Error(`${path}: ${res.status}`);
+      }
+      api.push(`| \`GET ${path}\` | ${median(ms).toFixed(1)} ms |`);
+    }
+
     const browser = await launchBrowser();
     try {
       const rows: string[] = [];
-      for (const [view, hash, ready] of [
-        ['overview', '', 'overview'],
-        ['runs (live table, first page)', '#/runs', 'runs'],
-        ['jobs (first page of 100,000)', '#/jobs', 'jobs'],
-        ['jobs filtered by label', '#/jobs?label=shard%3D42', 'jobs'],
+      for (const [view, hash, selector] of [
+        ['overview: counts and throughput', '', '[data-view-ready=overview]'],
+        ['overview: with its alerts', '', '[data-alerts-ready=overview]'],
+        ['runs (live table, first page)', '#/runs', '[data-view-ready=runs]'],
+        ['jobs (first page of 100,000)', '#/jobs', '[data-view-ready=jobs]'],
+        ['jobs filtered by label', '#/jobs?label=shard%3D42', '[data-view-ready=jobs]'],
       ] as const) {
         const readyMs: number[] = [];
         const dclMs: number[] = [];
@@ -128,7 +158,7 @@ async function main(): Promise<void> {
             up.adminToken,
           );
           const page = await ctx.newPage();
-          const m = await firstRender(page, `${up.url}/${hash}`, ready);
+          const m = await firstRender(page, `${up.url}/${hash}`, selector);
           readyMs.push(m.ready);
           dclMs.push(m.dcl);
           await ctx.close();
@@ -141,6 +171,8 @@ async function main(): Promise<void> {
       console.log('| view | DOM ready | rendered with data | slowest |');
       console.log('|---|---|---|---|');
       for (const r of rows) console.log(r);
+      console.log('\n| request | median |\n|---|---|');
+      for (const r of api) console.log(r);
     } finally {
       await browser.close();
     }

@@ -7,6 +7,8 @@
 
 import type { Static } from '@sinclair/typebox';
 import type { SinkHealth } from '../../src/alerting/model.js';
+import type { HealthReport } from '../../src/cluster/health.js';
+import type { ModelSchema, PipelineSchema } from '../../src/coordination/schemas.js';
 import type * as Ui from '../../src/dashboard/api-types.js';
 import type { DeadLetterStatsWire, DeadLetterWire } from '../../src/events/schemas.js';
 import type { AttemptView, EndpointView, JobView, WorkerView } from '../../src/jobs/schemas.js';
@@ -35,4 +37,7 @@ export type WireContract = [
   Fits<SweepWire, Ui.Sweep>,
   Fits<TrialWire, Ui.Trial>,
   Fits<AnalysisWire, Ui.SweepAnalysis>,
+  Fits<Static<typeof PipelineSchema>, Ui.Pipeline>,
+  Fits<Static<typeof ModelSchema>, Ui.Model>,
+  Fits<HealthReport, Ui.Health>,
 ];

@@ -10,7 +10,16 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import { eventually } from '../helpers/controller.js';
-import { cleanup, counts, listAll, readLines, sh, startUp, startWorker, tempDir } from '../helpers/processes.js';
+import {
+  cleanup,
+  counts,
+  listAll,
+  readLines,
+  sh,
+  startUp,
+  startWorker,
+  tempDir,
+} from '../helpers/processes.js';
 import { PG_URL, serviceAvailable } from '../helpers/services.js';
 import { dropSchema } from '../helpers/store.js';
 
@@ -73,10 +82,14 @@ describe.skipIf(!pgOk)('two replicas on one Postgres', () => {
           ids.push((await cb.launchJob({ name: `post-${i + k}`, command })).job_id);
         }),
       );
-    const took = await eventually(async () => {
-      const h = await cb.health();
-      return h.leader.leader ? h : undefined;
-    }, 10_000, 100);
+    const took = await eventually(
+      async () => {
+        const h = await cb.health();
+        return h.leader.leader ? h : undefined;
+      },
+      10_000,
+      100,
+    );
     expect(took.leader.terms).toBe(1);
     expect(took.lifecycle.filter((c) => c.leader_only).every((c) => c.state === 'running')).toBe(true);
 
@@ -96,7 +109,9 @@ describe.skipIf(!pgOk)('two replicas on one Postgres', () => {
       'select job_id, count(*) as n from attempts group by job_id having count(*) <> 1',
     );
     expect(twice).toEqual([]);
-    expect((await query<{ n: number }>(schema, 'select count(distinct job_id)::int as n from attempts'))[0]?.n).toBe(JOBS);
+    expect(
+      (await query<{ n: number }>(schema, 'select count(distinct job_id)::int as n from attempts'))[0]?.n,
+    ).toBe(JOBS);
     expect([...counts(readLines(ran))].filter(([, c]) => c !== 1)).toEqual([]);
 
     // Every event, including those written around the crash, reaches every durable subscriber.

@@ -27,7 +27,17 @@ export async function startTestController(
 ): Promise<TestController> {
   const ts = await freshStore(dialect);
   const config = loadConfig(
-    { port: 0, workers: 0, dataDir: ts.dir, adminToken: ADMIN, killGraceMs: '2s', ...overrides },
+    {
+      port: 0,
+      workers: 0,
+      dataDir: ts.dir,
+      // The store is handed over ready-made; the URL still tells the controller where it is (the
+      // leader lock opens its own Postgres session there).
+      databaseUrl: ts.schema ? `${ts.url}?schema=${ts.schema}` : ts.url,
+      adminToken: ADMIN,
+      killGraceMs: '2s',
+      ...overrides,
+    },
     {},
   );
   const ctl = await startController(config, {

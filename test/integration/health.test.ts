@@ -12,14 +12,29 @@ forEachDialect((dialect) => {
     expect(h.overall_health).toBe(1);
     expect(h.issues).toEqual([]);
     expect(h.leader).toMatchObject({ leader: true, terms: 1 });
-    for (const c of ['store', 'leader', 'lifecycle', 'relay', 'dlq', 'alerts', 'workers', 'scheduler', 'coordination'])
+    for (const c of [
+      'store',
+      'leader',
+      'lifecycle',
+      'relay',
+      'dlq',
+      'alerts',
+      'workers',
+      'scheduler',
+      'coordination',
+    ])
       expect(h.components[c], c).toMatchObject({ health: 1, status: 'healthy' });
     expect(h.coordinators.store).toBe(1);
     expect(h.handler_health).toMatchObject({ success_rate: 1, failing: 0 });
     // Layered lifecycle: the store first, the leader-only loops running on the leader.
     expect(h.lifecycle[0]).toMatchObject({ name: 'store', layer: 1, state: 'running' });
     const states = Object.fromEntries(h.lifecycle.map((c) => [c.name, c.state]));
-    expect(states).toMatchObject({ events: 'running', scheduler: 'running', liveness: 'running', pipelines: 'running' });
+    expect(states).toMatchObject({
+      events: 'running',
+      scheduler: 'running',
+      liveness: 'running',
+      pipelines: 'running',
+    });
     const layers = h.lifecycle.map((c) => c.layer);
     expect(layers).toEqual([...layers].sort((a, b) => a - b));
 
@@ -28,7 +43,9 @@ forEachDialect((dialect) => {
     const anonymous = await fetch(`${t.ctl.url}/api/v1/health`);
     expect(anonymous.status).toBe(401);
 
-    const metrics = await (await fetch(`${t.ctl.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    const metrics = await (
+      await fetch(`${t.ctl.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).text();
     expect(metrics).toMatch(/^runplane_leader 1$/m);
   });
 
@@ -41,14 +58,23 @@ forEachDialect((dialect) => {
     expect(pending.overall_health).toBeLessThan(1);
     expect(pending.issues).toContain('scheduler: 1 job(s) pending and no healthy worker to place them on');
 
-    await t.ctl.relay.subscribe('test.failing', 'job.submitted', async () => {
-      throw new Error('handler exploded');
-    }, true);
+    await t.ctl.relay.subscribe(
+      'test.failing',
+      'job.submitted',
+      async () => {
+        throw new Error('handler exploded');
+      },
+      true,
+    );
     const failing = await eventually(async () => {
       const h = await t.admin.health();
       return h.components.relay?.status === 'degraded' ? h : undefined;
     });
-    expect(failing.issues.some((i) => /^relay: subscriber test\.failing is failing \(\d+ in a row: handler exploded\)$/.test(i))).toBe(true);
+    expect(
+      failing.issues.some((i) =>
+        /^relay: subscriber test\.failing is failing \(\d+ in a row: handler exploded\)$/.test(i),
+      ),
+    ).toBe(true);
     expect(failing.handler_health.failing).toBe(1);
     expect(failing.handler_health.success_rate).toBeLessThan(1);
   });
@@ -59,8 +85,15 @@ forEachDialect((dialect) => {
     const h = await t.admin.health();
     expect(h.leader.leader).toBe(false);
     const states = Object.fromEntries(h.lifecycle.map((c) => [c.name, c.state]));
-    expect(states).toMatchObject({ store: 'running', events: 'standby', scheduler: 'standby', sweeps: 'running' });
-    const metrics = await (await fetch(`${t.ctl.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    expect(states).toMatchObject({
+      store: 'running',
+      events: 'standby',
+      scheduler: 'standby',
+      sweeps: 'running',
+    });
+    const metrics = await (
+      await fetch(`${t.ctl.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).text();
     expect(metrics).toMatch(/^runplane_leader 0$/m);
     // A deposed replica's relay delivers nothing: a new event stays behind its cursor.
     const before = t.ctl.relay.status().find((l) => l.name === 'runs.jobs')?.cursor;

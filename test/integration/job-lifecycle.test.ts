@@ -131,7 +131,7 @@ forEachDialect((dialect) => {
     expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
   });
 
-  it('passes RUNPLANE_JOB_ID, RUNPLANE_ATTEMPT_ID, RUNPLANE_CONTROLLER_URL and RUNPLANE_RUN_ID to the process', async () => {
+  it('passes RUNPLANE_JOB_ID, RUNPLANE_ATTEMPT_ID, RUNPLANE_CONTROLLER_URL, RUNPLANE_RUN_ID and RUNPLANE_RUN_TOKEN to the process', async () => {
     const t = await withWorker();
     const script = [
       'echo "JOB=$RUNPLANE_JOB_ID"',
@@ -139,20 +139,24 @@ forEachDialect((dialect) => {
       'echo "URL=$RUNPLANE_CONTROLLER_URL"',
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template.
       'echo "RUN=${RUNPLANE_RUN_ID-unset}"',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template.
+      'echo "TOKEN=${RUNPLANE_RUN_TOKEN:+set}"',
     ].join('; ');
-    const withRun = await t.admin.launchJob({ command: ['sh', '-c', script], run_id: 'run-42' });
+    const { run_id: runId } = await t.admin.createRun({ name: 'env-check' });
+    const withRun = await t.admin.launchJob({ command: ['sh', '-c', script], run_id: runId });
     const withoutRun = await t.admin.launchJob({ command: ['sh', '-c', script] });
-    for (const [id, run] of [
-      [withRun.job_id, 'run-42'],
-      [withoutRun.job_id, 'unset'],
+    for (const [jobId, run, token] of [
+      [withRun.job_id, runId, 'set'],
+      [withoutRun.job_id, 'unset', ''],
     ] as const) {
-      const job = await waitForState(t.admin, id, 'SUCCEEDED');
-      const lines = await waitForLine(t.admin, id, (l) => l.startsWith('RUN='));
+      const job = await waitForState(t.admin, jobId, 'SUCCEEDED');
+      const lines = await waitForLine(t.admin, jobId, (l) => l.startsWith('TOKEN='));
       expect(lines).toEqual([
-        `JOB=${id}`,
+        `JOB=${jobId}`,
         `ATTEMPT=${job.attempts![0]!.attempt_id}`,
         `URL=${t.ctl.url}`,
         `RUN=${run}`,
+        `TOKEN=${token}`,
       ]);
     }
   });

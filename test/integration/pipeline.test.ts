@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { PipelineView } from '../../src/coordination/pipeline-views.js';
@@ -17,17 +17,19 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** A stage script that writes `content` to `file` and reports it with its checksum (or a wrong one). */
 function producing(file: string, content: string, extra: Record<string, unknown> = {}, wrongSum = false) {
-  const result = JSON.stringify({ ...extra, outputs: [{ path: file, sha256: wrongSum ? sha('other') : sha(content) }] });
+  const result = JSON.stringify({
+    ...extra,
+    outputs: [{ path: file, sha256: wrongSum ? sha('other') : sha(content) }],
+  });
   return sh(`printf '%s' '${content}' > ${file} && printf '%s' '${result}' > "$RUNPLANE_STAGE_RESULT"`);
 }
 
-async function settled(get: () => Promise<PipelineView>, until: (p: PipelineView) => boolean): Promise<PipelineView> {
+async function settled(
+  get: () => Promise<PipelineView>,
+  until: (p: PipelineView) => boolean,
+): Promise<PipelineView> {
   return eventually(async () => {
-    const p = await get().catch((err: unknown) => {
-      console.error('DBG get', err);
-      throw err;
-    });
-    console.error('DBG status', p.status, p.stage, p.pipeline_id, p.attempts.length);
+    const p = await get();
     return until(p) ? p : undefined;
   }, 30_000);
 }
@@ -54,7 +56,10 @@ forEachDialect((dialect) => {
       const started = await t.admin.startPipeline(file);
       expect(started).toMatchObject({ config_key: 'hex8_2p', status: 'running', stage: 'SELFPLAY' });
 
-      const done = await settled(() => t.admin.getPipeline('hex8_2p'), (p) => p.status !== 'running');
+      const done = await settled(
+        () => t.admin.getPipeline('hex8_2p'),
+        (p) => p.status !== 'running',
+      );
       expect(done.last_error).toBeNull();
       expect(done).toMatchObject({ status: 'completed', stage: 'COMPLETE' });
       expect(done.attempts.map((a) => [a.stage, a.status])).toEqual([
@@ -76,6 +81,22 @@ forEachDialect((dialect) => {
       expect(model.metrics.win_rate).toBe(0.6);
     });
 
+    // The example is a user's first run: it must work as shipped (once, on SQLite, is enough).
+    it.skipIf(dialect !== 'sqlite')('runs examples/pipelines/hex8_2p.yaml to completion', async () => {
+      process.env.PIPELINE_EXAMPLE = resolve('examples/pipelines');
+      const t = await start({ workers: 1, workerCpu: 2, autoTriggerPipeline: 'true' });
+      await t.admin.startPipeline(readFileSync('examples/pipelines/hex8_2p.yaml', 'utf8'));
+      const p = await settled(
+        () => t.admin.getPipeline('hex8_2p'),
+        (x) => x.status !== 'running',
+      );
+      expect(p.last_error).toBeNull();
+      expect(p.status).toBe('completed');
+      expect(p.outputs.selfplay).toMatchObject({ games_generated: 64 });
+      const model = await eventually(() => t.admin.productionModel('hex8_2p').catch(() => undefined));
+      expect(readFileSync(model.path ?? '', 'utf8')).toMatch(/^weights trained on .*samples\.npz/);
+    });
+
     it('quarantines outputs whose checksum does not match and fails the stage', async () => {
       const t = await start({ workers: 1, workerCpu: 2, autoTriggerPipeline: 'true' });
       await t.admin.startPipeline({
@@ -86,7 +107,10 @@ forEachDialect((dialect) => {
           data_sync: { command: sh('true') },
         },
       });
-      const p = await settled(() => t.admin.getPipeline('sq8_4p'), (x) => x.status !== 'running');
+      const p = await settled(
+        () => t.admin.getPipeline('sq8_4p'),
+        (x) => x.status !== 'running',
+      );
       expect(p).toMatchObject({ status: 'breaker_open', stage: 'SELFPLAY' });
       const attempt = p.attempts[0];
       expect(attempt?.status).toBe('failed');
@@ -100,14 +124,17 @@ forEachDialect((dialect) => {
       expect(p.attempts.some((a) => a.stage === 'data_sync')).toBe(false);
     });
 
-    it("a stage job that fails fails the stage; the stage is retried until the breaker opens", async () => {
+    it('a stage job that fails fails the stage; the stage is retried until the breaker opens', async () => {
       const t = await start({ workers: 1, workerCpu: 2, autoTriggerPipeline: 'true' });
       await t.admin.startPipeline({
         config_key: 'hex8_3p',
         circuit_breaker: { failure_threshold: 2, cooldown: '1h' },
         stages: { selfplay: { command: sh('echo broken >&2; exit 3') } },
       });
-      const p = await settled(() => t.admin.getPipeline('hex8_3p'), (x) => x.status !== 'running');
+      const p = await settled(
+        () => t.admin.getPipeline('hex8_3p'),
+        (x) => x.status !== 'running',
+      );
       expect(p.status).toBe('breaker_open');
       expect(p.breaker).toMatchObject({ state: 'open', consecutive_failures: 2 });
       expect(p.attempts.map((a) => a.status)).toEqual(['failed', 'failed']);
@@ -173,7 +200,11 @@ forEachDialect((dialect) => {
       const get = () => t.admin.getPipeline('hex8_2p');
       // Distinct payloads: the same content again within the router's dedup window is a duplicate.
       const fail = (id: string) =>
-        t.admin.publishEvent({ type: 'SELFPLAY_FAILED', id, payload: { config_key: 'hex8_2p', error: `node lost (${id})` } });
+        t.admin.publishEvent({
+          type: 'SELFPLAY_FAILED',
+          id,
+          payload: { config_key: 'hex8_2p', error: `node lost (${id})` },
+        });
 
       await fail('f-1');
       let p = await settled(get, (x) => x.attempt === 2);
@@ -201,14 +232,29 @@ forEachDialect((dialect) => {
       await t.ctl.coordination.pipelines.tick();
 
       // The probe succeeds: closed, and the pipeline moves on.
-      const ok = { type: 'SELFPLAY_COMPLETE', id: 'ok-1', payload: { config_key: 'hex8_2p', games_generated: 5 } };
+      const ok = {
+        type: 'SELFPLAY_COMPLETE',
+        id: 'ok-1',
+        payload: { config_key: 'hex8_2p', games_generated: 5 },
+      };
       await t.admin.publishEvent(ok);
       p = await settled(get, (x) => x.stage === 'DATA_SYNC');
-      expect(p).toMatchObject({ status: 'running', attempt: 1, breaker: { state: 'closed', consecutive_failures: 0 } });
+      expect(p).toMatchObject({
+        status: 'running',
+        attempt: 1,
+        breaker: { state: 'closed', consecutive_failures: 0 },
+      });
       expect((await t.admin.publishEvent(ok)).duplicate).toBe(true);
       // A completion of a stage the pipeline is not at is ignored.
-      await t.admin.publishEvent({ type: 'TRAINING_COMPLETED', payload: { config_key: 'hex8_2p', model_path: '/m.pth' } });
-      await t.admin.publishEvent({ type: 'DATA_SYNC_COMPLETED', id: 'ds-1', payload: { config_key: 'hex8_2p' } });
+      await t.admin.publishEvent({
+        type: 'TRAINING_COMPLETED',
+        payload: { config_key: 'hex8_2p', model_path: '/m.pth' },
+      });
+      await t.admin.publishEvent({
+        type: 'DATA_SYNC_COMPLETED',
+        id: 'ds-1',
+        payload: { config_key: 'hex8_2p' },
+      });
       p = await settled(get, (x) => x.status === 'completed');
       expect(p.attempts.map((a) => `${a.stage}:${a.attempt}:${a.status}`)).toEqual([
         'selfplay:1:failed',

@@ -17,7 +17,11 @@ async function launchWithHeaders(url: string, headers: Record<string, string>): 
 }
 
 /** A local OTLP/HTTP receiver: collects the JSON export requests posted to /v1/traces. */
-async function otlpReceiver(): Promise<{ url: string; spans: () => Array<Record<string, unknown>>; close(): Promise<void> }> {
+async function otlpReceiver(): Promise<{
+  url: string;
+  spans: () => Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}> {
   const bodies: unknown[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -36,7 +40,10 @@ async function otlpReceiver(): Promise<{ url: string; spans: () => Array<Record<
   type Export = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }> };
   return {
     url: `http://127.0.0.1:${port}`,
-    spans: () => (bodies as Export[]).flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))),
+    spans: () =>
+      (bodies as Export[]).flatMap((b) =>
+        b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)),
+      ),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -59,7 +66,11 @@ forEachDialect((dialect) => {
     const own = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
     const res = await fetch(`${t.ctl.url}/api/v1/jobs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', traceparent: `00-${TRACE_ID}-${PARENT}-01` },
+      headers: {
+        authorization: `Bearer ${ADMIN}`,
+        'content-type': 'application/json',
+        traceparent: `00-${TRACE_ID}-${PARENT}-01`,
+      },
       body: JSON.stringify({ command: ['true'], env: { TRACEPARENT: own } }),
     });
     const { job_id } = (await res.json()) as { job_id: string };

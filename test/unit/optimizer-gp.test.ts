@@ -150,3 +150,33 @@ describe('input warping', () => {
     }
   });
 });
+
+describe('local model past max_points', () => {
+  it('keeps refining near the incumbent with a bounded model', () => {
+    const run = (): { best: number; late: Params[] } => {
+      const opt = createOptimizer({ type: 'gp', seed: 4, max_points: 15, local_points: 8 }, BRANIN, [
+        'minimize',
+      ]);
+      const history: Observation[] = [];
+      let best = Number.POSITIVE_INFINITY;
+      let bestAt: Params = {};
+      const late: Params[] = [];
+      for (let number = 0; number < 40; number++) {
+        const p = opt.suggest(number, history, []) as Params;
+        const v = branin(p.x1 as number, p.x2 as number);
+        if (v < best) {
+          best = v;
+          bestAt = p;
+        }
+        if (number >= 30) late.push({ ...p, dx: Math.abs((p.x1 as number) - (bestAt.x1 as number)) / 15 });
+        history.push({ number, params: p, values: [v], state: 'completed' });
+      }
+      return { best, late };
+    };
+    const a = run();
+    expect(run()).toEqual(a);
+    // within 1% of the optimum after 40 trials, and the late trials stay close to the best one
+    expect(a.best - 0.397887357729738).toBeLessThan(0.01);
+    expect(a.late.filter((p) => (p.dx as number) < 0.1).length).toBeGreaterThanOrEqual(8);
+  });
+});

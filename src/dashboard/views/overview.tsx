@@ -1,6 +1,6 @@
 import { useRef } from 'preact/hooks';
 import { optional } from '../api.js';
-import type { AlertSink, DeadLetterStats, Run } from '../api-types.js';
+import type { AlertSink, DeadLetterStats, Health, Run } from '../api-types.js';
 import { ago, fmtNum } from '../format.js';
 import { metricValue, parsePrometheus, type Sample, sumBy } from '../prometheus.js';
 import { href } from '../router.js';
@@ -38,12 +38,6 @@ const RUN_STATUSES = [
 interface Scrape {
   at: number;
   samples: Sample[];
-}
-
-interface Health {
-  status?: string;
-  overall_health?: number;
-  issues?: string[];
 }
 
 export function OverviewView() {
@@ -105,7 +99,11 @@ export function OverviewView() {
     (a?.dlq?.pending ? 1 : 0);
 
   return (
-    <section data-view="overview" data-view-ready={m && a ? 'overview' : undefined}>
+    <section
+      data-view="overview"
+      data-view-ready={m ? 'overview' : undefined}
+      data-alerts-ready={a ? 'overview' : undefined}
+    >
       <h2>Overview</h2>
       <ErrorBox error={metrics.error} />
       <div class="cards">

@@ -53,43 +53,73 @@ function PipelineTable() {
               <th>Stage</th>
               <th>Progress</th>
               <th>Status</th>
+              <th>Circuit breaker</th>
+              <th>Last error</th>
               <th>Updated</th>
+              <th />
             </tr>
           </thead>
           <tbody>
-            {list.map((p, i) => {
-              const key = String(p.config_key ?? p.config ?? p.name ?? i);
-              const stage = String(p.stage ?? p.current_stage ?? 'IDLE').toUpperCase();
-              const at = STAGES.indexOf(stage);
+            {list.map((p) => {
+              const stages = p.stages.length ? p.stages : STAGES;
+              const at = stages.indexOf(p.stage);
+              const last = p.attempts[p.attempts.length - 1];
               return (
-                <tr key={key}>
-                  <td>{key}</td>
+                <tr key={p.pipeline_id} data-pipeline={p.config_key}>
+                  <td>{p.config_key}</td>
                   <td>
-                    <Badge value={stage} />
+                    <Badge value={p.stage} />
+                    {p.attempt > 1 ? <span class="muted"> attempt {p.attempt}</span> : null}
                   </td>
                   <td>
                     <span class="stages">
-                      {STAGES.slice(1).map((st, k) => (
-                        <span
-                          key={st}
-                          class={`stage ${k + 1 < at ? 'done' : k + 1 === at ? 'now' : ''}`}
-                          title={st}
-                        >
-                          {st.replace('_', ' ').toLowerCase()}
-                        </span>
-                      ))}
+                      {stages
+                        .filter((st) => st !== 'IDLE')
+                        .map((st) => {
+                          const k = stages.indexOf(st);
+                          return (
+                            <span
+                              key={st}
+                              class={`stage ${k < at ? 'done' : k === at ? 'now' : ''}`}
+                              title={st}
+                            >
+                              {st.replace('_', ' ').toLowerCase()}
+                            </span>
+                          );
+                        })}
                     </span>
+                    {last?.blocked_reason && <div class="muted small">blocked: {last.blocked_reason}</div>}
                   </td>
                   <td>
-                    <Badge value={String(p.status ?? p.state ?? '—')} />
+                    <Badge value={p.status} />
                   </td>
-                  <td>{fmtTime((p.updated_at as string | undefined) ?? null)}</td>
+                  <td>
+                    <Badge value={p.breaker.state} />{' '}
+                    <span class="muted">
+                      {p.breaker.consecutive_failures}/{p.breaker.failure_threshold}
+                    </span>
+                  </td>
+                  <td class="clip" title={p.last_error ?? ''}>
+                    {p.last_error ?? ''}
+                  </td>
+                  <td>{fmtTime(p.updated_at)}</td>
+                  <td>
+                    {(p.status === 'running' || p.status === 'breaker_open') && (
+                      <Action
+                        label="Stop"
+                        title={`Stop the ${p.config_key} pipeline? Its stage job is terminated.`}
+                        danger
+                        onConfirm={() => api.post(`/pipelines/${encodeURIComponent(p.config_key)}/stop`, {})}
+                        onDone={pipelines.reload}
+                      />
+                    )}
+                  </td>
                 </tr>
               );
             })}
             {list.length === 0 && (
               <tr>
-                <td colSpan={5} class="muted">
+                <td colSpan={8} class="muted">
                   No pipelines. Start one with <code>runplane pipeline start &lt;file&gt;</code>.
                 </td>
               </tr>
@@ -103,7 +133,7 @@ function PipelineTable() {
 
 function ModelTable() {
   const { api } = useSession();
-  const models = useLoad((signal) => api.get<{ models: Model[] }>('/models', undefined, signal), [api], {
+  const models = useLoad((signal) => api.get<{ models: Model[] }>('/models', { limit: 100 }, signal), [api], {
     pollMs: 10_000,
   });
   const list = models.data?.models ?? [];
@@ -117,26 +147,53 @@ function ModelTable() {
             <tr>
               <th>Model</th>
               <th>Config</th>
-              <th>Version</th>
               <th>State</th>
+              <th>Metrics</th>
+              <th>Promoted</th>
               <th>Updated</th>
+              <th />
             </tr>
           </thead>
           <tbody>
-            {list.map((m, i) => (
-              <tr key={String(m.model_id ?? m.id ?? i)}>
-                <td>{String(m.model_id ?? m.id ?? '—')}</td>
-                <td>{fmtValue(m.config ?? m.config_key)}</td>
-                <td>{fmtValue(m.version)}</td>
+            {list.map((m) => (
+              <tr key={m.model_id} title={m.reason ?? undefined}>
                 <td>
-                  <Badge value={String(m.state ?? '—')} />
+                  <code>{m.model_id}</code>
                 </td>
-                <td>{fmtTime((m.updated_at as string | undefined) ?? null)}</td>
+                <td>{m.config_key}</td>
+                <td>
+                  <Badge value={m.state} />
+                </td>
+                <td>
+                  {Object.entries(m.metrics)
+                    .map(([k, v]) => `${k}=${fmtValue(v)}`)
+                    .join(', ') || '—'}
+                </td>
+                <td>{fmtTime(m.promoted_at)}</td>
+                <td>{fmtTime(m.updated_at)}</td>
+                <td>
+                  {m.state === 'production' ? (
+                    <Action
+                      label="Rollback"
+                      title={`Roll back ${m.config_key}'s production model ${m.model_id}? The one before it is restored.`}
+                      danger
+                      onConfirm={() => api.post(`/models/${encodeURIComponent(m.model_id)}/rollback`, {})}
+                      onDone={models.reload}
+                    />
+                  ) : m.state !== 'archived' && m.state !== 'rolled_back' ? (
+                    <Action
+                      label="Promote"
+                      title={`Make ${m.model_id} the production model of ${m.config_key}?`}
+                      onConfirm={() => api.post(`/models/${encodeURIComponent(m.model_id)}/promote`, {})}
+                      onDone={models.reload}
+                    />
+                  ) : null}
+                </td>
               </tr>
             ))}
             {list.length === 0 && (
               <tr>
-                <td colSpan={5} class="muted">
+                <td colSpan={7} class="muted">
                   No models registered.
                 </td>
               </tr>

@@ -54,7 +54,11 @@ export function up0006(dialect: DialectName) {
       .addPrimaryKeyConstraint('pipeline_stages_pk', ['pipeline_id', 'stage', 'attempt'])
       .execute();
     await db.schema.createIndex('pipeline_stages_job_idx').on('pipeline_stages').column('job_id').execute();
-    await db.schema.createIndex('pipeline_stages_status_idx').on('pipeline_stages').column('status').execute();
+    await db.schema
+      .createIndex('pipeline_stages_status_idx')
+      .on('pipeline_stages')
+      .column('status')
+      .execute();
 
     await db.schema
       .createTable('pipeline_applied_events')
@@ -77,6 +81,10 @@ export function up0006(dialect: DialectName) {
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .addColumn('promoted_at', 'bigint')
       .execute();
-    await db.schema.createIndex('models_config_state_idx').on('models').columns(['config_key', 'state']).execute();
+    await db.schema
+      .createIndex('models_config_state_idx')
+      .on('models')
+      .columns(['config_key', 'state'])
+      .execute();
   };
 }

@@ -132,6 +132,20 @@ log_chunks:
   data text not null
   created_at bigint not null
 
+models:
+  seq bigint not null default nextval('models_seq_seq'::regclass)
+  id text not null
+  config_key text not null
+  path text null
+  state text not null
+  metrics text not null
+  previous_model_id text null
+  pipeline_id text null
+  reason text null
+  created_at bigint not null
+  updated_at bigint not null
+  promoted_at bigint null
+
 participants:
   id text not null
   model_version text null
@@ -140,6 +154,45 @@ participants:
   games bigint not null
   created_at bigint not null
   updated_at bigint not null
+
+pipeline_applied_events:
+  event_id text not null
+  pipeline_id text not null
+  outcome text not null
+  created_at bigint not null
+
+pipeline_stages:
+  pipeline_id text not null
+  stage text not null
+  attempt integer not null
+  status text not null
+  job_id text null
+  event_id text null
+  result text null
+  error text null
+  blocked_reason text null
+  quarantine text null
+  created_at bigint not null
+  updated_at bigint not null
+  finished_at bigint null
+
+pipelines:
+  seq bigint not null default nextval('pipelines_seq_seq'::regclass)
+  id text not null
+  config_key text not null
+  spec text not null
+  status text not null
+  stage text not null
+  stage_attempt integer not null
+  work_dir text not null
+  breaker_state text not null
+  consecutive_failures integer not null
+  breaker_opened_at bigint null
+  outputs text not null
+  last_error text null
+  created_at bigint not null
+  updated_at bigint not null
+  finished_at bigint null
 
 pod_epochs:
   pod_id text not null
@@ -279,6 +332,52 @@ schema_migrations_lock:
   id character varying not null
   is_locked integer not null default 0
 
+sweep_trials:
+  sweep_id text not null
+  number integer not null
+  params text not null
+  origin text not null
+  parent_number integer null
+  member integer null
+  bracket integer null
+  start_step bigint not null
+  resume_from text null
+  run_id text not null
+  attempt integer not null
+  status text not null
+  end_reason text null
+  train_ref text null
+  train_state text null
+  eval_ref text null
+  eval_state text null
+  objective_values text null
+  cost double precision null
+  rungs text not null
+  stop_requested_at bigint null
+  error text null
+  created_at bigint not null
+  updated_at bigint not null
+  activity_at bigint not null
+  ended_at bigint null
+
+sweeps:
+  seq bigint not null default nextval('sweeps_seq_seq'::regclass)
+  id text not null
+  name text not null
+  spec text not null
+  status text not null
+  status_reason text null
+  trial_count integer not null
+  best_trial integer null
+  best_value double precision null
+  lease_owner text null
+  lease_until bigint null
+  last_error text null
+  exhausted_at bigint null
+  created_at bigint not null
+  updated_at bigint not null
+  finished_at bigint null
+
 tokens:
   id text not null
   name text not null
@@ -338,7 +437,18 @@ CREATE INDEX jobs_run_idx ON <schema>.jobs USING btree (run_id);
 CREATE INDEX jobs_state_seq_idx ON <schema>.jobs USING btree (state, seq);
 CREATE INDEX log_chunks_attempt_idx ON <schema>.log_chunks USING btree (attempt_id, seq);
 CREATE UNIQUE INDEX log_chunks_pkey ON <schema>.log_chunks USING btree (seq);
+CREATE INDEX models_config_state_idx ON <schema>.models USING btree (config_key, state);
+CREATE UNIQUE INDEX models_id_key ON <schema>.models USING btree (id);
+CREATE UNIQUE INDEX models_pkey ON <schema>.models USING btree (seq);
 CREATE UNIQUE INDEX participants_pkey ON <schema>.participants USING btree (id);
+CREATE UNIQUE INDEX pipeline_applied_events_pkey ON <schema>.pipeline_applied_events USING btree (event_id);
+CREATE INDEX pipeline_stages_job_idx ON <schema>.pipeline_stages USING btree (job_id);
+CREATE UNIQUE INDEX pipeline_stages_pk ON <schema>.pipeline_stages USING btree (pipeline_id, stage, attempt);
+CREATE INDEX pipeline_stages_status_idx ON <schema>.pipeline_stages USING btree (status);
+CREATE INDEX pipelines_config_seq_idx ON <schema>.pipelines USING btree (config_key, seq);
+CREATE UNIQUE INDEX pipelines_id_key ON <schema>.pipelines USING btree (id);
+CREATE UNIQUE INDEX pipelines_pkey ON <schema>.pipelines USING btree (seq);
+CREATE INDEX pipelines_status_idx ON <schema>.pipelines USING btree (status);
 CREATE INDEX pod_epochs_job_idx ON <schema>.pod_epochs USING btree (job_id);
 CREATE UNIQUE INDEX pod_epochs_pk ON <schema>.pod_epochs USING btree (pod_id, epoch_no);
 CREATE INDEX pod_epochs_status_idx ON <schema>.pod_epochs USING btree (status, updated_at);
@@ -368,6 +478,11 @@ CREATE INDEX runs_status_seq_idx ON <schema>.runs USING btree (status, seq);
 CREATE INDEX runs_sweep_seq_idx ON <schema>.runs USING btree (sweep_id, seq);
 CREATE UNIQUE INDEX schema_migrations_pkey ON <schema>.schema_migrations USING btree (name);
 CREATE UNIQUE INDEX schema_migrations_lock_pkey ON <schema>.schema_migrations_lock USING btree (id);
+CREATE UNIQUE INDEX sweep_trials_pk ON <schema>.sweep_trials USING btree (sweep_id, number);
+CREATE INDEX sweep_trials_run_idx ON <schema>.sweep_trials USING btree (run_id);
+CREATE UNIQUE INDEX sweeps_id_key ON <schema>.sweeps USING btree (id);
+CREATE UNIQUE INDEX sweeps_pkey ON <schema>.sweeps USING btree (seq);
+CREATE INDEX sweeps_status_seq_idx ON <schema>.sweeps USING btree (status, seq);
 CREATE UNIQUE INDEX tokens_pkey ON <schema>.tokens USING btree (id);
 CREATE UNIQUE INDEX tokens_token_hash_key ON <schema>.tokens USING btree (token_hash);
 CREATE UNIQUE INDEX workers_name_key ON <schema>.workers USING btree (name);

@@ -57,6 +57,21 @@ CREATE INDEX "jobs_state_seq_idx" on "jobs" ("state", "seq");
 -- index log_chunks_attempt_idx on log_chunks
 CREATE INDEX "log_chunks_attempt_idx" on "log_chunks" ("attempt_id", "seq");
 
+-- index models_config_state_idx on models
+CREATE INDEX "models_config_state_idx" on "models" ("config_key", "state");
+
+-- index pipeline_stages_job_idx on pipeline_stages
+CREATE INDEX "pipeline_stages_job_idx" on "pipeline_stages" ("job_id");
+
+-- index pipeline_stages_status_idx on pipeline_stages
+CREATE INDEX "pipeline_stages_status_idx" on "pipeline_stages" ("status");
+
+-- index pipelines_config_seq_idx on pipelines
+CREATE INDEX "pipelines_config_seq_idx" on "pipelines" ("config_key", "seq");
+
+-- index pipelines_status_idx on pipelines
+CREATE INDEX "pipelines_status_idx" on "pipelines" ("status");
+
 -- index pod_epochs_job_idx on pod_epochs
 CREATE INDEX "pod_epochs_job_idx" on "pod_epochs" ("job_id");
 
@@ -99,6 +114,12 @@ CREATE INDEX "runs_status_seq_idx" on "runs" ("status", "seq");
 -- index runs_sweep_seq_idx on runs
 CREATE INDEX "runs_sweep_seq_idx" on "runs" ("sweep_id", "seq");
 
+-- index sweep_trials_run_idx on sweep_trials
+CREATE INDEX "sweep_trials_run_idx" on "sweep_trials" ("run_id");
+
+-- index sweeps_status_seq_idx on sweeps
+CREATE INDEX "sweeps_status_seq_idx" on "sweeps" ("status", "seq");
+
 -- table attempts on attempts
 CREATE TABLE "attempts" ("id" text primary key, "job_id" text not null, "attempt_no" integer not null, "worker_id" text not null, "state" text not null, "exit_code" integer, "reason" text, "cpu" double precision not null, "memory_mb" bigint not null, "gpu" integer not null, "assigned_at" bigint not null, "started_at" bigint, "finished_at" bigint);
 
@@ -132,8 +153,20 @@ CREATE TABLE "jobs" ("seq" integer primary key autoincrement, "id" text not null
 -- table log_chunks on log_chunks
 CREATE TABLE "log_chunks" ("seq" integer primary key autoincrement, "attempt_id" text not null, "stream" text not null, "data" text not null, "created_at" bigint not null);
 
+-- table models on models
+CREATE TABLE "models" ("seq" integer primary key autoincrement, "id" text not null unique, "config_key" text not null, "path" text, "state" text not null, "metrics" text not null, "previous_model_id" text, "pipeline_id" text, "reason" text, "created_at" bigint not null, "updated_at" bigint not null, "promoted_at" bigint);
+
 -- table participants on participants
 CREATE TABLE "participants" ("id" text primary key, "model_version" text, "mu" double precision not null, "sigma" double precision not null, "games" bigint not null, "created_at" bigint not null, "updated_at" bigint not null);
+
+-- table pipeline_applied_events on pipeline_applied_events
+CREATE TABLE "pipeline_applied_events" ("event_id" text primary key, "pipeline_id" text not null, "outcome" text not null, "created_at" bigint not null);
+
+-- table pipeline_stages on pipeline_stages
+CREATE TABLE "pipeline_stages" ("pipeline_id" text not null, "stage" text not null, "attempt" integer not null, "status" text not null, "job_id" text, "event_id" text, "result" text, "error" text, "blocked_reason" text, "quarantine" text, "created_at" bigint not null, "updated_at" bigint not null, "finished_at" bigint, constraint "pipeline_stages_pk" primary key ("pipeline_id", "stage", "attempt"));
+
+-- table pipelines on pipelines
+CREATE TABLE "pipelines" ("seq" integer primary key autoincrement, "id" text not null unique, "config_key" text not null, "spec" text not null, "status" text not null, "stage" text not null, "stage_attempt" integer not null, "work_dir" text not null, "breaker_state" text not null, "consecutive_failures" integer not null, "breaker_opened_at" bigint, "outputs" text not null, "last_error" text, "created_at" bigint not null, "updated_at" bigint not null, "finished_at" bigint);
 
 -- table pod_epochs on pod_epochs
 CREATE TABLE "pod_epochs" ("pod_id" text not null, "epoch_no" integer not null, "size" integer not null, "status" text not null, "attempt" integer not null, "job_id" text, "games_received" integer not null, "estimated_remaining" bigint, "next_retry_at" bigint, "last_error" text, "created_at" bigint not null, "finished_at" bigint, "updated_at" bigint not null, constraint "pod_epochs_pk" primary key ("pod_id", "epoch_no"));
@@ -167,6 +200,12 @@ CREATE TABLE "schema_migrations" ("name" varchar(255) not null primary key, "tim
 
 -- table schema_migrations_lock on schema_migrations_lock
 CREATE TABLE "schema_migrations_lock" ("id" varchar(255) not null primary key, "is_locked" integer default 0 not null);
+
+-- table sweep_trials on sweep_trials
+CREATE TABLE "sweep_trials" ("sweep_id" text not null, "number" integer not null, "params" text not null, "origin" text not null, "parent_number" integer, "member" integer, "bracket" integer, "start_step" bigint not null, "resume_from" text, "run_id" text not null, "attempt" integer not null, "status" text not null, "end_reason" text, "train_ref" text, "train_state" text, "eval_ref" text, "eval_state" text, "objective_values" text, "cost" double precision, "rungs" text not null, "stop_requested_at" bigint, "error" text, "created_at" bigint not null, "updated_at" bigint not null, "activity_at" bigint not null, "ended_at" bigint, constraint "sweep_trials_pk" primary key ("sweep_id", "number"));
+
+-- table sweeps on sweeps
+CREATE TABLE "sweeps" ("seq" integer primary key autoincrement, "id" text not null unique, "name" text not null, "spec" text not null, "status" text not null, "status_reason" text, "trial_count" integer not null, "best_trial" integer, "best_value" double precision, "lease_owner" text, "lease_until" bigint, "last_error" text, "exhausted_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, "finished_at" bigint);
 
 -- table tokens on tokens
 CREATE TABLE "tokens" ("id" text primary key, "name" text not null, "role" text not null, "token_hash" text not null unique, "run_id" text, "created_at" bigint not null, "revoked_at" bigint);

@@ -5,8 +5,9 @@
  * warp the losses (Yeo–Johnson), fit a Matérn-5/2 ARD GP by marginal likelihood, add running
  * trials as fantasies at the posterior mean (the "kriging believer" constant liar), then
  * maximise log EI over random and local candidates followed by a pattern search from the best
- * few. Above `max_points` finished trials the model keeps the points nearest the incumbent and
- * searches inside their bounding box (a trust region), so cost stays bounded.
+ * few. Above `max_points` finished trials the model keeps only the `local_points` nearest the
+ * incumbent and searches inside their bounding box (a trust region, rescaled to the unit cube
+ * so the priors still fit), so the cost of a suggestion stays flat however long the sweep.
  * Several objectives are scalarised per trial (ParEGO: random weights, augmented Chebyshev).
  * `cost_aware` trades score against cost around the score–cost Pareto front.
  */
@@ -127,27 +128,26 @@ function suggestGp(
   const upper = new Float64Array(D).fill(1);
   const local = points.length > opts.max_points;
   if (local) {
+    // The model keeps the local_points trials nearest the incumbent (max-norm); candidates
+    // come from the inner half of that neighbourhood, where the model has data on every side.
+    // (Searching out to its edge invites a loop: a trial at the edge falls out of the next
+    // model, which is then blind there again.) New trials land closer than the farthest kept
+    // one, so they join the next model, and the region shrinks as the incumbent is refined.
     const inc = points[bestIdx] as Float64Array;
     const dist = new Float64Array(points.length);
     points.forEach((p, i) => {
-      let s = 0;
-      for (let d = 0; d < D; d++) s += ((p[d] as number) - (inc[d] as number)) ** 2;
-      dist[i] = s;
+      let m = 0;
+      for (let d = 0; d < D; d++) {
+        if (encoder.numeric[d]) m = Math.max(m, Math.abs((p[d] as number) - (inc[d] as number)));
+      }
+      dist[i] = m;
     });
     chosen = nearest(dist, opts.local_points);
-    lower.fill(1);
-    upper.fill(0);
-    for (const i of chosen) {
-      const p = points[i] as Float64Array;
-      for (let d = 0; d < D; d++) {
-        lower[d] = Math.min(lower[d] as number, p[d] as number);
-        upper[d] = Math.max(upper[d] as number, p[d] as number);
-      }
-    }
+    const half = Math.max(0.5 * (dist[chosen[chosen.length - 1] as number] as number), 1e-4);
     for (let d = 0; d < D; d++) {
-      const pad = 0.1 * ((upper[d] as number) - (lower[d] as number)) + 1e-3;
-      lower[d] = encoder.numeric[d] ? Math.max(0, (lower[d] as number) - pad) : 0;
-      upper[d] = encoder.numeric[d] ? Math.min(1, (upper[d] as number) + pad) : 1;
+      if (!encoder.numeric[d]) continue;
+      lower[d] = Math.max(0, (inc[d] as number) - half);
+      upper[d] = Math.min(1, (inc[d] as number) + half);
     }
   }
   // The model works in the box's own coordinates (the whole cube unless local), so its priors

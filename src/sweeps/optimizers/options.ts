@@ -34,7 +34,7 @@ export const OPTION_TABLES = {
   gp: {
     n_startup_trials: { kind: 'int', min: 1, default: 10 },
     max_points: { kind: 'int', min: 10, default: 128 },
-    local_points: { kind: 'int', min: 5, default: 32 },
+    local_points: { kind: 'int', min: 5, default: 24 },
     n_candidates: { kind: 'int', min: 16, max: 100_000, default: 1024 },
     input_warping: { kind: 'boolean', default: false },
     output_warping: { kind: 'boolean', default: true },

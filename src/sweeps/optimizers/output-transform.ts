@@ -33,21 +33,21 @@ function logLikelihood(z: readonly number[], lambda: number): number {
 export function transformOutputs(values: readonly number[], warp: boolean): number[] {
   const z = standardize(values);
   if (!warp || values.length < 3) return z;
-  // Golden-section search for λ on [-2, 3] after a coarse scan (the likelihood is unimodal
-  // in practice but flat regions make a pure local search wander).
+  // Coarse scan, then golden-section refinement: the likelihood is unimodal in practice but
+  // flat regions make a pure local search wander.
   let best = 1;
   let bestLl = logLikelihood(z, 1);
-  for (let l = -2; l <= 3.0001; l += 0.25) {
+  for (let l = -2; l <= 3.0001; l += 0.5) {
     const ll = logLikelihood(z, l);
     if (ll > bestLl) {
       bestLl = ll;
       best = l;
     }
   }
-  let a = best - 0.25;
-  let b = best + 0.25;
+  let a = best - 0.5;
+  let b = best + 0.5;
   const phi = (Math.sqrt(5) - 1) / 2;
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 14; i++) {
     const c = b - phi * (b - a);
     const d = a + phi * (b - a);
     if (logLikelihood(z, c) > logLikelihood(z, d)) b = d;

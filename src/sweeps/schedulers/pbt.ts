@@ -138,7 +138,12 @@ export function pbtDecide(ctx: SchedulerContext, spec: PbtSpec): SchedulerDecisi
   );
   let q = Math.ceil(standing.length * spec.quantile);
   if (q > standing.length / 2) q = Math.floor(standing.length / 2);
-  const top = standing.slice(0, q).map((s) => s.t);
+  // A donor that already reached max_t has nothing left to hand on: continuing it would only
+  // repeat its end.
+  const top = standing
+    .slice(0, q)
+    .map((s) => s.t)
+    .filter((t) => (latestStep(t.series) ?? 0) < spec.max_t);
   const bottom = new Set(standing.slice(standing.length - q).map((s) => s.t.number));
 
   if (!ctx.stopping) {
