@@ -228,7 +228,11 @@ export async function runOptimizers(argv: string[]): Promise<void> {
     });
     optunaVersion = r.version;
     return r.result as number[];
-  });
+  }).then(
+    (runs) => ({ runs, error: null }),
+    // Held until awaited below, so a failing anchor is reported, not an unhandled rejection.
+    (error: unknown) => ({ runs: [] as number[][], error }),
+  );
   const ours = new Map<string, Map<string, number[][]>>();
   for (const fn of o.functions) {
     const byType = new Map<string, number[][]>();
@@ -244,7 +248,9 @@ export async function runOptimizers(argv: string[]): Promise<void> {
       process.stderr.write(`  ${fn.name} ${type}: ${((nowMs() - t0) / 1000).toFixed(1)} s\n`);
     }
   }
-  const optunaRuns = await optunaDone;
+  const anchorResult = await optunaDone;
+  if (anchorResult.error !== null) throw anchorResult.error;
+  const optunaRuns = anchorResult.runs;
 
   // medians[function][optimizer][checkpoint]
   const medians = new Map<string, Map<string, number[]>>();

@@ -190,9 +190,14 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     ['workers', new WorkersDispatcher(store, jobs)],
     [
       'local',
-      new LocalDispatcher(join(config.sweepDir, 'local'), () => advertisedUrl, { killGraceMs: config.killGraceMs }),
+      new LocalDispatcher(join(config.sweepDir, 'local'), () => advertisedUrl, {
+        killGraceMs: config.killGraceMs,
+      }),
     ],
-    ['slurm', new SlurmDispatcher({ dir: join(config.sweepDir, 'slurm'), controllerUrl: () => advertisedUrl })],
+    [
+      'slurm',
+      new SlurmDispatcher({ dir: join(config.sweepDir, 'slurm'), controllerUrl: () => advertisedUrl }),
+    ],
   ]);
   const sweepLoop = new SweepController(store, clock, log, runs, commands, tokens, sweepDispatchers, {
     leaseMs: Math.max(15_000, config.sweepIntervalMs * 10),

@@ -24,6 +24,8 @@ export function registerAuth(app: App, tokens: TokenService): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const config = req.routeOptions.config;
+    // No route matched: the not-found handler answers 404 (there is nothing to authorise).
+    if (req.routeOptions.url === undefined) return;
     if (config.public) return;
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
