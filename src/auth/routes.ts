@@ -15,7 +15,7 @@ export function registerTokenRoutes(app: App, tokens: TokenService): void {
         tags: ['tokens'],
         body: Type.Object(
           {
-            role: StringEnum(['admin', 'operator', 'viewer', 'worker'] as const),
+            role: StringEnum(['admin', 'operator', 'viewer', 'worker', 'simulator'] as const),
             name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
           },
           { additionalProperties: false },

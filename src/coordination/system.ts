@@ -106,6 +106,8 @@ export function createCoordination(
       );
     },
     start() {
+      // Started again when this replica becomes the leader again: one timer at a time.
+      if (timer) return;
       timer = setInterval(() => {
         if (running !== null) return;
         running = pipelines
@@ -119,6 +121,7 @@ export function createCoordination(
     },
     async stop() {
       if (timer) clearInterval(timer);
+      timer = null;
       await running;
     },
     async health() {

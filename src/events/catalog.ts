@@ -90,7 +90,13 @@ export interface EventPayloads extends StageEventPayloads {
     ranking: string[];
   };
   'pod.reset': { pod_id: string; reason: string; evidence_decay: number };
-  'sweep.created': { sweep_id: string; name: string; optimizer: string; scheduler: string; max_trials: number | null };
+  'sweep.created': {
+    sweep_id: string;
+    name: string;
+    optimizer: string;
+    scheduler: string;
+    max_trials: number | null;
+  };
   'sweep.status_changed': { sweep_id: string; status: string; previous: string; reason: string | null };
   /** A trial was created (with its first run) or given a new attempt (a new run). */
   'sweep.trial_created': {

@@ -394,7 +394,16 @@ export class SweepController {
       if (active >= spec.max_parallel_jobs) break;
       if (l.kind === 'train' && (l.t.train_ref !== null || l.t.status !== 'PENDING')) continue;
       if (l.kind === 'eval' && l.t.eval_ref !== null) continue;
-      const ref = await this.launch(sweep, spec, l.t, l.kind);
+      let ref: string | null;
+      try {
+        ref = await this.launch(sweep, spec, l.t, l.kind);
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        // The job itself is refused (a bad cwd, resources no worker has): the trial fails
+        // instead of the round failing forever.
+        await this.refuse(sweepId, l.t, `launching the ${l.kind} job was refused: ${err.message}`);
+        continue;
+      }
       if (ref) {
         report.launched.push(ref);
         active++;
@@ -778,6 +787,23 @@ export class SweepController {
       }
     }
     return null;
+  }
+
+  private async refuse(sweepId: string, t: TrialRow, why: string): Promise<void> {
+    const now = this.clock.now();
+    await retrying(() =>
+      this.store.write(async (tx) => {
+        await sweepRepo.updateTrial(tx, sweepId, t.number, {
+          status: 'FAILED',
+          end_reason: 'failed',
+          error: why,
+          ended_at: now,
+          updated_at: now,
+        });
+        await outboxRepo.append(tx, [trialEvent(t, 'FAILED', why, null)], now);
+      }),
+    );
+    await this.endRun(t.run_id, why);
   }
 
   /** running → completed once nothing is left; stopping → stopped once no job of it runs. */

@@ -242,11 +242,6 @@ export function pruneInactive(space: Space, params: Params): Params {
   return out;
 }
 
-/** Whether every parameter of the space is active whatever the values (no `when`). */
-export function isFlat(space: Space): boolean {
-  return Object.values(space).every((s) => s.when === undefined);
-}
-
 // ---- numeric encoding: each numeric parameter maps to [0, 1] (log-scaled when log: true) ----
 
 /** The highest value reachable from low by whole steps, so step grids never overshoot high. */

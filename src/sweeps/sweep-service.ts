@@ -1,11 +1,12 @@
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
-import { conflict, invalid, notFound } from '../shared/errors.js';
+import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store } from '../store/database.js';
 import { type Analysis, analyze } from './analysis/analyze.js';
 import { isFinalTrial, type SweepSpec, type SweepStatus, type TrialStatus } from './model.js';
+import { createOptimizer } from './optimizers/index.js';
 import type { SweepListQuery, SweepWire, TrialWire } from './schemas.js';
 import { validateSweepFile } from './sweep-file.js';
 import { type SweepRow, sweepRepo } from './sweep-repo.js';
@@ -28,6 +29,20 @@ export class SweepService {
     const checked = validateSweepFile(raw);
     if (!checked.ok) throw invalid(checked.errors, 'the sweep file is invalid');
     const spec = checked.spec;
+    try {
+      // The optimizer's own options are checked by building it once.
+      createOptimizer(
+        spec.optimizer,
+        spec.parameters,
+        spec.objectives.map((o) => o.direction),
+      );
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw invalid(
+        [{ field: 'optimizer', code: 'UNAVAILABLE', message: (err as Error).message }],
+        'the sweep file is invalid',
+      );
+    }
     const now = this.clock.now();
     const id = newId('swp', now);
     await this.store.write(async (tx) => {

@@ -9,14 +9,21 @@ import { ADMIN, type TestController } from '../helpers/controller.js';
 import { controllers, forEachDialect } from './support.js';
 
 type Access = keyof typeof ACCESS | 'public';
-const ROLES = ['admin', 'operator', 'viewer', 'worker'] as const;
+/** Learner tokens are scoped to one run, so the per-run checks live in runs.test.ts. */
+const ROLES = ['admin', 'operator', 'viewer', 'worker', 'simulator'] as const;
 
 /** Who may call each route: the access table of the API. */
 const ROUTES: Record<string, Access> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /api/v1/openapi.json': 'public',
+  // The dashboard's page and assets: public (the UI asks for a token before it calls the API).
+  'GET /': 'public',
+  'GET /*': 'public',
   'GET /metrics': 'read',
+  'GET /api/v1/health': 'read',
+  'GET /api/v1/whoami': 'read',
+  // Jobs, workers, endpoints
   'POST /api/v1/jobs': 'operate',
   'GET /api/v1/jobs': 'read',
   'GET /api/v1/jobs/:job_id': 'read',
@@ -34,10 +41,70 @@ const ROUTES: Record<string, Access> = {
   'POST /api/v1/tokens': 'admin',
   'GET /api/v1/tokens': 'admin',
   'DELETE /api/v1/tokens/:token_id': 'admin',
+  // Runs: learner routes also take the run's own learner token (scoped per run; see runs.test.ts)
+  'POST /api/v1/runs': 'operate',
+  'GET /api/v1/runs': 'read',
+  'GET /api/v1/runs/:run_id': 'runRead',
+  'POST /api/v1/runs/:run_id/heartbeat': 'learner',
+  'POST /api/v1/runs/:run_id/metrics': 'learner',
+  'GET /api/v1/runs/:run_id/metrics': 'runRead',
+  'POST /api/v1/runs/:run_id/finish': 'learner',
+  'POST /api/v1/runs/:run_id/liveness': 'operate',
+  'POST /api/v1/runs/:run_id/commands': 'operate',
+  'GET /api/v1/runs/:run_id/commands': 'runRead',
+  'GET /api/v1/runs/:run_id/commands/next': 'learner',
+  'POST /api/v1/runs/:run_id/commands/:command_id/ack': 'learner',
+  'GET /api/v1/stream/runs': 'read',
+  'GET /api/v1/audit': 'read',
+  'GET /api/v1/audit/verify': 'read',
+  'POST /api/v1/audit/export': 'admin',
+  'GET /api/v1/alerts/sinks': 'read',
+  // Events and the dead-letter queue
+  'POST /api/v1/events': 'operate',
+  'GET /api/v1/events/types': 'read',
+  'GET /api/v1/dlq': 'read',
+  'GET /api/v1/dlq/stats': 'read',
+  'GET /api/v1/dlq/:id': 'read',
+  'POST /api/v1/dlq/:id/retry': 'operate',
+  // Coordination: pipelines, models, task limits
+  'GET /api/v1/pipelines': 'read',
+  'GET /api/v1/pipelines/:config': 'read',
+  'POST /api/v1/pipelines': 'operate',
+  'POST /api/v1/pipelines/:config/stop': 'operate',
+  'GET /api/v1/models': 'read',
+  'GET /api/v1/models/production': 'read',
+  'GET /api/v1/models/:model_id': 'read',
+  'POST /api/v1/models': 'operate',
+  'POST /api/v1/models/:model_id/promote': 'operate',
+  'POST /api/v1/models/:model_id/rollback': 'operate',
+  'GET /api/v1/coordination/can-spawn': 'read',
+  'GET /api/v1/coordination/queues': 'read',
+  // Sweeps
+  'POST /api/v1/sweeps': 'operate',
+  'GET /api/v1/sweeps': 'read',
+  'GET /api/v1/sweeps/:sweep_id': 'read',
+  'GET /api/v1/sweeps/:sweep_id/trials': 'read',
+  'GET /api/v1/sweeps/:sweep_id/analysis': 'read',
+  'POST /api/v1/sweeps/:sweep_id/stop': 'operate',
+  'POST /api/v1/sweeps/:sweep_id/resume': 'operate',
+  // Pods
+  'POST /api/v1/pods': 'operate',
+  'GET /api/v1/pods': 'read',
+  'GET /api/v1/pods/:pod_id': 'read',
+  'PATCH /api/v1/pods/:pod_id': 'operate',
+  'GET /api/v1/pods/:pod_id/epochs': 'read',
+  'GET /api/v1/pods/:pod_id/trace': 'read',
+  'POST /api/v1/pods/:pod_id/dispatch': 'operate',
+  'POST /api/v1/pods/:pod_id/reset': 'operate',
+  'POST /api/v1/pods/:pod_id/archive': 'operate',
+  'POST /api/v1/pods/:pod_id/results': 'podResults',
+  'PUT /api/v1/participants/:participant_id': 'operate',
+  'GET /api/v1/leaderboard': 'read',
+  'GET /api/v1/replays': 'read',
 };
-const PUBLIC = ['GET /healthz', 'GET /readyz', 'GET /api/v1/openapi.json'];
+const PUBLIC = ['GET /', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz'];
 /** Routes left out of the OpenAPI document on purpose. */
-const HIDDEN = ['GET /healthz', 'GET /readyz', 'GET /api/v1/openapi.json', 'GET /metrics'];
+const HIDDEN = ['GET /', 'GET /*', 'GET /healthz', 'GET /readyz', 'GET /api/v1/openapi.json', 'GET /metrics'];
 
 /** "METHOD /path" of every route the app serves (HEAD aside), from Fastify's route tree. */
 function servedRoutes(t: TestController): string[] {
@@ -74,6 +141,11 @@ async function call(
     headers,
     ...(withBody ? { body: '{}' } : {}),
   });
+  // A stream (server-sent events) never ends by itself: its status is all this needs.
+  if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, code: undefined };
+  }
   const text = await res.text();
   let code: string | undefined;
   try {
@@ -105,8 +177,9 @@ forEachDialect((dialect) => {
     expect(documented).toEqual(served.filter((r) => !HIDDEN.includes(r)));
     expect(
       Object.entries(ROUTES)
-        .filter(([, a]) => a === 'public')
-        .map(([r]) => r),
+        .filter(([r, a]) => a === 'public' && r !== 'GET /*')
+        .map(([r]) => r)
+        .sort(),
     ).toEqual(PUBLIC);
   });
 
@@ -117,7 +190,7 @@ forEachDialect((dialect) => {
 
   it('refuses every other route without a valid token: 401 UNAUTHENTICATED', async () => {
     const t = await start();
-    const protectedRoutes = servedRoutes(t).filter((r) => !PUBLIC.includes(r));
+    const protectedRoutes = servedRoutes(t).filter((r) => ROUTES[r] !== 'public');
     expect(protectedRoutes.length).toBeGreaterThan(15);
     for (const route of protectedRoutes) {
       for (const auth of [
@@ -145,7 +218,7 @@ forEachDialect((dialect) => {
         ),
       ),
     );
-    const routes = servedRoutes(t).filter((r) => !PUBLIC.includes(r));
+    const routes = servedRoutes(t).filter((r) => ROUTES[r] !== 'public');
     const seen = new Set<string>();
     for (const route of routes) {
       const access = ROUTES[route];
@@ -166,6 +239,8 @@ forEachDialect((dialect) => {
       'admin:allowed',
       'operator:allowed',
       'operator:forbidden',
+      'simulator:allowed',
+      'simulator:forbidden',
       'viewer:allowed',
       'viewer:forbidden',
       'worker:allowed',

@@ -271,6 +271,49 @@ forEachDialect((dialect) => {
     expect(child?.command.slice(-4)).toEqual(['--from', from, '--at', '2']);
   });
 
+  it('an eval job runs after training as {run_id}_eval and its metrics complete the trial', async () => {
+    const t = await start({ sweepIntervalMs: '1h' });
+    const worker = await ManualWorker.register(t, 'w1', { cpu: 8 });
+    const sweep = await t.admin.createSweep({
+      ...base,
+      max_trials: 1,
+      objective: { metric: 'eval_loss', direction: 'minimize' },
+      eval: { command: ['evaluate', '--run', '{run_id}', '--from', '{checkpoint_dir}'] },
+    });
+    await t.ctl.sweepLoop.tick();
+    await schedulingPass(t);
+    const [train] = await worker.assignments(1);
+    if (!train) throw new Error('no training assignment');
+    await worker.report(train.attempt_id, 'RUNNING');
+    await worker.report(train.attempt_id, 'SUCCEEDED', 0);
+    await eventually(async () => (await t.admin.getRun(train.run_id ?? '')).status === 'completed');
+    await t.ctl.sweepLoop.tick();
+    const trial = (await t.admin.sweepTrials(sweep.sweep_id)).trials[0];
+    expect(trial?.train_state).toBe('succeeded');
+    expect(trial?.eval_job).toMatch(/^workers:job_/);
+    await schedulingPass(t);
+    const [ev] = await worker.assignments(1, [train.attempt_id]);
+    if (!ev) throw new Error('no eval assignment');
+    expect((await t.admin.getJob(ev.job_id)).name).toBe(`${trial?.run_id}_eval`);
+    expect(ev.command.slice(0, 3)).toEqual(['evaluate', '--run', trial?.run_id]);
+    expect(ev.env.RUNPLANE_RUN_ID).toBe(trial?.run_id);
+    await worker.report(ev.attempt_id, 'RUNNING');
+    await t.ctl.sweepLoop.tick();
+    expect((await t.admin.sweepTrials(sweep.sweep_id)).trials[0]?.status).toBe('IN_EVAL');
+    // The eval job reports to the (ended) training run with its own learner token.
+    await new RunplaneClient(t.ctl.url, ev.env.RUNPLANE_RUN_TOKEN ?? '').postMetrics(trial?.run_id ?? '', {
+      step: 1,
+      values: { eval_loss: 0.125 },
+    });
+    await worker.report(ev.attempt_id, 'SUCCEEDED', 0);
+    const done = await untilDone(t, sweep.sweep_id);
+    expect(done.status).toBe('completed');
+    expect((await t.admin.sweepTrials(sweep.sweep_id)).trials[0]).toMatchObject({
+      status: 'COMPLETED',
+      values: [0.125],
+    });
+  });
+
   it('a stale trial is failed, its job stopped, and retried as a new attempt with the same parameters', async () => {
     const clock = new FakeClock();
     const t = await start({ sweepIntervalMs: '1h' }, { clock });

@@ -175,8 +175,9 @@ describe('local model past max_points', () => {
     };
     const a = run();
     expect(run()).toEqual(a);
-    // within 1% of the optimum after 40 trials, and the late trials stay close to the best one
-    expect(a.best - 0.397887357729738).toBeLessThan(0.01);
+    // near the optimum after 40 trials (a model blind to its own region stalls around 1e-2),
+    // and the late trials stay close to the best one
+    expect(a.best - 0.397887357729738).toBeLessThan(1e-3);
     expect(a.late.filter((p) => (p.dx as number) < 0.1).length).toBeGreaterThanOrEqual(8);
   });
 });

@@ -3,6 +3,7 @@
  * derived trial statuses, the retry policy, command templating, analysis statistics.
  */
 import { describe, expect, it } from 'vitest';
+import { AppError } from '../../src/shared/errors.js';
 import { analyze } from '../../src/sweeps/analysis/analyze.js';
 import { pedAnova } from '../../src/sweeps/analysis/importance.js';
 import { historyPlot, importancePlot, parallelCoordinatesPlot } from '../../src/sweeps/analysis/plots.js';
@@ -14,6 +15,7 @@ import {
   type TrialFacts,
   valuesFromSummary,
 } from '../../src/sweeps/model.js';
+import { retrying } from '../../src/sweeps/retry.js';
 import { parseSweepText, validateSweepFile } from '../../src/sweeps/sweep-file.js';
 
 const GOOD = `
@@ -239,6 +241,40 @@ describe('derived trial status', () => {
     expect(
       renderCommand(['--lr', '{lr}', 'x={trial}/{{lit}}', '{act}'], { lr: 0.01, trial: 3, act: null }),
     ).toEqual(['--lr', '0.01', 'x=3/{lit}', '']);
+  });
+});
+
+describe('store retries', () => {
+  it('retries a failing call with exponential backoff, never a domain error', async () => {
+    const delays: number[] = [];
+    const opts = {
+      attempts: 4,
+      baseDelayMs: 100,
+      maxDelayMs: 300,
+      sleep: async (ms: number) => void delays.push(ms),
+    };
+    let calls = 0;
+    const v = await retrying(async () => {
+      calls++;
+      if (calls < 4) throw new Error('SQLITE_BUSY');
+      return 'ok';
+    }, opts);
+    expect(v).toBe('ok');
+    expect(delays).toHaveLength(3);
+    // Full jitter in [0.5, 1] of min(base * 2^n, max).
+    expect(delays[0]).toBeGreaterThanOrEqual(50);
+    expect(delays[0]).toBeLessThanOrEqual(100);
+    expect(delays[1]).toBeGreaterThanOrEqual(100);
+    expect(delays[2]).toBeLessThanOrEqual(300);
+    await expect(retrying(async () => Promise.reject(new Error('down')), opts)).rejects.toThrow('down');
+    let domain = 0;
+    await expect(
+      retrying(async () => {
+        domain++;
+        throw new AppError(404, 'X', 'x');
+      }, opts),
+    ).rejects.toBeInstanceOf(AppError);
+    expect(domain).toBe(1);
   });
 });
 

@@ -86,9 +86,11 @@ export function welchTTest(
   const vb = variance(b) / b.length;
   const se = Math.sqrt(va + vb);
   const diff = mean(a) - mean(b);
+  // No spread at all: equal means are no evidence, different ones are certain. (A finite
+  // statistic: JSON has no Infinity.)
   if (se === 0)
     return {
-      t: diff === 0 ? 0 : Number.POSITIVE_INFINITY,
+      t: diff === 0 ? 0 : Math.sign(diff) * Number.MAX_VALUE,
       df: a.length + b.length - 2,
       p: diff === 0 ? 1 : 0,
     };

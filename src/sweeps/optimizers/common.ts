@@ -6,12 +6,10 @@ import {
   dependencyOrder,
   fromUnit,
   isActive,
-  type NumericSpec,
   type ParamSpec,
   type Params,
   type ParamValue,
   type Space,
-  toUnit,
 } from '../space.js';
 import type { Rng } from './rng.js';
 import type { Direction, Observation } from './types.js';
@@ -67,11 +65,6 @@ export function valueFromUnit(spec: ParamSpec, u: number): ParamValue {
   return fromUnit(spec, u);
 }
 
-/** The position of a numeric value in [0, 1], or of a choice as its index (-1 when unknown). */
-export function unitOf(spec: NumericSpec, v: ParamValue | undefined): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? toUnit(spec, v) : null;
-}
-
 /** A stable text key of a configuration (sorted names, typed values) for deduplication. */
 export function paramsKey(params: Params): string {
   return JSON.stringify(
@@ -84,8 +77,4 @@ export function paramsKey(params: Params): string {
 /** The seed of a spec (0 when absent: the sweep engine pins one at creation). */
 export function seedOf(spec: { seed?: number }): number {
   return typeof spec.seed === 'number' && Number.isFinite(spec.seed) ? Math.trunc(spec.seed) : 0;
-}
-
-export function isNumeric(spec: ParamSpec): spec is NumericSpec {
-  return spec.type !== 'categorical';
 }

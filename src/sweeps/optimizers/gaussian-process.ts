@@ -192,10 +192,6 @@ export class GaussianProcess {
     y.set(extraY.subarray(0, m), this.n);
     return GaussianProcess.withHyper(X, this.n + m, this.dims, y, this.hyper, this.warped, this.n);
   }
-
-  get noiseVariance(): number {
-    return Math.exp(this.hyper.logNoise);
-  }
 }
 
 function unpack(theta: Float64Array, dims: number, warpIdx: readonly number[]): Hyper {

@@ -1,4 +1,4 @@
-/** Numerical helpers: the normal distribution (pdf, cdf, quantile, truncated), log-sum-exp. */
+/** Numerical helpers: the normal distribution (pdf, cdf, quantile, truncated), the median. */
 
 export const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
 
@@ -33,14 +33,6 @@ export function normCdf(x: number): number {
 
 export function normPdf(x: number): number {
   return Math.exp(-0.5 * x * x - LOG_SQRT_2PI);
-}
-
-/** log Φ(x), accurate far into the lower tail (asymptotic series below -5). */
-export function logNormCdf(x: number): number {
-  if (x > -5) return Math.log(normCdf(x));
-  const x2 = x * x;
-  // Φ(x) ≈ φ(x)/(-x) · (1 - 1/x² + 3/x⁴ - 15/x⁶)
-  return -0.5 * x2 - LOG_SQRT_2PI - Math.log(-x) + Math.log(1 - 1 / x2 + 3 / (x2 * x2) - 15 / (x2 * x2 * x2));
 }
 
 /** Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, one Halley step). */
@@ -123,15 +115,6 @@ export function truncNormalLogPdf(x: number, mu: number, sigma: number, low: num
   const z = (x - mu) / sigma;
   const mass = normMass((low - mu) / sigma, (high - mu) / sigma);
   return -0.5 * z * z - LOG_SQRT_2PI - Math.log(sigma) - Math.log(Math.max(mass, 1e-300));
-}
-
-export function logSumExp(xs: ArrayLike<number>): number {
-  let m = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i] as number);
-  if (!Number.isFinite(m)) return m;
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += Math.exp((xs[i] as number) - m);
-  return m + Math.log(s);
 }
 
 export function median(xs: readonly number[]): number {
