@@ -36,6 +36,60 @@ export function actorOf(p: Principal | null): AuditInput['actor'] {
 
 const DEFAULT_METRIC_POINTS = 1000;
 
+/**
+ * Writes a new run in the caller's transaction: its row, labels, `run.created` and `run.status`
+ * events and its audit entry. RunService.create adds a learner token; the sweep controller
+ * creates its trials' runs with it in the same transaction as the trial.
+ */
+export async function insertRun(
+  tx: Tx,
+  req: RunCreate,
+  actor: AuditInput['actor'],
+  meta: RequestMeta | null,
+  now: number,
+): Promise<RunRow> {
+  const id = newId('run', now);
+  const row: Omit<RunRow, 'seq'> = {
+    id,
+    name: req.name ?? null,
+    config: canonicalJson(req.config ?? {}),
+    labels: JSON.stringify(req.labels ?? {}),
+    job_id: req.job_id ?? null,
+    sweep_id: req.sweep_id ?? null,
+    status: 'queued',
+    health: 'healthy',
+    step: null,
+    samples_per_sec: null,
+    loss: null,
+    checkpoint_version: null,
+    last_error: null,
+    notes: null,
+    queued_commands: null,
+    summary: '{}',
+    last_heartbeat_at: null,
+    liveness_extension_ms: 0,
+    created_at: now,
+    updated_at: now,
+    ended_at: null,
+  };
+  const seq = await runRepo.insert(tx, row);
+  await runRepo.insertLabels(tx, id, seq, req.labels ?? {});
+  await outboxRepo.append(
+    tx,
+    [
+      event('run.created', id, { run_id: id, name: row.name, job_id: row.job_id, sweep_id: row.sweep_id }),
+      event('run.status', id, statusEvent(row, { status: 'queued', health: 'healthy' }, 'create')),
+    ],
+    now,
+  );
+  await appendAudit(
+    tx,
+    { run_id: id, action: 'run.create', actor, envelope: { ...req }, request: meta },
+    now,
+  );
+  return { ...row, seq };
+}
+
 /** Use cases of runs: create, read, list, metrics, finish, liveness extension, job reconciliation. */
 export class RunService {
   constructor(
@@ -55,60 +109,17 @@ export class RunService {
     meta: RequestMeta | null,
   ): Promise<{ run_id: string; token: string; run: RunView }> {
     const now = this.clock.now();
-    const id = newId('run', now);
-    const row: Omit<RunRow, 'seq'> = {
-      id,
-      name: req.name ?? null,
-      config: canonicalJson(req.config ?? {}),
-      labels: JSON.stringify(req.labels ?? {}),
-      job_id: req.job_id ?? null,
-      sweep_id: req.sweep_id ?? null,
-      status: 'queued',
-      health: 'healthy',
-      step: null,
-      samples_per_sec: null,
-      loss: null,
-      checkpoint_version: null,
-      last_error: null,
-      notes: null,
-      queued_commands: null,
-      summary: '{}',
-      last_heartbeat_at: null,
-      liveness_extension_ms: 0,
-      created_at: now,
-      updated_at: now,
-      ended_at: null,
-    };
-    const token = await this.store.write(async (tx) => {
+    const { row, token } = await this.store.write(async (tx) => {
       if (req.job_id) {
         const job = await tx.selectFrom('jobs').select('id').where('id', '=', req.job_id).executeTakeFirst();
         if (!job)
           throw invalid([{ field: 'job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
       }
-      const seq = await runRepo.insert(tx, row);
-      await runRepo.insertLabels(tx, id, seq, req.labels ?? {});
-      const issued = await this.tokens.create('learner', `learner:${id}`, { runId: id, tx });
-      await outboxRepo.append(
-        tx,
-        [
-          event('run.created', id, {
-            run_id: id,
-            name: row.name,
-            job_id: row.job_id,
-            sweep_id: row.sweep_id,
-          }),
-          event('run.status', id, statusEvent(row, { status: 'queued', health: 'healthy' }, 'create')),
-        ],
-        now,
-      );
-      await appendAudit(
-        tx,
-        { run_id: id, action: 'run.create', actor: actorOf(principal), envelope: { ...req }, request: meta },
-        now,
-      );
-      return issued.token;
+      const created = await insertRun(tx, req, actorOf(principal), meta, now);
+      const issued = await this.tokens.create('learner', `learner:${created.id}`, { runId: created.id, tx });
+      return { row: created, token: issued.token };
     });
-    return { run_id: id, token, run: this.view({ ...row, seq: 0 }) };
+    return { run_id: row.id, token, run: this.view(row) };
   }
 
   async get(id: string): Promise<RunView> {
@@ -290,7 +301,10 @@ export class RunService {
       const terminate = await commandRepo.hasTerminate(tx, runId);
       const status = statusForEndedJob(p.state, current, terminate);
       if (!status) return;
-      const error = status === 'completed' || status === 'terminated' ? null : (p.reason ?? `job ${p.job_id} ended ${p.state}`);
+      const error =
+        status === 'completed' || status === 'terminated'
+          ? null
+          : (p.reason ?? `job ${p.job_id} ended ${p.state}`);
       await this.end(tx, run, status, error, 'job', now);
     });
   }

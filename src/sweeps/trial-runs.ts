@@ -1,10 +1,6 @@
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
-import { appendAudit } from '../runs/audit-service.js';
-import { runRepo } from '../runs/run-repo.js';
-import { statusEvent } from '../runs/views.js';
-import { canonicalJson } from '../shared/canonical-json.js';
-import { newId } from '../shared/ids.js';
+import { insertRun } from '../runs/run-service.js';
 import type { Tx } from '../store/database.js';
 import type { Params } from './space.js';
 import { type SweepRow, sweepRepo, type TrialRow } from './sweep-repo.js';
@@ -25,14 +21,12 @@ export interface NewAttempt {
 }
 
 /**
- * Creates the run of a trial attempt inside the caller's transaction, as the runs slice
- * creates one (row, labels, run.created and run.status events, audit entry) but without a
- * token: the dispatcher issues the learner's token when it launches the job. Creating the run in
- * the same transaction as the trial's number and parameters is what makes a crash at any
- * instant lose nothing and duplicate nothing.
+ * Creates the run of a trial attempt inside the caller's transaction (as the runs slice creates
+ * one, but without a token: the dispatcher issues the learner's token when it launches the
+ * job). Creating the run in the same transaction as the trial's number and parameters is what
+ * makes a crash at any instant lose nothing and duplicate nothing.
  */
-async function insertRun(tx: Tx, a: NewAttempt, now: number): Promise<string> {
-  const id = newId('run', now);
+async function createAttemptRun(tx: Tx, a: NewAttempt, now: number): Promise<string> {
   const config = {
     ...a.params,
     sweep: { sweep_id: a.sweepId, trial: a.number, attempt: a.attempt, start_step: a.startStep },
@@ -43,51 +37,19 @@ async function insertRun(tx: Tx, a: NewAttempt, now: number): Promise<string> {
     'runplane.trial': String(a.number),
     'runplane.attempt': String(a.attempt),
   };
-  const row = {
-    id,
-    name: `${a.sweepName}-t${a.number}${a.attempt > 0 ? `-a${a.attempt}` : ''}`,
-    config: canonicalJson(config),
-    labels: JSON.stringify(labels),
-    job_id: null,
-    sweep_id: a.sweepId,
-    status: 'queued',
-    health: 'healthy',
-    step: null,
-    samples_per_sec: null,
-    loss: null,
-    checkpoint_version: null,
-    last_error: null,
-    notes: null,
-    queued_commands: null,
-    summary: '{}',
-    last_heartbeat_at: null,
-    liveness_extension_ms: 0,
-    created_at: now,
-    updated_at: now,
-    ended_at: null,
-  };
-  const seq = await runRepo.insert(tx, row);
-  await runRepo.insertLabels(tx, id, seq, labels);
-  await outboxRepo.append(
-    tx,
-    [
-      event('run.created', id, { run_id: id, name: row.name, job_id: null, sweep_id: a.sweepId }),
-      event('run.status', id, statusEvent(row, { status: 'queued', health: 'healthy' }, 'create')),
-    ],
-    now,
-  );
-  await appendAudit(
+  const row = await insertRun(
     tx,
     {
-      run_id: id,
-      action: 'run.create',
-      actor: { type: 'system', id: `sweep:${a.sweepId}` },
-      envelope: { name: row.name, config, labels, sweep_id: a.sweepId },
-      request: null,
+      name: `${a.sweepName}-t${a.number}${a.attempt > 0 ? `-a${a.attempt}` : ''}`,
+      config,
+      labels,
+      sweep_id: a.sweepId,
     },
+    { type: 'system', id: `sweep:${a.sweepId}` },
+    null,
     now,
   );
-  return id;
+  return row.id;
 }
 
 function attemptEvent(a: NewAttempt, runId: string) {
@@ -104,7 +66,7 @@ function attemptEvent(a: NewAttempt, runId: string) {
 
 /** A new trial: its number, parameters and first run, in the caller's transaction. */
 export async function createTrial(tx: Tx, a: NewAttempt, now: number): Promise<TrialRow> {
-  const runId = await insertRun(tx, a, now);
+  const runId = await createAttemptRun(tx, a, now);
   const row: TrialRow = {
     sweep_id: a.sweepId,
     number: a.number,
@@ -140,7 +102,7 @@ export async function createTrial(tx: Tx, a: NewAttempt, now: number): Promise<T
 
 /** Another attempt of a trial (same number and parameters, a new run), in the caller's transaction. */
 export async function retryTrial(tx: Tx, a: NewAttempt, now: number): Promise<string> {
-  const runId = await insertRun(tx, a, now);
+  const runId = await createAttemptRun(tx, a, now);
   await sweepRepo.updateTrial(tx, a.sweepId, a.number, {
     run_id: runId,
     attempt: a.attempt,
