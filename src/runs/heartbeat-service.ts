@@ -94,22 +94,61 @@ export class HeartbeatService {
     const runs = new Map<string, RunRow>();
     for (const r of await runRepo.getMany(tx, [...new Set(batch.map((b) => b.runId))])) runs.set(r.id, r);
     const out: Array<HeartbeatAccepted | AppError> = [];
+    const accepted: Array<{ before: RunRow; after: RunRow; hb: Heartbeat }> = [];
     for (const item of batch) {
       const run = runs.get(item.runId);
-      const verdict = run ? this.check(run, item.body, now) : notFound('run', item.runId);
-      if (verdict instanceof AppError || !run) {
-        out.push(verdict instanceof AppError ? verdict : notFound('run', item.runId));
+      if (!run) {
+        out.push(notFound('run', item.runId));
         continue;
       }
-      const next = await this.write(tx, run, item.body, now);
-      runs.set(next.row.id, next.row);
+      const verdict = this.check(run, item.body, now);
+      if (verdict instanceof AppError) {
+        out.push(verdict);
+        continue;
+      }
+      const unknown = await this.reconcileQueued(tx, run.id, item.body.queued_commands ?? [], now);
+      const after = this.next(run, item.body, now);
+      // A second heartbeat of the same run in this batch is checked against this one.
+      runs.set(run.id, after);
+      accepted.push({ before: run, after, hb: item.body });
       out.push({
         accepted: true,
-        run: { status: next.row.status as RunStatus, health: 'healthy' },
+        run: { status: after.status as RunStatus, health: 'healthy' },
         next_heartbeat_s: this.policy.intervalMs / 1000,
-        unknown_commands: next.unknown,
+        unknown_commands: unknown,
       });
     }
+    // The throttle refuses a run's second heartbeat in one batch unless the minimum interval is
+    // zero; keep the last state of each run for the one UPDATE.
+    const last = new Map(accepted.map((a) => [a.after.id, a.after]));
+    await runRepo.applyHeartbeats(tx, [...last.values()]);
+    await metricRepo.upsert(tx, [
+      ...new Map(
+        accepted.flatMap(({ after, hb }) => [
+          [
+            `${after.id}/loss/${hb.step}`,
+            { run_id: after.id, name: 'loss', step: hb.step, value: hb.loss, recorded_at: now },
+          ],
+          [
+            `${after.id}/sps/${hb.step}`,
+            {
+              run_id: after.id,
+              name: 'samples_per_sec',
+              step: hb.step,
+              value: hb.samples_per_sec,
+              recorded_at: now,
+            },
+          ],
+        ]),
+      ).values(),
+    ]);
+    await outboxRepo.append(
+      tx,
+      accepted.map(({ before, after }) =>
+        event('run.status', after.id, statusEvent(after, before, 'heartbeat')),
+      ),
+      now,
+    );
     return out;
   }
 
@@ -143,18 +182,12 @@ export class HeartbeatService {
     return true;
   }
 
-  private async write(
-    tx: Tx,
-    run: RunRow,
-    hb: Heartbeat,
-    now: number,
-  ): Promise<{ row: RunRow; unknown: string[] }> {
-    const status = statusAfterHeartbeat(run.status as RunStatus, hb.status);
-    const unknown = await this.reconcileQueued(tx, run.id, hb.queued_commands ?? [], now);
+  /** The run as an accepted heartbeat leaves it. */
+  private next(run: RunRow, hb: Heartbeat, now: number): RunRow {
     const metrics = { loss: hb.loss, samples_per_sec: hb.samples_per_sec };
-    const row: RunRow = {
+    return {
       ...run,
-      status,
+      status: statusAfterHeartbeat(run.status as RunStatus, hb.status),
       health: 'healthy',
       step: hb.step,
       samples_per_sec: hb.samples_per_sec,
@@ -168,27 +201,6 @@ export class HeartbeatService {
       liveness_extension_ms: 0,
       updated_at: now,
     };
-    await runRepo.update(tx, run.id, {
-      status: row.status,
-      health: row.health,
-      step: row.step,
-      samples_per_sec: row.samples_per_sec,
-      loss: row.loss,
-      checkpoint_version: row.checkpoint_version,
-      last_error: row.last_error,
-      notes: row.notes,
-      queued_commands: row.queued_commands,
-      summary: row.summary,
-      last_heartbeat_at: now,
-      liveness_extension_ms: 0,
-      updated_at: now,
-    });
-    await metricRepo.upsert(tx, [
-      { run_id: run.id, name: 'loss', step: hb.step, value: hb.loss, recorded_at: now },
-      { run_id: run.id, name: 'samples_per_sec', step: hb.step, value: hb.samples_per_sec, recorded_at: now },
-    ]);
-    await outboxRepo.append(tx, [event('run.status', run.id, statusEvent(row, run, 'heartbeat'))], now);
-    return { row, unknown };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Selectable, Updateable } from 'kysely';
+import { type Selectable, sql, type Updateable } from 'kysely';
 import type { Executor } from '../store/database.js';
 import type { RunsTable } from '../store/schema.js';
 
@@ -44,6 +44,28 @@ export const runRepo = {
 
   async update(tx: Executor, id: string, patch: RunPatch): Promise<void> {
     await tx.updateTable('runs').set(patch).where('id', '=', id).execute();
+  },
+
+  /**
+   * Applies a batch of accepted heartbeats in one statement (UPDATE … FROM VALUES; both dialects
+   * name the VALUES columns column1…): a burst of learners costs one round trip, not one each.
+   */
+  async applyHeartbeats(tx: Executor, rows: readonly RunRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = sql.join(
+      rows.map(
+        (r) => sql`(CAST(${r.id} AS text), CAST(${r.status} AS text), CAST(${r.step} AS bigint),
+          CAST(${r.samples_per_sec} AS double precision), CAST(${r.loss} AS double precision),
+          CAST(${r.checkpoint_version} AS bigint), CAST(${r.last_error} AS text), CAST(${r.notes} AS text),
+          CAST(${r.queued_commands} AS text), CAST(${r.summary} AS text), CAST(${r.last_heartbeat_at} AS bigint))`,
+      ),
+    );
+    await sql`UPDATE runs SET status = v.column2, health = 'healthy', step = v.column3,
+        samples_per_sec = v.column4, loss = v.column5, checkpoint_version = v.column6,
+        last_error = v.column7, notes = v.column8, queued_commands = v.column9, summary = v.column10,
+        last_heartbeat_at = v.column11, liveness_extension_ms = 0, updated_at = v.column11
+      FROM (VALUES ${values}) AS v
+      WHERE runs.id = v.column1`.execute(tx);
   },
 
   async list(db: Executor, f: RunFilter): Promise<RunRow[]> {
