@@ -52,7 +52,6 @@ export interface EventPayloads extends StageEventPayloads {
   'run.terminate_recommended': { run_id: string; reason: string; last_heartbeat_at: string | null };
   'run.liveness_extended': { run_id: string; extend_s: number; reason: string; actor: string };
   'command.issued': { run_id: string; command_id: string; type: string; actor: string };
-  'command.delivered': { run_id: string; command_id: string; type: string; delivery_count: number };
   'command.acknowledged': { run_id: string; command_id: string; type: string };
   'pod.created': { pod_id: string; participants: string[]; seed: number };
   /**

@@ -20,16 +20,37 @@ export const commandRepo = {
     return db.selectFrom('run_commands').selectAll().where('id', 'in', ids).execute();
   },
 
-  /** The oldest unacknowledged command of a run that may be delivered now. */
-  async nextDeliverable(db: Executor, runId: string, now: number): Promise<CommandRow | undefined> {
+  /**
+   * Claims the run's oldest deliverable command in one statement: it stamps the delivery and
+   * hides the command until `visibleAgainAt`. Two polls racing for it cannot both get this
+   * delivery (the loser's re-checked WHERE no longer matches); undefined when none is due.
+   */
+  async claimNext(
+    db: Executor,
+    runId: string,
+    now: number,
+    visibleAgainAt: number,
+  ): Promise<CommandRow | undefined> {
     return db
-      .selectFrom('run_commands')
-      .selectAll()
-      .where('run_id', '=', runId)
+      .updateTable('run_commands')
+      .set((eb) => ({
+        delivered_at: now,
+        visible_at: visibleAgainAt,
+        delivery_count: eb('delivery_count', '+', 1),
+      }))
+      .where('id', '=', (eb) =>
+        eb
+          .selectFrom('run_commands as c')
+          .select('c.id')
+          .where('c.run_id', '=', runId)
+          .where('c.acknowledged_at', 'is', null)
+          .where('c.visible_at', '<=', now)
+          .orderBy('c.seq')
+          .limit(1),
+      )
       .where('acknowledged_at', 'is', null)
       .where('visible_at', '<=', now)
-      .orderBy('seq')
-      .limit(1)
+      .returningAll()
       .executeTakeFirst();
   },
 
@@ -42,25 +63,6 @@ export const commandRepo = {
       .where('acknowledged_at', 'is', null)
       .executeTakeFirst();
     return r?.t == null ? null : Number(r.t);
-  },
-
-  /**
-   * Claims a delivery: only if the command is still deliverable, so two long-polls racing
-   * for it cannot both take the same delivery. Returns whether this caller got it.
-   */
-  async claimDelivery(tx: Executor, id: string, now: number, visibleAgainAt: number): Promise<boolean> {
-    const r = await tx
-      .updateTable('run_commands')
-      .set((eb) => ({
-        delivered_at: now,
-        visible_at: visibleAgainAt,
-        delivery_count: eb('delivery_count', '+', 1),
-      }))
-      .where('id', '=', id)
-      .where('acknowledged_at', 'is', null)
-      .where('visible_at', '<=', now)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   },
 
   /** A command the learner reports holding counts as delivered even if no poll returned it. */

@@ -193,33 +193,15 @@ export class CommandService {
     }
   }
 
+  /**
+   * One statement, outside any transaction: a delivery is not a state change of the run, only a
+   * stamp on the command (delivered_at, delivery_count), so it needs neither the outbox lock nor
+   * an event; if the stamp were lost the command would simply be delivered again.
+   */
   private async tryDeliver(runId: string): Promise<CommandView | null> {
     const now = this.clock.now();
-    const candidate = await commandRepo.nextDeliverable(this.store.db, runId, now);
-    if (!candidate) return null;
-    return this.store.write(async (tx) => {
-      const visibleAgain = now + this.policy.visibilityTimeoutMs;
-      if (!(await commandRepo.claimDelivery(tx, candidate.id, now, visibleAgain))) return null;
-      const count = candidate.delivery_count + 1;
-      await outboxRepo.append(
-        tx,
-        [
-          event('command.delivered', runId, {
-            run_id: runId,
-            command_id: candidate.id,
-            type: candidate.type,
-            delivery_count: count,
-          }),
-        ],
-        now,
-      );
-      return commandView({
-        ...candidate,
-        delivered_at: now,
-        visible_at: visibleAgain,
-        delivery_count: count,
-      });
-    });
+    const row = await commandRepo.claimNext(this.store.db, runId, now, now + this.policy.visibilityTimeoutMs);
+    return row ? commandView(row) : null;
   }
 
   /** Stamps acknowledged_at (idempotent), mirrors it in the audit log and moves the run. */

@@ -28,11 +28,14 @@ export function scoredHistory(history: readonly Observation[], directions: reado
   const out: Scored[] = [];
   for (const o of history) {
     if (o.state !== 'completed' || o.values === null || o.values.length < directions.length) continue;
-    const losses = directions.map((d, i) => {
-      const v = o.values?.[i] as number;
-      return d === 'maximize' ? -v : v;
-    });
-    if (!losses.every((v) => Number.isFinite(v))) continue;
+    const losses = new Array<number>(directions.length);
+    let finite = true;
+    for (let i = 0; i < directions.length; i++) {
+      const v = o.values[i] as number;
+      losses[i] = directions[i] === 'maximize' ? -v : v;
+      finite &&= Number.isFinite(v);
+    }
+    if (!finite) continue;
     out.push({ number: o.number, params: o.params, losses, cost: o.cost });
   }
   for (let i = 1; i < out.length; i++) {

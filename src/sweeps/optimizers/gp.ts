@@ -117,31 +117,36 @@ function suggestGp(
 ): Params {
   const D = encoder.dims;
   const losses = scalarLosses(scored, directions.length, rng);
-  const points = scored.map((s) => encoder.encode(s.params));
+  // One flat buffer for every trial's coordinates; rows are viewed only where needed.
+  const flat = new Float64Array(scored.length * D);
+  scored.forEach((s, i) => {
+    encoder.encode(s.params, flat.subarray(i * D, (i + 1) * D));
+  });
+  const row = (i: number): Float64Array => flat.subarray(i * D, (i + 1) * D);
   let bestIdx = 0;
   for (let i = 1; i < losses.length; i++)
     if ((losses[i] as number) < (losses[bestIdx] as number)) bestIdx = i;
 
   // Trust region once there are more points than the model keeps.
-  let chosen = [...points.keys()];
+  let chosen = [...scored.keys()];
   const lower = new Float64Array(D).fill(0);
   const upper = new Float64Array(D).fill(1);
-  const local = points.length > opts.max_points;
+  const local = scored.length > opts.max_points;
   if (local) {
     // The model keeps the local_points trials nearest the incumbent (max-norm); candidates
     // come from the inner half of that neighbourhood, where the model has data on every side.
     // (Searching out to its edge invites a loop: a trial at the edge falls out of the next
     // model, which is then blind there again.) New trials land closer than the farthest kept
     // one, so they join the next model, and the region shrinks as the incumbent is refined.
-    const inc = points[bestIdx] as Float64Array;
-    const dist = new Float64Array(points.length);
-    points.forEach((p, i) => {
+    const inc = row(bestIdx);
+    const dist = new Float64Array(scored.length);
+    for (let i = 0; i < scored.length; i++) {
       let m = 0;
       for (let d = 0; d < D; d++) {
-        if (encoder.numeric[d]) m = Math.max(m, Math.abs((p[d] as number) - (inc[d] as number)));
+        if (encoder.numeric[d]) m = Math.max(m, Math.abs((flat[i * D + d] as number) - (inc[d] as number)));
       }
       dist[i] = m;
-    });
+    }
     chosen = nearest(dist, opts.local_points);
     const half = Math.max(0.5 * (dist[chosen[chosen.length - 1] as number] as number), 1e-4);
     for (let d = 0; d < D; d++) {
@@ -160,7 +165,7 @@ function suggestGp(
   const n = chosen.length;
   const X = new Float64Array(n * D);
   chosen.forEach((i, r) => {
-    X.set(toModel(points[i] as Float64Array), r * D);
+    X.set(toModel(row(i)), r * D);
   });
   const y = Float64Array.from(
     transformOutputs(
@@ -201,7 +206,7 @@ function suggestGp(
 
   const costs = chosen.map((i) => scored[i]?.cost);
   if (opts.cost_aware && costs.every((c) => c !== undefined && Number.isFinite(c) && c > 0)) {
-    const global = chosen.map((i) => points[i] as Float64Array);
+    const global = chosen.map(row);
     return suggestCostAware(encoder, opts, X, global, y, costs as number[], predict, toModel, taken, rng, [
       lower,
       upper,
@@ -214,7 +219,7 @@ function suggestGp(
   const incumbents = [...chosen]
     .sort((a, b) => (losses[a] as number) - (losses[b] as number) || a - b)
     .slice(0, 5)
-    .map((i) => points[i] as Float64Array);
+    .map(row);
   // A local model's box is small: fewer candidates and shorter searches cover it as densely.
   const effort: Effort = local
     ? { candidates: Math.min(opts.n_candidates, 128), starts: 2, stepsPerDim: 12 }
