@@ -197,6 +197,9 @@ const fmtRegret = (v: number | undefined): string => {
   if (v === 0) return '0';
   return Math.abs(v) >= 100 ? v.toFixed(0) : v < 1e-3 ? v.toExponential(1) : v.toPrecision(3);
 };
+const fmtRatio = (r: number): string =>
+  Number.isFinite(r) ? `${r >= 0.1 ? r.toFixed(2) : r.toExponential(1)} x` : 'n/a';
+const fmtPct = (r: number): string => `${100 * r >= 1 ? (100 * r).toFixed(1) : (100 * r).toPrecision(1)}%`;
 const fmtMs = (v: number | undefined): string =>
   v === undefined ? 'n/a' : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 
@@ -294,7 +297,7 @@ export async function runOptimizers(argv: string[]): Promise<void> {
       // Regret 0 against 0 counts as a tie; a 0 ratio is clamped so the mean stays finite.
       if (ratio !== null)
         logRatios.set(name, [...(logRatios.get(name) ?? []), Math.log(Math.max(ratio, 1e-12) || 1)]);
-      rows.push([fname, name, ...values.map(fmtRegret), ratio === null ? '' : `${ratio.toFixed(2)} x`]);
+      rows.push([fname, name, ...values.map(fmtRegret), ratio === null ? '' : fmtRatio(ratio)]);
     }
   }
   console.log(`Median simple regret over ${o.seeds} seeds (lower is better)`);
@@ -341,9 +344,7 @@ async function timing(o: Options, anchor: boolean, timeRatios: Map<string, numbe
       const anchor = ourMs.get(`${r[0]}/optuna-tpe`)?.[last];
       const mine = ourMs.get(`${r[0]}/${r[1]}`)?.[last];
       r.push(
-        r[1] === 'optuna-tpe' || anchor === undefined || mine === undefined
-          ? ''
-          : `${((100 * mine) / anchor).toFixed(1)}%`,
+        r[1] === 'optuna-tpe' || anchor === undefined || mine === undefined ? '' : fmtPct(mine / anchor),
       );
     }
   }
@@ -384,7 +385,7 @@ function summarize(
       name,
       `${won}/${nf}`,
       Number.isFinite(geo) ? `${geo.toPrecision(2)} x` : 'n/a',
-      worst === null ? 'n/a' : `${(100 * worst).toFixed(1)}%`,
+      worst === null ? 'n/a' : fmtPct(worst),
       won === nf ? 'met' : 'NOT met',
       worst === null ? 'n/a' : worst <= TARGET_TIME_RATIO ? 'met' : 'NOT met',
     ]);

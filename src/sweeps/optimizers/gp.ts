@@ -147,7 +147,7 @@ function suggestGp(
       }
       dist[i] = m;
     }
-    chosen = nearest(dist, opts.local_points);
+    chosen = nearest(dist, opts.local_points > 0 ? opts.local_points : Math.min(24, 8 + 4 * D));
     const half = Math.max(0.5 * (dist[chosen[chosen.length - 1] as number] as number), 1e-4);
     for (let d = 0; d < D; d++) {
       if (!encoder.numeric[d]) continue;

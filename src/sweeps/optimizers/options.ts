@@ -34,7 +34,8 @@ export const OPTION_TABLES = {
   gp: {
     n_startup_trials: { kind: 'int', min: 1, default: 10 },
     max_points: { kind: 'int', min: 10, default: 128 },
-    local_points: { kind: 'int', min: 5, default: 24 },
+    /** 0 = min(24, 8 + 4 · coordinates): a local model needs more trials in more dimensions */
+    local_points: { kind: 'int', min: 0, default: 0 },
     n_candidates: { kind: 'int', min: 16, max: 100_000, default: 1024 },
     input_warping: { kind: 'boolean', default: false },
     output_warping: { kind: 'boolean', default: true },
