@@ -87,11 +87,12 @@ forEachDialect((dialect) => {
     expect(q.code).toBe('VALIDATION_FAILED');
     expect(codes(q)).toEqual({ 'query.state': 'INVALID_VALUE', 'query.limit': 'OUT_OF_RANGE' });
 
+    const before = (await t.admin.listTokens()).tokens;
     const body = await rejected(t.admin.request('POST', '/api/v1/tokens', { body: { role: 'root' } }));
     expect(body.status).toBe(422);
     expect(codes(body)).toEqual({ role: 'INVALID_VALUE' });
     expect(body.details[0]?.message).toContain('operator');
-    expect((await t.admin.listTokens()).tokens.map((x) => x.role)).toEqual(['admin']);
+    expect((await t.admin.listTokens()).tokens).toEqual(before);
   });
 
   it('answers 415 for a body that is not JSON, and stores nothing', async () => {
