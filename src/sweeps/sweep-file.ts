@@ -237,7 +237,6 @@ export function validateSweepFile(
   const optErrors = validateOptimizerSpec(optimizerRaw, 'optimizer');
   r.errors.push(...optErrors);
   const optimizer = { ...(isObj(optimizerRaw) ? optimizerRaw : {}) } as OptimizerSpec;
-  if (optimizer.seed === undefined) optimizer.seed = 0;
 
   const maxTrials = r.num(raw, 'max_trials', '', { int: true, min: 1, max: 1_000_000 });
   const maxParallel = r.num(raw, 'max_parallel_jobs', '', { int: true, min: 1, max: 10_000 }) ?? 1;

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
@@ -29,6 +30,9 @@ export class SweepService {
     const checked = validateSweepFile(raw);
     if (!checked.ok) throw invalid(checked.errors, 'the sweep file is invalid');
     const spec = checked.spec;
+    // A sweep without a seed gets one now, stored with its spec: its suggestions differ from
+    // other unseeded sweeps' yet stay reproducible across restarts.
+    spec.optimizer.seed ??= randomInt(0, 2 ** 31);
     try {
       // The optimizer's own options are checked by building it once.
       createOptimizer(
