@@ -2,6 +2,7 @@ import type { Principal } from '../auth/model.js';
 import type { TokenService } from '../auth/token-service.js';
 import { event, type StoredEvent } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
+import { jobRepo } from '../jobs/job-repo.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import { conflict, invalid, notFound } from '../shared/errors.js';
@@ -111,7 +112,7 @@ export class RunService {
     const now = this.clock.now();
     const { row, token } = await this.store.write(async (tx) => {
       if (req.job_id) {
-        const job = await tx.selectFrom('jobs').select('id').where('id', '=', req.job_id).executeTakeFirst();
+        const job = await jobRepo.get(tx, req.job_id);
         if (!job)
           throw invalid([{ field: 'job_id', code: 'UNKNOWN_JOB', message: `job ${req.job_id} not found` }]);
       }
