@@ -35,9 +35,12 @@ export interface HealthReport {
   lifecycle: ComponentStatus[];
   issues: string[];
   handler_health: {
-    /** Share of relay subscribers delivering without failures right now. */
+    /** Share of handler calls (sink batches for sinks) that succeeded since the relay started. */
     success_rate: number;
+    calls: number;
+    failed_calls: number;
     handlers: number;
+    /** Subscribers whose latest call failed (they are retrying). */
     failing: number;
     dead_letters: { pending: number; recovered: number; abandoned: number };
   };
@@ -118,6 +121,8 @@ export async function assessHealth(src: HealthSources, now: number): Promise<Hea
   // event relay lanes (they run on the leader only: a follower's are on standby)
   const lanes = src.relayLanes();
   const failing = lanes.filter((l) => l.failures > 0);
+  const calls = lanes.reduce((n, l) => n + l.calls, 0);
+  const failedCalls = lanes.reduce((n, l) => n + l.failed_calls, 0);
   for (const l of failing)
     issues.push(
       `relay: subscriber ${l.name} is failing (${l.failures} in a row: ${l.last_error ?? 'unknown error'})`,
@@ -212,8 +217,9 @@ export async function assessHealth(src: HealthSources, now: number): Promise<Hea
     lifecycle,
     issues,
     handler_health: {
-      success_rate:
-        lanes.length === 0 ? 1 : Math.round(((lanes.length - failing.length) / lanes.length) * 1000) / 1000,
+      success_rate: calls === 0 ? 1 : Math.round(((calls - failedCalls) / calls) * 1000) / 1000,
+      calls,
+      failed_calls: failedCalls,
       handlers: lanes.length,
       failing: failing.length,
       dead_letters: {

@@ -38,6 +38,8 @@ export const HealthReportSchema = Type.Object({
   issues: Type.Array(Type.String()),
   handler_health: Type.Object({
     success_rate: Type.Number(),
+    calls: Type.Integer(),
+    failed_calls: Type.Integer(),
     handlers: Type.Integer(),
     failing: Type.Integer(),
     dead_letters: Type.Object({

@@ -50,6 +50,9 @@ interface Lane {
   retryAt: number;
   failures: number;
   lastError: string | null;
+  /** Handler calls (or sink batches) since start, and how many of them threw. */
+  calls: number;
+  failedCalls: number;
   running: boolean;
   dirty: boolean;
   idle: Promise<void>;
@@ -67,6 +70,9 @@ export interface LaneStatus {
   cursor: number;
   failures: number;
   last_error: string | null;
+  /** Handler calls (sink batches for a sink) since this relay started, and how many threw. */
+  calls: number;
+  failed_calls: number;
 }
 
 /**
@@ -89,6 +95,12 @@ export class EventRelay {
   private readonly batchSize: number;
   private readonly dlq: DeadLetterQueue | null;
   private readonly cursorSaveMs: number;
+  /**
+   * Reads of the log under way since the last kick, by the cursor they read after. Lanes that
+   * are caught up sit at the same cursor, so a commit wakes them all into one shared read
+   * instead of one each.
+   */
+  private readonly reads = new Map<number, Promise<StoredEvent[]>>();
 
   constructor(
     private readonly store: Store,
@@ -165,6 +177,8 @@ export class EventRelay {
 
   /** Asks every lane for a delivery round soon; calls during a round coalesce into one more. */
   kick(): void {
+    // Reads started before this signal may not see what it announces; lanes woken now read anew.
+    this.reads.clear();
     for (const lane of this.lanes.values()) this.kickLane(lane);
   }
 
@@ -183,6 +197,8 @@ export class EventRelay {
       cursor: l.cursor,
       failures: l.failures,
       last_error: l.lastError,
+      calls: l.calls,
+      failed_calls: l.failedCalls,
     }));
   }
 
@@ -208,6 +224,8 @@ export class EventRelay {
       retryAt: 0,
       failures: 0,
       lastError: null,
+      calls: 0,
+      failedCalls: 0,
       running: false,
       dirty: false,
       idle: Promise.resolve(),
@@ -247,11 +265,27 @@ export class EventRelay {
     if (lane.delivery.kind === 'sink') return this.deliverToSink(lane, lane.delivery.sink);
     for (;;) {
       if (this.stopped) return;
-      const batch = await outboxRepo.readAfter(this.store.db, lane.cursor, this.batchSize);
+      const batch = await this.readAfter(lane.cursor);
       if (batch.length === 0) return;
       const more = await this.deliverToHandler(lane, lane.delivery.handler, batch);
       if (!more || batch.length < this.batchSize) return;
     }
+  }
+
+  /**
+   * The events after `seq`, one batch. Lanes asking for the same cursor while a read is under way
+   * share it (the events are shared too: handlers must not mutate them).
+   */
+  private readAfter(seq: number): Promise<StoredEvent[]> {
+    let read = this.reads.get(seq);
+    if (!read) {
+      const started = outboxRepo.readAfter(this.store.db, seq, this.batchSize).finally(() => {
+        if (this.reads.get(seq) === started) this.reads.delete(seq);
+      });
+      read = started;
+      this.reads.set(seq, read);
+    }
+    return read;
   }
 
   /** Runs the handler over a batch in order; false when a failure holds the lane back. */
@@ -260,11 +294,13 @@ export class EventRelay {
     let blocked = false;
     for (const ev of batch) {
       if (lane.match(ev.type)) {
+        lane.calls += 1;
         try {
           await handler(ev);
           lane.failures = 0;
           lane.lastError = null;
         } catch (err) {
+          lane.failedCalls += 1;
           lane.failures += 1;
           lane.lastError = (err as Error)?.message ?? String(err);
           if (this.dlq && lane.failures > this.handlerRetries) {
@@ -360,10 +396,11 @@ export class EventRelay {
     try {
       for (;;) {
         if (this.stopped) break;
-        const batch = await outboxRepo.readAfter(this.store.db, readFrom, this.batchSize);
+        const batch = await this.readAfter(readFrom);
         const last = batch.at(-1)?.seq;
         if (last === undefined) break;
         const matching = batch.filter((e) => lane.match(e.type));
+        if (matching.length > 0) lane.calls += 1;
         const done = matching.length > 0 ? Promise.resolve().then(() => sink(matching)) : Promise.resolve();
         // Awaited in settle(); this keeps a failure of a batch behind a failed one from going unhandled.
         done.catch(() => undefined);
@@ -377,6 +414,7 @@ export class EventRelay {
       lane.failures = 0;
       lane.lastError = null;
     } catch (err) {
+      lane.failedCalls += 1;
       lane.failures += 1;
       lane.lastError = (err as Error)?.message ?? String(err);
       lane.retryAt = this.clock.now() + this.backoff(lane.failures, this.sinkRetryMaxMs);

@@ -58,6 +58,7 @@ forEachDialect((dialect) => {
     expect(pending.overall_health).toBeLessThan(1);
     expect(pending.issues).toContain('scheduler: 1 job(s) pending and no healthy worker to place them on');
 
+    await t.ctl.relay.subscribe('test.ok', 'job.submitted', async () => {}, true);
     await t.ctl.relay.subscribe(
       'test.failing',
       'job.submitted',
@@ -76,7 +77,12 @@ forEachDialect((dialect) => {
       ),
     ).toBe(true);
     expect(failing.handler_health.failing).toBe(1);
-    expect(failing.handler_health.success_rate).toBeLessThan(1);
+    // Per call: the failing handler's calls are counted against every call the relay made.
+    const hh = failing.handler_health;
+    expect(hh.failed_calls).toBeGreaterThan(0);
+    expect(hh.calls).toBeGreaterThan(hh.failed_calls);
+    expect(hh.success_rate).toBe(Math.round(((hh.calls - hh.failed_calls) / hh.calls) * 1000) / 1000);
+    expect(hh.success_rate).toBeLessThan(1);
   });
 
   it('stops the leader loops when deposed and says so in health', async () => {

@@ -4,8 +4,9 @@
  * cursor skipping the event.
  */
 import pino from 'pino';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { StoredEvent } from '../../src/events/catalog.js';
+import { outboxRepo } from '../../src/events/outbox-repo.js';
 import { EventRelay } from '../../src/events/relay.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { eventually, type TestController } from '../helpers/controller.js';
@@ -218,5 +219,48 @@ forEachDialect((dialect) => {
     }
     expect(seen.map((e) => (e.payload as { job_id: string }).job_id)).toEqual([a.job_id]);
     expect(again.map((e) => (e.payload as { job_id: string }).job_id)).toEqual([b.job_id]);
+  });
+
+  it('lanes at the same cursor share one read of the log; each still gets every event', async () => {
+    const t = await start({ workers: 0 });
+    // Only this relay reads the log during the test.
+    await t.ctl.relay.stop();
+    const relay = new EventRelay(t.ctl.store, systemClock, pino({ level: 'silent' }), { pollMs: 60_000 });
+    const seen = new Map<string, string[]>();
+    const lanes = ['a', 'b', 'c', 'd'];
+    try {
+      relay.start();
+      for (const name of lanes) {
+        seen.set(name, []);
+        await relay.subscribe(`test-shared-${name}`, 'job.submitted', (e) => {
+          seen.get(name)?.push(e.id);
+        });
+      }
+      await eventually(() => relay.status().every((l) => !l.name.startsWith('test-shared') || l.cursor >= 0));
+      const reads = vi.spyOn(outboxRepo, 'readAfter');
+      let commits = 0;
+      const stopCounting = t.ctl.store.onCommit(() => {
+        commits += 1;
+      });
+      try {
+        const { job_id } = await t.admin.launchJob({ command: ['true'] });
+        await eventually(() => lanes.every((n) => seen.get(n)?.length === 1));
+        // Each commit woke four lanes at one cursor: one read per commit, not four.
+        expect(commits).toBeGreaterThan(0);
+        expect(reads.mock.calls.length).toBeGreaterThan(0);
+        expect(reads.mock.calls.length).toBeLessThanOrEqual(commits);
+        const ids = await t.ctl.store.db
+          .selectFrom('events')
+          .select('id')
+          .where('entity_id', '=', job_id)
+          .execute();
+        for (const n of lanes) expect(ids.map((r) => r.id)).toContain(seen.get(n)?.[0]);
+      } finally {
+        stopCounting();
+        reads.mockRestore();
+      }
+    } finally {
+      await relay.stop();
+    }
   });
 });
