@@ -149,6 +149,12 @@ export interface NewEvent<T extends EventType = EventType> {
   type: T;
   entity_id: string;
   payload: EventPayloads[T];
+  /**
+   * The trace the event belongs to, when it is its entity's own rather than the writer's (a
+   * job's events carry the job's TRACEPARENT, whoever reported the change); null: in no trace.
+   * Left out, the event takes the trace context active where it is appended.
+   */
+  traceparent?: string | null;
 }
 
 /** An event as stored in the outbox and delivered to subscribers. */
@@ -159,12 +165,18 @@ export interface StoredEvent {
   entity_id: string;
   payload: unknown;
   created_at: number;
+  /**
+   * W3C traceparent of the trace the event was written in (an HTTP request, a job's request, a
+   * handler of a traced event), or null. Subscribers run in this trace context.
+   */
+  traceparent: string | null;
 }
 
 export function event<T extends EventType>(
   type: T,
   entity_id: string,
   payload: EventPayloads[T],
+  traceparent?: string | null,
 ): NewEvent<T> {
-  return { type, entity_id, payload };
+  return traceparent === undefined ? { type, entity_id, payload } : { type, entity_id, payload, traceparent };
 }

@@ -3,6 +3,7 @@ import { type Clock, toIso } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Executor, Store } from '../store/database.js';
+import { withTraceparent } from '../tracing/context.js';
 import type { StoredEvent } from './catalog.js';
 import {
   afterFailedRetry,
@@ -255,7 +256,8 @@ export class DeadLetterQueue {
     const handler = this.handlers.get(row.subscriber);
     if (!handler) return false;
     try {
-      await handler(JSON.parse(row.event) as StoredEvent);
+      const ev = JSON.parse(row.event) as StoredEvent;
+      await withTraceparent(ev.traceparent, () => handler(ev));
     } catch (err) {
       const now = this.clock.now();
       const { message, stack } = errorInfo(err);

@@ -20,6 +20,7 @@ import {
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
+import { normalizeTraceparent, withTraceparent } from '../tracing/context.js';
 import type { StoredEvent } from './catalog.js';
 import { DedupWindow } from './dedup.js';
 import type { DeadLetterInput } from './dlq-service.js';
@@ -34,13 +35,15 @@ import { natsFilter } from './subjects.js';
  * RUNPLANE_EVENTS) with `Nats-Msg-Id` = event id, so a batch published again after an outage is
  * deduplicated by JetStream. `run.status` events also go on the `run-status` subject as the
  * seed's compact document. While NATS is down the sink fails fast and the relay holds its cursor:
- * an outage only delays.
+ * an outage only delays. An event written in a trace carries it in the W3C `traceparent`
+ * message header.
  *
  * In: durable pull consumers with explicit acks, on the events stream (cross-process
  * subscribers, in order) and on the ingest stream (`<prefix>.ingest.>`, external producers, a
  * work queue). A process that was down resumes where its consumer stopped.
  * A handler that fails is retried in place with backoff, then dead-lettered; a message is acked
- * only when handled or dead-lettered.
+ * only when handled or dead-lettered. Handlers run in the trace context of the message's
+ * `traceparent` header (an external producer's too), outside any trace without one.
  */
 export interface NatsConfig {
   url: string;
@@ -98,9 +101,13 @@ export function toWire(ev: StoredEvent): WireEvent {
   };
 }
 
-export function fromWire(w: WireEvent): StoredEvent {
-  return { ...w, created_at: Date.parse(w.created_at) };
+/** The event of a wire document; its trace comes from the message's `traceparent` header. */
+export function fromWire(w: WireEvent, traceparent: string | null = null): StoredEvent {
+  return { ...w, created_at: Date.parse(w.created_at), traceparent: normalizeTraceparent(traceparent) };
 }
+
+/** The W3C trace context header of runplane's messages. */
+export const TRACEPARENT_HEADER = 'traceparent';
 
 /** The seed's compact run-status document (run_id, status, step, samples_per_sec, last_error) plus health. */
 export function runStatusDocument(ev: StoredEvent): Record<string, unknown> {
@@ -222,19 +229,25 @@ export class NatsTransport {
     if (!nc || !this.ready || !this.acks) throw new Error(`NATS at ${this.cfg.url} is not connected`);
     const waits: Promise<void>[] = [];
     const tokens: string[] = [];
-    const send = (subject: string, body: string, msgId: string) => {
+    const send = (subject: string, body: string, msgId: string, traceparent: string | null) => {
       const token = String(++this.ackSeq);
       const h = headers();
       h.set('Nats-Msg-Id', msgId);
       h.set('Nats-Expected-Stream', this.cfg.stream);
+      if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
       tokens.push(token);
       waits.push(new Promise((resolve, reject) => this.pendingAcks.set(token, { resolve, reject })));
       nc.publish(subject, body, { headers: h, reply: `${this.acks?.prefix}.${token}` });
     };
     for (const ev of events) {
-      send(this.subjectFor(ev.type), JSON.stringify(toWire(ev)), ev.id);
+      send(this.subjectFor(ev.type), JSON.stringify(toWire(ev)), ev.id, ev.traceparent);
       if (ev.type === 'run.status')
-        send(this.cfg.runStatusSubject, JSON.stringify(runStatusDocument(ev)), `${ev.id}.run-status`);
+        send(
+          this.cfg.runStatusSubject,
+          JSON.stringify(runStatusDocument(ev)),
+          `${ev.id}.run-status`,
+          ev.traceparent,
+        );
     }
     const timeoutMs = this.cfg.publishTimeoutMs ?? 5000;
     const timer = setTimeout(
@@ -301,7 +314,7 @@ export class NatsTransport {
       filter: natsFilter(this.eventsBase, pattern),
       fromStart,
       handler,
-      decode: (m) => fromWire(JSON.parse(text.decode(m.data)) as WireEvent),
+      decode: (m) => fromWire(JSON.parse(text.decode(m.data)) as WireEvent, traceparentOf(m)),
     });
   }
 
@@ -328,6 +341,7 @@ export class NatsTransport {
           data: text.decode(m.data),
         },
         created_at: Math.floor(m.info.timestampNanos / 1e6),
+        traceparent: traceparentOf(m),
       }),
     });
   }
@@ -523,6 +537,7 @@ export class NatsTransport {
         entity_id: m.subject,
         payload: { subject: m.subject, data: text.decode(m.data) },
         created_at: this.clock.now(),
+        traceparent: traceparentOf(m),
       };
       if (!(await this.giveUp(c, m, raw, err, 1, false))) return;
     }
@@ -530,7 +545,8 @@ export class NatsTransport {
       const maxAttempts = this.cfg.maxDeliveries ?? 4;
       for (let attempt = 1; ; attempt++) {
         try {
-          await c.handler(ev);
+          const e = ev;
+          await withTraceparent(e.traceparent, () => c.handler(e));
           c.dedup.add(ev.id);
           break;
         } catch (err) {
@@ -591,6 +607,11 @@ export class NatsTransport {
     }
     return false;
   }
+}
+
+/** A message's trace context (its valid `traceparent` header), or null. */
+function traceparentOf(m: JsMsg): string | null {
+  return normalizeTraceparent(m.headers?.get(TRACEPARENT_HEADER));
 }
 
 function notFound(err: unknown): boolean {

@@ -3,6 +3,7 @@ import { newId } from '../shared/ids.js';
 import { beforeCommit } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
 import type { EventsTable } from '../store/schema.js';
+import { currentTraceparent, normalizeTraceparent } from '../tracing/context.js';
 import type { NewEvent, StoredEvent } from './catalog.js';
 
 type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
@@ -36,9 +37,12 @@ async function insertRows(tx: Executor, rows: readonly EventRow[]): Promise<void
 export const outboxRepo = {
   /**
    * Appends events in the caller's transaction, so the state change and its events commit
-   * together (buffered and written just before the commit).
+   * together (buffered and written just before the commit). Each row keeps the event's own
+   * traceparent when it names one, else that of the caller's active trace context (null outside
+   * a trace), taken now, not at the commit.
    */
   async append(tx: Executor, events: readonly NewEvent[], now: number): Promise<void> {
+    const active = currentTraceparent() ?? null;
     return bufferRows(
       tx,
       events.map((e) => ({
@@ -47,6 +51,7 @@ export const outboxRepo = {
         entity_id: e.entity_id,
         payload: JSON.stringify(e.payload),
         created_at: now,
+        traceparent: e.traceparent === undefined ? active : normalizeTraceparent(e.traceparent),
       })),
     );
   },
@@ -54,12 +59,14 @@ export const outboxRepo = {
   /**
    * Appends events that already have their ids (external producers choose theirs, so a retried
    * publish is recognised). The caller checks the ids are new: a duplicate fails the commit.
+   * Like `append`, each row keeps the caller's traceparent.
    */
   async appendWithIds(
     tx: Executor,
     events: ReadonlyArray<{ id: string; type: string; entity_id: string; payload: unknown }>,
     now: number,
   ): Promise<void> {
+    const traceparent = currentTraceparent() ?? null;
     return bufferRows(
       tx,
       events.map((e) => ({
@@ -68,6 +75,7 @@ export const outboxRepo = {
         entity_id: e.entity_id,
         payload: JSON.stringify(e.payload),
         created_at: now,
+        traceparent,
       })),
     );
   },

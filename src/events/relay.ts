@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/database.js';
+import { withTraceparent } from '../tracing/context.js';
 import type { StoredEvent } from './catalog.js';
 import type { DeadLetterQueue } from './dlq-service.js';
 import type { EventHandler } from './handler.js';
@@ -296,7 +297,7 @@ export class EventRelay {
       if (lane.match(ev.type)) {
         lane.calls += 1;
         try {
-          await handler(ev);
+          await withTraceparent(ev.traceparent, () => handler(ev));
           lane.failures = 0;
           lane.lastError = null;
         } catch (err) {

@@ -129,12 +129,13 @@ export class JobService {
     await outboxRepo.append(
       tx,
       [
-        event('job.submitted', id, {
-          job_id: id,
-          name,
-          parent_job_id: row.parent_job_id,
-          run_id: row.run_id,
-        }),
+        // In the job's own trace, not the group commit's (whichever launch started it).
+        event(
+          'job.submitted',
+          id,
+          { job_id: id, name, parent_job_id: row.parent_job_id, run_id: row.run_id },
+          req.env?.[TRACEPARENT_ENV] ?? null,
+        ),
       ],
       now,
     );

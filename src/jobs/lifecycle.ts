@@ -1,6 +1,7 @@
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Tx } from '../store/database.js';
+import { jobTraceparent } from '../tracing/context.js';
 import { endpointRepo } from './endpoint-repo.js';
 import { type AttemptRow, type JobRow, jobRepo } from './job-repo.js';
 import { type AttemptOutcome, afterAttempt, isTerminal, type JobState } from './model.js';
@@ -153,16 +154,22 @@ function attemptChanged(attempt: AttemptRow, state: string, exitCode: number | n
   });
 }
 
+/** In the job's own trace (TRACEPARENT in its environment), whoever reported the change. */
 function jobChanged(job: JobRow, state: JobState, attempt: AttemptRow | null, reason: string | null) {
-  return event('job.state_changed', job.id, {
-    job_id: job.id,
-    state,
-    previous: job.state,
-    attempt_id: attempt?.id ?? job.current_attempt_id,
-    worker_id: attempt?.worker_id ?? null,
-    reason,
-    run_id: job.run_id,
-  });
+  return event(
+    'job.state_changed',
+    job.id,
+    {
+      job_id: job.id,
+      state,
+      previous: job.state,
+      attempt_id: attempt?.id ?? job.current_attempt_id,
+      worker_id: attempt?.worker_id ?? null,
+      reason,
+      run_id: job.run_id,
+    },
+    jobTraceparent(job.env),
+  );
 }
 
 async function removeEndpoints(tx: Tx, jobId: string, reason: string, now: number): Promise<void> {

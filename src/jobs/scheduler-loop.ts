@@ -3,6 +3,7 @@ import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store, Tx } from '../store/database.js';
+import { jobTraceparent } from '../tracing/context.js';
 import { type AttemptRow, jobRepo, type PendingJobRow } from './job-repo.js';
 import { describeResources } from './model.js';
 import { decidePlacements, type PendingJob, type Placement, type WorkerSlot } from './scheduler.js';
@@ -278,15 +279,20 @@ export class SchedulerLoop {
         await outboxRepo.append(
           tx,
           [
-            event('job.state_changed', job.id, {
-              job_id: job.id,
-              state: 'UNSCHEDULABLE',
-              previous: 'PENDING',
-              attempt_id: job.current_attempt_id,
-              worker_id: null,
-              reason,
-              run_id: job.run_id,
-            }),
+            event(
+              'job.state_changed',
+              job.id,
+              {
+                job_id: job.id,
+                state: 'UNSCHEDULABLE',
+                previous: 'PENDING',
+                attempt_id: job.current_attempt_id,
+                worker_id: null,
+                reason,
+                run_id: job.run_id,
+              },
+              jobTraceparent(job.env),
+            ),
           ],
           now,
         );

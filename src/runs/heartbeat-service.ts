@@ -3,6 +3,7 @@ import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import type { Store, Tx } from '../store/database.js';
+import { currentTraceparent } from '../tracing/context.js';
 import { commandRepo } from './command-repo.js';
 import { metricRepo } from './metric-repo.js';
 import { isEnded, type RunStatus, statusAfterHeartbeat } from './model.js';
@@ -20,6 +21,8 @@ export interface HeartbeatPolicy {
 interface Pending {
   runId: string;
   body: Heartbeat;
+  /** The learner request's trace: its run.status event carries it, not the group commit's. */
+  traceparent: string | null;
   resolve: (r: HeartbeatAccepted) => void;
   reject: (err: unknown) => void;
 }
@@ -58,7 +61,7 @@ export class HeartbeatService {
       );
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ runId, body, resolve, reject });
+      this.queue.push({ runId, body, traceparent: currentTraceparent() ?? null, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => void this.flush());
@@ -94,7 +97,7 @@ export class HeartbeatService {
     const runs = new Map<string, RunRow>();
     for (const r of await runRepo.getMany(tx, [...new Set(batch.map((b) => b.runId))])) runs.set(r.id, r);
     const out: Array<HeartbeatAccepted | AppError> = [];
-    const accepted: Array<{ before: RunRow; after: RunRow; hb: Heartbeat }> = [];
+    const accepted: Array<{ before: RunRow; after: RunRow; hb: Heartbeat; traceparent: string | null }> = [];
     for (const item of batch) {
       const run = runs.get(item.runId);
       if (!run) {
@@ -110,7 +113,7 @@ export class HeartbeatService {
       const after = this.next(run, item.body, now);
       // A second heartbeat of the same run in this batch is checked against this one.
       runs.set(run.id, after);
-      accepted.push({ before: run, after, hb: item.body });
+      accepted.push({ before: run, after, hb: item.body, traceparent: item.traceparent });
       out.push({
         accepted: true,
         run: { status: after.status as RunStatus, health: 'healthy' },
@@ -144,8 +147,8 @@ export class HeartbeatService {
     ]);
     await outboxRepo.append(
       tx,
-      accepted.map(({ before, after }) =>
-        event('run.status', after.id, statusEvent(after, before, 'heartbeat')),
+      accepted.map(({ before, after, traceparent }) =>
+        event('run.status', after.id, statusEvent(after, before, 'heartbeat'), traceparent),
       ),
       now,
     );

@@ -90,6 +90,8 @@ export interface EventsTable {
   entity_id: string;
   payload: string; // JSON
   created_at: number;
+  /** W3C traceparent of the context that wrote the event; null when it was in no trace. */
+  traceparent: string | null;
 }
 
 export interface EventCursorsTable {

@@ -4,8 +4,10 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 /**
  * The trace context as it flows through runplane: W3C `traceparent` in from HTTP requests and
- * job processes, out into jobs' environments (TRACEPARENT). Works with or without an exporter:
- * without one, spans are non-recording and only the incoming context is passed on.
+ * job processes, out into jobs' environments (TRACEPARENT), into each event row written in it
+ * (`events.traceparent`), and from an event into its subscribers (relay handlers, NATS headers
+ * and consumers). Works with or without an exporter: without one, spans are non-recording and
+ * only the incoming context is passed on.
  */
 export const TRACEPARENT_ENV = 'TRACEPARENT';
 
@@ -37,4 +39,31 @@ export function currentTraceparent(ctx: Context = context.active()): string | un
     },
   });
   return carrier.traceparent;
+}
+
+/** A W3C traceparent as runplane stores it (lower-case, re-serialised), or null when it is not a valid one. */
+export function normalizeTraceparent(traceparent: string | null | undefined): string | null {
+  if (!traceparent) return null;
+  return currentTraceparent(extractTraceContext({ traceparent })) ?? null;
+}
+
+/**
+ * Runs `fn` in the trace context of `traceparent` (an event's). Without one (null, or not a
+ * valid traceparent) it runs outside any trace, not in whatever context happened to call it:
+ * a relay round woken by one request's commit must not lend that request's trace to the
+ * handlers of other events.
+ */
+export function withTraceparent<T>(traceparent: string | null | undefined, fn: () => T): T {
+  const ctx = traceparent ? extractTraceContext({ traceparent }) : ROOT_CONTEXT;
+  return context.with(trace.getSpanContext(ctx) ? ctx : ROOT_CONTEXT, fn);
+}
+
+/**
+ * A job's own trace: TRACEPARENT in its stored environment (a JSON object), or null. A job's
+ * events belong to its trace, whoever reports the change (a worker, a sweep of the scheduler).
+ */
+export function jobTraceparent(envJson: string): string | null {
+  const env = JSON.parse(envJson) as Record<string, unknown>;
+  const v = env[TRACEPARENT_ENV];
+  return typeof v === 'string' ? v : null;
 }

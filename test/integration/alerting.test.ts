@@ -815,6 +815,7 @@ describe('alert sink configuration and routing', () => {
       entity_id: 'r',
       payload,
       created_at: T0,
+      traceparent: null,
     });
     expect(slackAlertFor(ev('run.status', { run_id: 'r' }))).toBeNull();
     expect(slackAlertFor(ev('run.status', null))).toBeNull();

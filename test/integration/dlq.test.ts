@@ -277,6 +277,7 @@ forEachDialect((dialect) => {
           entity_id: 'e',
           payload: {},
           created_at: now,
+          traceparent: null,
         },
         error: new Error('boom'),
         attempts: 1,

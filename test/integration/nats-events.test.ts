@@ -14,14 +14,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type JetStreamManager, type NatsConnection } from 'nats';
+import { context, trace } from '@opentelemetry/api';
+import { connect, headers, type JetStreamManager, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { event, type StoredEvent } from '../../src/events/catalog.js';
 import { NatsTransport } from '../../src/events/nats-transport.js';
 import { outboxRepo } from '../../src/events/outbox-repo.js';
 import { systemClock } from '../../src/shared/clock.js';
-import { eventually, startTestController, type TestController } from '../helpers/controller.js';
+import { ADMIN, eventually, startTestController, type TestController } from '../helpers/controller.js';
 import { NATS_URL, serviceAvailable } from '../helpers/services.js';
 import type { DialectUnderTest } from '../helpers/store.js';
 import { pgOk } from './support.js';
@@ -228,6 +229,75 @@ function suite(dialect: DialectUnderTest): void {
     // adds nothing: JetStream drops ids it has seen.
     await t.ctl.events.nats!.publish(await outboxRepo.readAfter(t.ctl.store.db, 0, 100));
     expect((await streamMessages(jsm, names.natsStream)).filter(ours)).toHaveLength(4);
+  });
+
+  it('carries the trace context: traceparent header out, consumers and ingest run in it', async () => {
+    const { t, names } = await startWithNats();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    const seen: Array<string | null> = [];
+    const r = new NatsTransport(
+      {
+        url: NATS_URL,
+        stream: names.natsStream,
+        subjectPrefix: names.natsSubjectPrefix,
+        runStatusSubject: names.natsRunStatusSubject,
+      },
+      systemClock,
+      log,
+      null,
+    );
+    r.subscribe(
+      'test-traced',
+      'pipeline.*.completed',
+      () => {
+        seen.push(trace.getSpanContext(context.active())?.traceId ?? null);
+      },
+      true,
+    );
+    r.start();
+    open.push({ close: () => r.stop() });
+    const send = (n: number, headers: Record<string, string>) =>
+      fetch(`${t.ctl.url}/api/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(selfplay(n)),
+      }).then(async (res) => ((await res.json()) as { event_id: string }).event_id);
+    const traced = await send(1, { traceparent });
+    const plain = await send(2, {});
+    const jsm = await (await client()).jetstreamManager();
+    // The traceparent header of each message of the stream, by Nats-Msg-Id ('' when it has none).
+    const traceHeaders = async () => {
+      const info = await jsm.streams.info(names.natsStream);
+      const out = new Map<string, string>();
+      for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(names.natsStream, { seq });
+        out.set(m.header?.get('Nats-Msg-Id') ?? '', m.header?.get('traceparent') ?? '');
+      }
+      return out;
+    };
+    const hs = await eventually(async () => {
+      const m = await traceHeaders();
+      return m.has(traced) && m.has(plain) ? m : undefined;
+    });
+    expect(hs.get(traced)).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(hs.get(plain)).toBe('');
+    // The remote consumer ran its handler in the trace of each message (none for the plain one).
+    await eventually(() => seen.length >= 2);
+    expect(seen.slice(0, 2)).toEqual([traceId, null]);
+    // An external producer's traceparent header on an ingest message reaches the stored event.
+    await eventually(() => t.ctl.events.nats?.isReady());
+    const h = headers();
+    h.set('traceparent', traceparent);
+    await (await client())
+      .jetstream()
+      .publish(
+        `${names.natsSubjectPrefix}.ingest.SELFPLAY_COMPLETE`,
+        JSON.stringify({ ...selfplay(3), id: 'ing-3' }),
+        { headers: h },
+      );
+    const row = await eventually(() => outboxRepo.findById(t.ctl.store.db, 'ing-3'));
+    expect(row.traceparent?.split('-')[1]).toBe(traceId);
   });
 
   it('external producers publish through the ingest subjects; invalid messages are dead-lettered', async () => {

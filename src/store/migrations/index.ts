@@ -6,6 +6,7 @@ import { up0003 } from './0003_pods.js';
 import { up0004 } from './0004_events.js';
 import { up0005 } from './0005_sweeps.js';
 import { up0006 } from './0006_coordination.js';
+import { up0007 } from './0007_tracing.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -19,5 +20,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0004_events': { up: up0004(dialect) },
     '0005_sweeps': { up: up0005(dialect) },
     '0006_coordination': { up: up0006(dialect) },
+    '0007_tracing': { up: up0007(dialect) },
   };
 }

@@ -85,6 +85,7 @@ events:
   entity_id text not null
   payload text not null
   created_at bigint not null
+  traceparent text null
 
 job_labels:
   job_id text not null

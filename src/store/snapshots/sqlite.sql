@@ -142,7 +142,7 @@ CREATE TABLE "event_cursors" ("subscriber" text primary key, "last_seq" bigint n
 CREATE TABLE "event_hashes" ("hash" text primary key, "event_id" text not null, "created_at" bigint not null);
 
 -- table events on events
-CREATE TABLE "events" ("seq" integer primary key autoincrement, "id" text not null unique, "type" text not null, "entity_id" text not null, "payload" text not null, "created_at" bigint not null);
+CREATE TABLE "events" ("seq" integer primary key autoincrement, "id" text not null unique, "type" text not null, "entity_id" text not null, "payload" text not null, "created_at" bigint not null, "traceparent" text);
 
 -- table job_labels on job_labels
 CREATE TABLE "job_labels" ("job_id" text not null, "job_seq" bigint not null, "key" text not null, "value" text not null, constraint "job_labels_pk" primary key ("job_id", "key"));
