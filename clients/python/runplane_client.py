@@ -521,6 +521,11 @@ class Learner:
             "Accept": "application/json",
             "User-Agent": f"runplane-python/{__version__}",
         }
+        # A job's process continues the trace it was launched in (TRACEPARENT, set by the
+        # controller), so what it reports lands in that trace.
+        traceparent = os.environ.get("TRACEPARENT")
+        if traceparent:
+            headers["traceparent"] = traceparent
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")

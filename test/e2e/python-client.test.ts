@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import type { CommandEnvelope } from '../../src/runs/schemas.js';
+import { Store } from '../../src/store/database.js';
 import { eventually } from '../helpers/controller.js';
 import {
   cleanup,
@@ -292,8 +293,39 @@ with learner:
 print(json.dumps({"accepted": accepted, "threads": [t.name for t in __import__("threading").enumerate()]}))
 `,
       );
-      const py = PythonProcess.start([script], { ...learnerEnv(run), OTHER_TOKEN: other.token }, 'errors');
+      // Launched in a trace (as a job of runplane is): its requests continue it.
+      const traceId = `${process.pid.toString(16).padStart(8, '0')}${Date.now().toString(16)}`.padEnd(
+        32,
+        'a',
+      );
+      const py = PythonProcess.start(
+        [script],
+        { ...learnerEnv(run), OTHER_TOKEN: other.token, TRACEPARENT: `00-${traceId}-00f067aa0ba902b7-01` },
+        'errors',
+      );
       expect(await py.exited, py.output()).toBe(0);
+      const store = await Store.open(
+        schema ? `${PG_URL}?schema=${schema}` : `sqlite:${join(up.dataDir, 'runplane.db')}`,
+      );
+      try {
+        const statuses = await store.db
+          .selectFrom('events')
+          .select(['traceparent', 'payload'])
+          .where('entity_id', '=', run.run_id)
+          .where('type', '=', 'run.status')
+          .execute();
+        expect(statuses.length).toBeGreaterThan(0);
+        // The admin created the run outside any trace; everything the learner caused is in its trace.
+        const byCause = statuses.map((e) => [
+          (JSON.parse(e.payload) as { cause: string }).cause,
+          e.traceparent?.split('-')[1] ?? null,
+        ]);
+        expect(byCause[0]).toEqual(['create', null]);
+        expect(byCause.slice(1).map(([, t]) => t)).toEqual(byCause.slice(1).map(() => traceId));
+        expect(byCause.map(([c]) => c)).toContain('heartbeat');
+      } finally {
+        await store.close();
+      }
       const [refusal, result] = py.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
       expect([401, 403]).toContain(refusal.refused);
       // Both client threads are gone after close(): only the main thread is left.
