@@ -1,8 +1,13 @@
 import type { AuditEntry, AuditVerify } from '../api-types.js';
+import { ConfirmAction } from '../components/confirm.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Filters } from '../components/filters.js';
+import { FIRST_PAGE, Pager, pageAt } from '../components/pager.js';
+import { StateBadge } from '../components/state-badge.js';
 import { fmtTime } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
-import { Action, Badge, backFrom, backTo, ErrorBox, LoadState, Pager, useLoad } from '../ui.js';
+import { ErrorBox, LoadState, useLoad } from '../ui.js';
 
 /**
  * Audit: the hash-chained control log (newest first, filtered by run and action) and the chain's
@@ -12,65 +17,47 @@ export function AuditView({ route }: { route: Route }) {
   const { api, principal } = useSession();
   const q = route.query;
   const filters = { run_id: q.get('run_id') ?? '', action: q.get('action') ?? '' };
-  const cursor = q.get('cursor');
-  const back = backFrom(q);
+  const at = pageAt(q);
   const page = useLoad(
     (signal) =>
       api.get<{ entries: AuditEntry[]; next_cursor: string | null }>(
         '/audit',
-        { ...filters, limit: 50, cursor },
+        { ...filters, limit: 50, cursor: at.cursor },
         signal,
       ),
     [api, q.toString()],
   );
-  const set = (patch: Record<string, string | null>) =>
-    navigate(['audit'], { ...filters, cursor: null, back: null, ...patch });
   return (
     <section data-view="audit" data-view-ready={page.data ? 'audit' : undefined}>
       <h2>Audit</h2>
       <ChainStatus />
       {principal.role === 'admin' && (
         <div class="actions">
-          <Action
+          <ConfirmAction
             label="Export"
             title="Export the entries since the last export to the audit export directory?"
             onConfirm={() => api.post('/audit/export', {})}
           />
         </div>
       )}
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget as HTMLFormElement);
-          set({ run_id: String(f.get('run_id') ?? ''), action: String(f.get('action') ?? '') });
-        }}
-      >
-        <label>
-          Run
-          <input name="run_id" defaultValue={filters.run_id} key={filters.run_id} placeholder="run id" />
-        </label>
-        <label>
-          Action
-          <input
-            name="action"
-            defaultValue={filters.action}
-            key={filters.action}
-            placeholder="e.g. command.tune"
-          />
-        </label>
-        <button type="submit">Filter</button>
-      </form>
+      <Filters
+        fields={[
+          { type: 'text', name: 'run_id', label: 'Run', placeholder: 'run id' },
+          { type: 'text', name: 'action', label: 'Action', placeholder: 'e.g. command.tune' },
+        ]}
+        values={filters}
+        onChange={(patch) => navigate(['audit'], { ...filters, ...FIRST_PAGE, ...patch })}
+      />
       <LoadState state={page} what="The audit log" />
       {page.data && (
         <>
           <EntryTable entries={page.data.entries} />
           <Pager
-            cursor={cursor}
-            nextCursor={page.data.next_cursor}
-            back={back}
+            at={at}
+            next={page.data.next_cursor}
             count={page.data.entries.length}
-            go={(c, b) => navigate(['audit'], { ...filters, cursor: c, back: backTo(b) })}
+            route={['audit']}
+            query={filters}
           />
         </>
       )}
@@ -89,7 +76,7 @@ export function ChainStatus() {
       {!v && !verify.error && <span class="muted">Verifying the chain…</span>}
       {v && (
         <>
-          <Badge value={v.ok ? 'ok' : 'failed'} />{' '}
+          <StateBadge kind="chain" value={v.ok ? 'ok' : 'failed'} />{' '}
           {v.ok
             ? `hash chain intact: ${v.entries_checked} entries checked`
             : `hash chain broken at seq ${v.first_bad?.seq} (${v.first_bad?.reason})`}
@@ -137,49 +124,32 @@ export function AuditTrail({ runId }: { runId: string }) {
   );
 }
 
+const ENTRY_COLUMNS: Column<AuditEntry>[] = [
+  { head: 'Seq', num: true, cell: (e) => e.seq },
+  { head: 'Time', cell: (e) => fmtTime(e.created_at) },
+  { head: 'Action', cell: (e) => <code title={JSON.stringify(e.envelope)}>{e.action}</code> },
+  { head: 'Actor', cell: (e) => `${e.actor.type}:${e.actor.id}` },
+  { head: 'Run', cell: (e) => (e.run_id ? <a href={href(['runs', e.run_id])}>{e.run_id}</a> : '—') },
+  {
+    head: 'Source',
+    class: 'clip',
+    title: (e) => e.user_agent ?? '',
+    cell: (e) => `${e.source_ip ?? '—'}${e.client_cert_fingerprint ? ' (mTLS)' : ''}`,
+  },
+  {
+    head: 'Entry hash',
+    cell: (e) => <code title={`prev ${e.prev_hash}`}>{e.entry_hash.slice(0, 12)}…</code>,
+  },
+];
+
 function EntryTable({ entries }: { entries: AuditEntry[] }) {
   return (
-    <table class="table" data-testid="audit-table">
-      <thead>
-        <tr>
-          <th class="num">Seq</th>
-          <th>Time</th>
-          <th>Action</th>
-          <th>Actor</th>
-          <th>Run</th>
-          <th>Source</th>
-          <th>Entry hash</th>
-        </tr>
-      </thead>
-      <tbody>
-        {entries.map((e) => (
-          <tr key={e.id}>
-            <td class="num">{e.seq}</td>
-            <td>{fmtTime(e.created_at)}</td>
-            <td>
-              <code title={JSON.stringify(e.envelope)}>{e.action}</code>
-            </td>
-            <td>
-              {e.actor.type}:{e.actor.id}
-            </td>
-            <td>{e.run_id ? <a href={href(['runs', e.run_id])}>{e.run_id}</a> : '—'}</td>
-            <td class="clip" title={e.user_agent ?? ''}>
-              {e.source_ip ?? '—'}
-              {e.client_cert_fingerprint ? ' (mTLS)' : ''}
-            </td>
-            <td>
-              <code title={`prev ${e.prev_hash}`}>{e.entry_hash.slice(0, 12)}…</code>
-            </td>
-          </tr>
-        ))}
-        {entries.length === 0 && (
-          <tr>
-            <td colSpan={7} class="muted">
-              No entries.
-            </td>
-          </tr>
-        )}
-      </tbody>
-    </table>
+    <DataTable
+      testid="audit-table"
+      columns={ENTRY_COLUMNS}
+      rows={entries}
+      rowKey={(e) => e.id}
+      empty="No entries."
+    />
   );
 }

@@ -1,8 +1,18 @@
 import type { Endpoint } from '../api-types.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Filters } from '../components/filters.js';
 import { fmtTime } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
 import { Labels, LoadState, useLoad } from '../ui.js';
+
+const ENDPOINT_COLUMNS: Column<Endpoint>[] = [
+  { head: 'Name', cell: (e) => e.name },
+  { head: 'Address', cell: (e) => <code>{e.address}</code> },
+  { head: 'Metadata', cell: (e) => <Labels labels={e.metadata} /> },
+  { head: 'Job', cell: (e) => <a href={href(['jobs', e.job_id])}>{e.job_id}</a> },
+  { head: 'Registered', cell: (e) => fmtTime(e.created_at) },
+];
 
 /** Endpoints: the service-discovery registry (endpoints of running jobs), filtered by name prefix. */
 export function EndpointsView({ route }: { route: Route }) {
@@ -17,57 +27,20 @@ export function EndpointsView({ route }: { route: Route }) {
   return (
     <section data-view="endpoints" data-view-ready={endpoints.data ? 'endpoints' : undefined}>
       <h2>Endpoints</h2>
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget as HTMLFormElement);
-          navigate(['endpoints'], { prefix: String(f.get('prefix') ?? '') });
-        }}
-      >
-        <label>
-          Name prefix
-          <input name="prefix" defaultValue={prefix} key={prefix} placeholder="e.g. learner/" />
-        </label>
-        <button type="submit">Filter</button>
-      </form>
+      <Filters
+        fields={[{ type: 'text', name: 'prefix', label: 'Name prefix', placeholder: 'e.g. learner/' }]}
+        values={{ prefix }}
+        onChange={(patch) => navigate(['endpoints'], patch)}
+      />
       <LoadState state={endpoints} what="Endpoints" />
       {endpoints.data && (
-        <table class="table" data-testid="endpoints-table">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Address</th>
-              <th>Metadata</th>
-              <th>Job</th>
-              <th>Registered</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((e) => (
-              <tr key={e.endpoint_id}>
-                <td>{e.name}</td>
-                <td>
-                  <code>{e.address}</code>
-                </td>
-                <td>
-                  <Labels labels={e.metadata} />
-                </td>
-                <td>
-                  <a href={href(['jobs', e.job_id])}>{e.job_id}</a>
-                </td>
-                <td>{fmtTime(e.created_at)}</td>
-              </tr>
-            ))}
-            {list.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  No endpoints registered by running jobs.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+        <DataTable
+          testid="endpoints-table"
+          columns={ENDPOINT_COLUMNS}
+          rows={list}
+          rowKey={(e) => e.endpoint_id}
+          empty="No endpoints registered by running jobs."
+        />
       )}
     </section>
   );

@@ -1,20 +1,15 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Job, LogLine } from '../api-types.js';
+import type { Attempt, Job, LogLine } from '../api-types.js';
+import { ConfirmAction, formText } from '../components/confirm.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Detail } from '../components/detail.js';
+import { Filters, PER_PAGE } from '../components/filters.js';
+import { FIRST_PAGE, Pager, pageAt } from '../components/pager.js';
+import { StateBadge, statesOf } from '../components/state-badge.js';
 import { fmtMb, fmtTime } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
-import {
-  Action,
-  Badge,
-  backFrom,
-  backTo,
-  ErrorBox,
-  KeyValues,
-  Labels,
-  LoadState,
-  Pager,
-  useLoad,
-} from '../ui.js';
+import { ErrorBox, KeyValues, Labels, LoadState, useLoad } from '../ui.js';
 
 /**
  * Jobs: a filterable, paginated table (server-side: state, label and parent filters, cursor
@@ -22,17 +17,35 @@ import {
  * tail and terminate.
  */
 
-const STATES = [
-  'PENDING',
-  'BUILDING',
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'KILLED',
-  'WORKER_FAILED',
-  'UNSCHEDULABLE',
-];
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'KILLED', 'WORKER_FAILED', 'UNSCHEDULABLE']);
+
+const JOB_COLUMNS: Column<Job>[] = [
+  { head: 'Name', cell: (j) => <a href={href(['jobs', j.job_id])}>{j.name}</a> },
+  { head: 'State', cell: (j) => <StateBadge kind="job" value={j.state} /> },
+  { head: 'Reason', class: 'clip', cell: (j) => j.reason ?? '' },
+  {
+    head: 'Resources',
+    cell: (j) => `${j.resources.cpu} cpu${j.resources.gpu ? `, ${j.resources.gpu} gpu` : ''}`,
+  },
+  { head: 'Labels', cell: (j) => <Labels labels={j.labels} /> },
+  { head: 'Failures', num: true, cell: (j) => j.failure_count },
+  { head: 'Submitted', cell: (j) => fmtTime(j.submitted_at) },
+  { head: 'Finished', cell: (j) => fmtTime(j.finished_at) },
+];
+
+const ATTEMPT_COLUMNS: Column<Attempt>[] = [
+  { head: '#', cell: (a) => a.attempt_no },
+  { head: 'State', cell: (a) => <StateBadge kind="job" value={a.state} /> },
+  {
+    head: 'Worker',
+    cell: (a) => <a href={href(['workers'], { worker: a.worker_id })}>{a.worker_id}</a>,
+  },
+  { head: 'Exit', cell: (a) => a.exit_code ?? '—' },
+  { head: 'Reason', class: 'clip', cell: (a) => a.reason ?? '' },
+  { head: 'Assigned', cell: (a) => fmtTime(a.assigned_at) },
+  { head: 'Started', cell: (a) => fmtTime(a.started_at) },
+  { head: 'Finished', cell: (a) => fmtTime(a.finished_at) },
+];
 
 export function JobsView({ route }: { route: Route }) {
   const id = route.parts[1];
@@ -47,120 +60,43 @@ function JobList({ query }: { query: URLSearchParams }) {
     parent: query.get('parent') ?? '',
     limit: query.get('limit') ?? '50',
   };
-  const cursor = query.get('cursor');
-  const back = backFrom(query);
+  const at = pageAt(query);
   const page = useLoad(
     (signal) =>
       api.get<{ jobs: Job[]; next_cursor: string | null }>(
         '/jobs',
-        { ...filters, label: filters.label || undefined, cursor },
+        { ...filters, label: filters.label || undefined, cursor: at.cursor },
         signal,
       ),
     [api, query.toString()],
     { pollMs: 5000 },
   );
-  const set = (patch: Record<string, string | null>) =>
-    navigate(['jobs'], { ...filters, cursor: null, back: null, ...patch });
   const jobs = page.data?.jobs ?? [];
   return (
     <section data-view="jobs" data-view-ready={page.data ? 'jobs' : undefined}>
       <h2>Jobs</h2>
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget as HTMLFormElement);
-          set({ label: String(f.get('label') ?? ''), parent: String(f.get('parent') ?? '') });
-        }}
-      >
-        <label>
-          State
-          <select
-            value={filters.state}
-            onChange={(e) => set({ state: (e.target as HTMLSelectElement).value })}
-          >
-            <option value="">any</option>
-            {STATES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Label
-          <input name="label" placeholder="key=value" defaultValue={filters.label} key={filters.label} />
-        </label>
-        <label>
-          Parent
-          <input name="parent" placeholder="job id" defaultValue={filters.parent} key={filters.parent} />
-        </label>
-        <label>
-          Per page
-          <select
-            value={filters.limit}
-            onChange={(e) => set({ limit: (e.target as HTMLSelectElement).value })}
-          >
-            {['50', '100', '500'].map((n) => (
-              <option key={n}>{n}</option>
-            ))}
-          </select>
-        </label>
-        <button type="submit">Filter</button>
-      </form>
+      <Filters
+        fields={[
+          { type: 'select', name: 'state', label: 'State', options: statesOf('job'), any: true },
+          { type: 'text', name: 'label', label: 'Label', placeholder: 'key=value' },
+          { type: 'text', name: 'parent', label: 'Parent', placeholder: 'job id' },
+          PER_PAGE,
+        ]}
+        values={filters}
+        onChange={(patch) => navigate(['jobs'], { ...filters, ...FIRST_PAGE, ...patch })}
+      />
       <LoadState state={page} what="Jobs" />
       {page.data && (
         <>
-          <table class="table" data-testid="jobs-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>State</th>
-                <th>Reason</th>
-                <th>Resources</th>
-                <th>Labels</th>
-                <th>Failures</th>
-                <th>Submitted</th>
-                <th>Finished</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.map((j) => (
-                <tr key={j.job_id} data-job-id={j.job_id}>
-                  <td>
-                    <a href={href(['jobs', j.job_id])}>{j.name}</a>
-                  </td>
-                  <td>
-                    <Badge value={j.state} />
-                  </td>
-                  <td class="clip">{j.reason ?? ''}</td>
-                  <td>
-                    {j.resources.cpu} cpu{j.resources.gpu ? `, ${j.resources.gpu} gpu` : ''}
-                  </td>
-                  <td>
-                    <Labels labels={j.labels} />
-                  </td>
-                  <td class="num">{j.failure_count}</td>
-                  <td>{fmtTime(j.submitted_at)}</td>
-                  <td>{fmtTime(j.finished_at)}</td>
-                </tr>
-              ))}
-              {jobs.length === 0 && (
-                <tr>
-                  <td colSpan={8} class="muted">
-                    No jobs match.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-          <Pager
-            cursor={cursor}
-            nextCursor={page.data.next_cursor}
-            back={back}
-            count={jobs.length}
-            go={(c, b) => navigate(['jobs'], { ...filters, cursor: c, back: backTo(b) })}
+          <DataTable
+            testid="jobs-table"
+            columns={JOB_COLUMNS}
+            rows={jobs}
+            rowKey={(j) => j.job_id}
+            row={(j) => ({ 'data-job-id': j.job_id })}
+            empty="No jobs match."
           />
+          <Pager at={at} next={page.data.next_cursor} count={jobs.length} route={['jobs']} query={filters} />
         </>
       )}
     </section>
@@ -172,31 +108,23 @@ function JobDetail({ id }: { id: string }) {
   const job = useLoad(
     (signal) => api.get<Job>(`/jobs/${encodeURIComponent(id)}`, undefined, signal),
     [api, id],
-    {
-      pollMs: 2000,
-    },
+    { pollMs: 2000 },
   );
-  const j = job.data;
   return (
-    <section data-view="job" data-view-ready={j ? 'job' : undefined}>
-      <p>
-        <a href={href(['jobs'])}>← Jobs</a>
-      </p>
-      <LoadState state={job} what="Job" />
-      {j && (
+    <Detail view="job" back={['jobs']} backLabel="Jobs" state={job} what="Job">
+      {(j) => (
         <>
           <h2>
-            {j.name} <Badge value={j.state} />
+            {j.name} <StateBadge kind="job" value={j.state} />
           </h2>
           <div class="actions">
-            <Action
+            <ConfirmAction
               label="Terminate"
               title={`Terminate job ${j.name}?`}
               danger
               disabled={FINAL.has(j.state)}
-              onConfirm={() => {
-                const reason = (document.getElementById('terminate-reason') as HTMLInputElement | null)
-                  ?.value;
+              onConfirm={(form) => {
+                const reason = formText(form, 'reason');
                 return api.post(`/jobs/${encodeURIComponent(j.job_id)}/terminate`, reason ? { reason } : {});
               }}
               onDone={job.reload}
@@ -204,9 +132,9 @@ function JobDetail({ id }: { id: string }) {
               <p>Its attempt is stopped and its child jobs are terminated with it.</p>
               <label>
                 Reason (optional)
-                <input id="terminate-reason" maxLength={1024} />
+                <input id="terminate-reason" name="reason" maxLength={1024} />
               </label>
-            </Action>
+            </ConfirmAction>
           </div>
           <KeyValues
             rows={[
@@ -232,42 +160,16 @@ function JobDetail({ id }: { id: string }) {
             ]}
           />
           <h3>Attempts</h3>
-          <table class="table" data-testid="attempts">
-            <thead>
-              <tr>
-                <th>#</th>
-                <th>State</th>
-                <th>Worker</th>
-                <th>Exit</th>
-                <th>Reason</th>
-                <th>Assigned</th>
-                <th>Started</th>
-                <th>Finished</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(j.attempts ?? []).map((a) => (
-                <tr key={a.attempt_id}>
-                  <td>{a.attempt_no}</td>
-                  <td>
-                    <Badge value={a.state} />
-                  </td>
-                  <td>
-                    <a href={href(['workers'], { worker: a.worker_id })}>{a.worker_id}</a>
-                  </td>
-                  <td>{a.exit_code ?? '—'}</td>
-                  <td class="clip">{a.reason ?? ''}</td>
-                  <td>{fmtTime(a.assigned_at)}</td>
-                  <td>{fmtTime(a.started_at)}</td>
-                  <td>{fmtTime(a.finished_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            testid="attempts"
+            columns={ATTEMPT_COLUMNS}
+            rows={j.attempts ?? []}
+            rowKey={(a) => a.attempt_id}
+          />
           <LogTail job={j} />
         </>
       )}
-    </section>
+    </Detail>
   );
 }
 

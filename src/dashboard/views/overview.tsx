@@ -1,39 +1,18 @@
 import { useRef } from 'preact/hooks';
 import { optional } from '../api.js';
 import type { AlertSink, DeadLetterStats, Health, Run } from '../api-types.js';
+import { StateBadge, type StateKind, statesOf } from '../components/state-badge.js';
 import { ago, fmtNum } from '../format.js';
 import { metricValue, parsePrometheus, type Sample, sumBy } from '../prometheus.js';
 import { href } from '../router.js';
 import { useSession } from '../session.js';
-import { Badge, ErrorBox, useLoad, useNow } from '../ui.js';
+import { ErrorBox, useLoad, useNow } from '../ui.js';
 
 /**
  * Overview: health, counts by state, throughput and open alerts. Counts come from the gauges
  * of `GET /metrics` (computed by the store at scrape time), so they cost the same with 100
  * jobs or 100,000; throughput is the change of the counters between two scrapes.
  */
-
-const JOB_STATES = [
-  'PENDING',
-  'BUILDING',
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'KILLED',
-  'WORKER_FAILED',
-  'UNSCHEDULABLE',
-];
-const RUN_STATUSES = [
-  'queued',
-  'provisioning',
-  'running',
-  'paused',
-  'terminating',
-  'completed',
-  'failed',
-  'errored',
-  'terminated',
-];
 
 interface Scrape {
   at: number;
@@ -111,12 +90,12 @@ export function OverviewView() {
           <h3>Health</h3>
           {a?.health ? (
             <p>
-              <Badge value={a.health.status ?? 'unknown'} />{' '}
+              <StateBadge kind="service" value={a.health.status ?? 'unknown'} />{' '}
               {a.health.overall_health !== undefined && <span>{fmtNum(a.health.overall_health, 2)}</span>}
             </p>
           ) : (
             <p>
-              <Badge value={metrics.error ? 'unreachable' : m ? 'ok' : '…'} /> API
+              <StateBadge kind="service" value={metrics.error ? 'unreachable' : m ? 'ok' : '…'} /> API
             </p>
           )}
           <p class="muted">
@@ -160,13 +139,13 @@ export function OverviewView() {
         <CountTable
           title="Jobs by state"
           counts={jobs}
-          order={JOB_STATES}
+          kind="job"
           link={(s) => href(['jobs'], { state: s })}
         />
         <CountTable
           title="Runs by status"
           counts={runs}
-          order={RUN_STATUSES}
+          kind="run"
           link={(s) => href(['runs'], { status: s })}
         />
       </div>
@@ -174,7 +153,7 @@ export function OverviewView() {
         <CountTable
           title="Runs by health"
           counts={runHealth}
-          order={['healthy', 'heartbeat_stale', 'unresponsive']}
+          kind="health"
           link={(s) => href(['runs'], { health: s })}
         />
         <div class="card">
@@ -184,19 +163,22 @@ export function OverviewView() {
           <ul class="alerts">
             {a?.unresponsive.map((r) => (
               <li key={`u${r.run_id}`}>
-                <Badge value="unresponsive" /> <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a> —
-                last heartbeat {ago(r.last_heartbeat_at, now)}; termination recommended
+                <StateBadge kind="health" value="unresponsive" />{' '}
+                <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a> — last heartbeat{' '}
+                {ago(r.last_heartbeat_at, now)}; termination recommended
               </li>
             ))}
             {a?.stale.map((r) => (
               <li key={`s${r.run_id}`}>
-                <Badge value="heartbeat_stale" /> <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a>{' '}
-                — last heartbeat {ago(r.last_heartbeat_at, now)}
+                <StateBadge kind="health" value="heartbeat_stale" />{' '}
+                <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a> — last heartbeat{' '}
+                {ago(r.last_heartbeat_at, now)}
               </li>
             ))}
             {a?.errored.map((r) => (
               <li key={`e${r.run_id}`}>
-                <Badge value="errored" /> <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a>
+                <StateBadge kind="run" value="errored" />{' '}
+                <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a>
                 {r.last_error ? ` — ${r.last_error}` : ''}
               </li>
             ))}
@@ -204,14 +186,15 @@ export function OverviewView() {
               .filter((s) => s.configured && !s.ok)
               .map((s) => (
                 <li key={`k${s.name}`}>
-                  <Badge value="failed" /> alert sink {s.name} failing ({s.consecutive_failures} in a row)
+                  <StateBadge kind="sink" value="failed" /> alert sink {s.name} failing (
+                  {s.consecutive_failures} in a row)
                   {s.last_error ? `: ${s.last_error}` : ''}
                 </li>
               ))}
             {a?.dlq && a.dlq.pending > 0 && (
               <li>
-                <Badge value="pending" /> <a href={href(['pipelines'])}>{a.dlq.pending} dead letters</a>{' '}
-                waiting for retry
+                <StateBadge kind="dlq" value="pending" />{' '}
+                <a href={href(['pipelines'])}>{a.dlq.pending} dead letters</a> waiting for retry
               </li>
             )}
           </ul>
@@ -225,17 +208,19 @@ function fmtRate(v: number | null): string {
   return v === null ? '…' : v < 10 ? v.toFixed(2) : fmtNum(Math.round(v));
 }
 
+/** Counts by state, every state of the kind in order (zeros too), then any the kind does not list. */
 function CountTable({
   title,
   counts,
-  order,
+  kind,
   link,
 }: {
   title: string;
   counts: Record<string, number>;
-  order: string[];
+  kind: StateKind;
   link(key: string): string;
 }) {
+  const order = statesOf(kind);
   const keys = [...order, ...Object.keys(counts).filter((k) => !order.includes(k))];
   const total = Object.values(counts).reduce((s, n) => s + n, 0);
   return (
@@ -249,7 +234,7 @@ function CountTable({
             <tr key={k} data-count={k}>
               <td>
                 <a href={link(k)}>
-                  <Badge value={k} />
+                  <StateBadge kind={kind} value={k} />
                 </a>
               </td>
               <td class="num">{fmtNum(counts[k] ?? 0)}</td>

@@ -1,9 +1,15 @@
-import type { LeaderboardEntry, Pod } from '../api-types.js';
+import type { LeaderboardEntry, Pod, PodPosterior } from '../api-types.js';
 import { Intervals, PlacementBar } from '../charts.js';
+import { ConfirmAction } from '../components/confirm.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Detail } from '../components/detail.js';
+import { Filters } from '../components/filters.js';
+import { Pager, pageAt } from '../components/pager.js';
+import { StateBadge, statesOf } from '../components/state-badge.js';
 import { fmtNum, fmtPct, fmtTime } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
-import { Action, Badge, backFrom, backTo, KeyValues, LoadState, Pager, useLoad } from '../ui.js';
+import { KeyValues, LoadState, useLoad } from '../ui.js';
 
 /**
  * Pods: a status board of the evaluation pods (confidence against target, games, epoch in
@@ -11,7 +17,7 @@ import { Action, Badge, backFrom, backTo, KeyValues, LoadState, Pager, useLoad }
  * leaderboard with each rating's uncertainty.
  */
 
-const STATUS_ORDER = ['active', 'ready', 'converged', 'archived'];
+const STATUS_ORDER = statesOf('pod');
 
 export function PodsView({ route }: { route: Route }) {
   const id = route.parts[1];
@@ -21,11 +27,14 @@ export function PodsView({ route }: { route: Route }) {
 function PodBoard({ query }: { query: URLSearchParams }) {
   const { api } = useSession();
   const status = query.get('status') ?? '';
-  const cursor = query.get('cursor');
-  const back = backFrom(query);
+  const at = pageAt(query);
   const pods = useLoad(
     (signal) =>
-      api.get<{ pods: Pod[]; next_cursor: string | null }>('/pods', { status, limit: 100, cursor }, signal),
+      api.get<{ pods: Pod[]; next_cursor: string | null }>(
+        '/pods',
+        { status, limit: 100, cursor: at.cursor },
+        signal,
+      ),
     [api, query.toString()],
     { pollMs: 5000 },
   );
@@ -39,27 +48,18 @@ function PodBoard({ query }: { query: URLSearchParams }) {
       <LoadState state={pods} what="Pods" />
       {pods.data && (
         <>
-          <div class="filters">
-            <label>
-              Status
-              <select
-                value={status}
-                onChange={(e) => navigate(['pods'], { status: (e.target as HTMLSelectElement).value })}
-              >
-                <option value="">any</option>
-                {STATUS_ORDER.map((s) => (
-                  <option key={s}>{s}</option>
-                ))}
-              </select>
-            </label>
-          </div>
+          <Filters
+            fields={[{ type: 'select', name: 'status', label: 'Status', options: STATUS_ORDER, any: true }]}
+            values={{ status }}
+            onChange={(patch) => navigate(['pods'], patch)}
+          />
           {list.length === 0 && <p class="muted">No pods. Create one with `runplane pod create`.</p>}
           {order
             .filter((s) => groups.has(s))
             .map((s) => (
               <div key={s} class="board-column">
                 <h3>
-                  <Badge value={s} /> <span class="muted">{groups.get(s)!.length}</span>
+                  <StateBadge kind="pod" value={s} /> <span class="muted">{groups.get(s)!.length}</span>
                 </h3>
                 <div class="board">
                   {groups.get(s)!.map((p) => (
@@ -82,11 +82,11 @@ function PodBoard({ query }: { query: URLSearchParams }) {
               </div>
             ))}
           <Pager
-            cursor={cursor}
-            nextCursor={pods.data.next_cursor}
-            back={back}
+            at={at}
+            next={pods.data.next_cursor}
             count={list.length}
-            go={(c, b) => navigate(['pods'], { status, cursor: c, back: backTo(b) })}
+            route={['pods']}
+            query={{ status }}
           />
         </>
       )}
@@ -111,6 +111,16 @@ function ConfidenceBar({ value, target }: { value: number; target: number }) {
   );
 }
 
+const LEADERBOARD_COLUMNS: Column<LeaderboardEntry>[] = [
+  { head: '#', num: true, cell: (e) => e.rank },
+  { head: 'Participant', cell: (e) => e.participant },
+  { head: 'Model', cell: (e) => e.model_version ?? '—' },
+  { head: 'μ', num: true, cell: (e) => fmtNum(e.mu, 4) },
+  { head: 'σ', num: true, cell: (e) => fmtNum(e.sigma, 3) },
+  { head: 'Ordinal (μ − 3σ)', num: true, cell: (e) => fmtNum(e.ordinal, 4) },
+  { head: 'Games', num: true, cell: (e) => fmtNum(e.games) },
+];
+
 function Leaderboard() {
   const { api } = useSession();
   const board = useLoad(
@@ -126,39 +136,13 @@ function Leaderboard() {
       <LoadState state={board} what="The leaderboard" />
       {board.data && (
         <div class="grid2">
-          <table class="table" data-testid="leaderboard">
-            <thead>
-              <tr>
-                <th class="num">#</th>
-                <th>Participant</th>
-                <th>Model</th>
-                <th class="num">μ</th>
-                <th class="num">σ</th>
-                <th class="num">Ordinal (μ − 3σ)</th>
-                <th class="num">Games</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.participant}>
-                  <td class="num">{e.rank}</td>
-                  <td>{e.participant}</td>
-                  <td>{e.model_version ?? '—'}</td>
-                  <td class="num">{fmtNum(e.mu, 4)}</td>
-                  <td class="num">{fmtNum(e.sigma, 3)}</td>
-                  <td class="num">{fmtNum(e.ordinal, 4)}</td>
-                  <td class="num">{fmtNum(e.games)}</td>
-                </tr>
-              ))}
-              {rows.length === 0 && (
-                <tr>
-                  <td colSpan={7} class="muted">
-                    No rated games yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            testid="leaderboard"
+            columns={LEADERBOARD_COLUMNS}
+            rows={rows}
+            rowKey={(e) => e.participant}
+            empty="No rated games yet."
+          />
           <div>
             <p class="muted">Rating μ with ±2σ</p>
             <Intervals
@@ -188,6 +172,30 @@ interface Epoch {
   finished_at: string | null;
 }
 
+const POSTERIOR_COLUMNS: Column<PodPosterior>[] = [
+  { head: 'Participant', cell: (q) => q.participant },
+  { head: 'P(1st … 4th)', cell: (q) => <PlacementBar probabilities={q.placement_probabilities} /> },
+  { head: 'Expected place', num: true, cell: (q) => fmtNum(q.expected_placement, 3) },
+  {
+    head: 'Credible interval',
+    num: true,
+    cell: (q) => `[${fmtNum(q.interval[0], 3)}, ${fmtNum(q.interval[1], 3)}]`,
+  },
+  { head: 'Evidence', num: true, cell: (q) => fmtNum(q.evidence, 4) },
+];
+
+const EPOCH_COLUMNS: Column<Epoch>[] = [
+  { head: 'Epoch', num: true, cell: (e) => e.epoch },
+  { head: 'Status', cell: (e) => <StateBadge kind="epoch" value={e.status} /> },
+  { head: 'Size', num: true, cell: (e) => e.size },
+  { head: 'Games', num: true, cell: (e) => e.games_received },
+  { head: 'Attempt', num: true, cell: (e) => e.attempt },
+  { head: 'Job', cell: (e) => (e.job_id ? <a href={href(['jobs', e.job_id])}>{e.job_id}</a> : '—') },
+  { head: 'Started', cell: (e) => fmtTime(e.created_at) },
+  { head: 'Finished', cell: (e) => fmtTime(e.finished_at) },
+  { head: 'Error', class: 'clip', cell: (e) => e.last_error ?? '' },
+];
+
 function PodDetail({ id }: { id: string }) {
   const { api } = useSession();
   const path = `/pods/${encodeURIComponent(id)}`;
@@ -199,36 +207,31 @@ function PodDetail({ id }: { id: string }) {
       pollMs: 5000,
     },
   );
-  const p = pod.data;
   const reload = () => {
     pod.reload();
     epochs.reload();
   };
   return (
-    <section data-view="pod" data-view-ready={p ? 'pod' : undefined}>
-      <p>
-        <a href={href(['pods'])}>← Pods</a>
-      </p>
-      <LoadState state={pod} what="Pod" />
-      {p && (
+    <Detail view="pod" back={['pods']} backLabel="Pods" state={pod} what="Pod">
+      {(p) => (
         <>
           <h2>
-            Pod {p.pod_id} <Badge value={p.status} />
+            Pod {p.pod_id} <StateBadge kind="pod" value={p.status} />
           </h2>
           <div class="actions">
-            <Action
+            <ConfirmAction
               label="Dispatch"
               title="Launch the next epoch now?"
               onConfirm={() => api.post(`${path}/dispatch`)}
               onDone={reload}
             />
-            <Action
+            <ConfirmAction
               label="Reset"
               title="Reset this pod (old evidence decays)?"
               onConfirm={() => api.post(`${path}/reset`, { reason: 'reset from the dashboard' })}
               onDone={reload}
             />
-            <Action
+            <ConfirmAction
               label="Archive"
               title="Archive this pod (final)?"
               danger
@@ -257,32 +260,12 @@ function PodDetail({ id }: { id: string }) {
             ]}
           />
           <h3>Posterior</h3>
-          <table class="table" data-testid="posterior">
-            <thead>
-              <tr>
-                <th>Participant</th>
-                <th>P(1st … 4th)</th>
-                <th class="num">Expected place</th>
-                <th class="num">Credible interval</th>
-                <th class="num">Evidence</th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.posterior.map((q) => (
-                <tr key={q.participant}>
-                  <td>{q.participant}</td>
-                  <td>
-                    <PlacementBar probabilities={q.placement_probabilities} />
-                  </td>
-                  <td class="num">{fmtNum(q.expected_placement, 3)}</td>
-                  <td class="num">
-                    [{fmtNum(q.interval[0], 3)}, {fmtNum(q.interval[1], 3)}]
-                  </td>
-                  <td class="num">{fmtNum(q.evidence, 4)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            testid="posterior"
+            columns={POSTERIOR_COLUMNS}
+            rows={p.posterior}
+            rowKey={(q) => q.participant}
+          />
           <Intervals
             lowerIsBetter
             items={p.posterior.map((q) => ({
@@ -295,41 +278,10 @@ function PodDetail({ id }: { id: string }) {
           <h3>Epochs</h3>
           <LoadState state={epochs} what="Epochs" />
           {epochs.data && (
-            <table class="table">
-              <thead>
-                <tr>
-                  <th class="num">Epoch</th>
-                  <th>Status</th>
-                  <th class="num">Size</th>
-                  <th class="num">Games</th>
-                  <th class="num">Attempt</th>
-                  <th>Job</th>
-                  <th>Started</th>
-                  <th>Finished</th>
-                  <th>Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {epochs.data.epochs.map((e) => (
-                  <tr key={e.epoch}>
-                    <td class="num">{e.epoch}</td>
-                    <td>
-                      <Badge value={e.status} />
-                    </td>
-                    <td class="num">{e.size}</td>
-                    <td class="num">{e.games_received}</td>
-                    <td class="num">{e.attempt}</td>
-                    <td>{e.job_id ? <a href={href(['jobs', e.job_id])}>{e.job_id}</a> : '—'}</td>
-                    <td>{fmtTime(e.created_at)}</td>
-                    <td>{fmtTime(e.finished_at)}</td>
-                    <td class="clip">{e.last_error ?? ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable columns={EPOCH_COLUMNS} rows={epochs.data.epochs} rowKey={(e) => e.epoch} />
           )}
         </>
       )}
-    </section>
+    </Detail>
   );
 }

@@ -2,23 +2,17 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { uuidv4 } from '../api.js';
 import type { Command, Run, RunMetrics, RunStatusEvent } from '../api-types.js';
 import { LineChart, PALETTE } from '../charts.js';
+import { ConfirmAction, formText } from '../components/confirm.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Detail } from '../components/detail.js';
+import { Filters, PER_PAGE } from '../components/filters.js';
+import { FIRST_PAGE, Pager, pageAt } from '../components/pager.js';
+import { StateBadge, statesOf } from '../components/state-badge.js';
 import { ago, fmtNum, fmtTime } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
 import { follow } from '../stream.js';
-import {
-  Action,
-  Badge,
-  backFrom,
-  backTo,
-  ErrorBox,
-  KeyValues,
-  Labels,
-  LoadState,
-  Pager,
-  useLoad,
-  useNow,
-} from '../ui.js';
+import { ErrorBox, KeyValues, Labels, LoadState, useLoad, useNow } from '../ui.js';
 import { AuditTrail } from './audit.js';
 
 /**
@@ -28,18 +22,6 @@ import { AuditTrail } from './audit.js';
  * commands (tune, pause, resume, terminate; each confirmed), and the run's audit entries.
  */
 
-const STATUSES = [
-  'queued',
-  'provisioning',
-  'running',
-  'paused',
-  'terminating',
-  'completed',
-  'failed',
-  'errored',
-  'terminated',
-];
-const HEALTHS = ['healthy', 'heartbeat_stale', 'unresponsive'];
 const ENDED = new Set(['completed', 'failed', 'terminated']);
 
 export function RunsView({ route }: { route: Route }) {
@@ -71,8 +53,8 @@ function RunList({ query }: { query: URLSearchParams }) {
     sweep: query.get('sweep') ?? '',
     limit: query.get('limit') ?? '50',
   };
-  const cursor = query.get('cursor');
-  const back = backFrom(query);
+  const at = pageAt(query);
+  const { cursor } = at;
   const page = useLoad(
     (signal) =>
       api.get<{ runs: Run[]; next_cursor: string | null }>(
@@ -121,137 +103,70 @@ function RunList({ query }: { query: URLSearchParams }) {
     };
   }, [api, cursor]);
 
-  const set = (patch: Record<string, string | null>) =>
-    navigate(['runs'], { ...filters, cursor: null, back: null, ...patch });
   const runs = page.data?.runs ?? [];
   return (
     <section data-view="runs" data-view-ready={page.data ? 'runs' : undefined}>
       <h2>
-        Runs{' '}
-        <span class={`stream-state ${stream}`} data-testid="stream-state" data-state={stream}>
-          {stream === 'live' ? '● live' : stream === 'retrying' ? '○ reconnecting' : '○ connecting'}
-        </span>
+        Runs <StreamBadge state={stream} />
       </h2>
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget as HTMLFormElement);
-          set({ label: String(f.get('label') ?? ''), sweep: String(f.get('sweep') ?? '') });
-        }}
-      >
-        <label>
-          Status
-          <select
-            value={filters.status}
-            onChange={(e) => set({ status: (e.target as HTMLSelectElement).value })}
-          >
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Health
-          <select
-            value={filters.health}
-            onChange={(e) => set({ health: (e.target as HTMLSelectElement).value })}
-          >
-            <option value="">any</option>
-            {HEALTHS.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Label
-          <input name="label" placeholder="key=value" defaultValue={filters.label} key={filters.label} />
-        </label>
-        <label>
-          Sweep
-          <input name="sweep" placeholder="sweep id" defaultValue={filters.sweep} key={filters.sweep} />
-        </label>
-        <label>
-          Per page
-          <select
-            value={filters.limit}
-            onChange={(e) => set({ limit: (e.target as HTMLSelectElement).value })}
-          >
-            {['50', '100', '500'].map((n) => (
-              <option key={n}>{n}</option>
-            ))}
-          </select>
-        </label>
-        <button type="submit">Filter</button>
-      </form>
+      <Filters
+        fields={[
+          { type: 'select', name: 'status', label: 'Status', options: statesOf('run'), any: true },
+          { type: 'select', name: 'health', label: 'Health', options: statesOf('health'), any: true },
+          { type: 'text', name: 'label', label: 'Label', placeholder: 'key=value' },
+          { type: 'text', name: 'sweep', label: 'Sweep', placeholder: 'sweep id' },
+          PER_PAGE,
+        ]}
+        values={filters}
+        onChange={(patch) => navigate(['runs'], { ...filters, ...FIRST_PAGE, ...patch })}
+      />
       <LoadState state={page} what="Runs" />
       {page.data && (
         <>
-          <table class="table" data-testid="runs-table">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Status</th>
-                <th>Health</th>
-                <th class="num">Step</th>
-                <th class="num">Loss</th>
-                <th class="num">Samples/s</th>
-                <th class="num">Ckpt</th>
-                <th>Last heartbeat</th>
-                <th>Sweep</th>
-                <th>Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.map((r) => (
-                <tr
-                  key={r.run_id}
-                  data-run-id={r.run_id}
-                  class={(flash[r.run_id] ?? 0) > now - 1500 ? 'flash' : ''}
-                  title={r.last_error ?? undefined}
-                >
-                  <td>
-                    <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a>
-                  </td>
-                  <td data-field="status">
-                    <Badge value={r.status} />
-                  </td>
-                  <td data-field="health">
-                    <Badge value={r.health} />
-                  </td>
-                  <td class="num" data-field="step">
-                    {fmtNum(r.step)}
-                  </td>
-                  <td class="num" data-field="loss">
-                    {fmtNum(r.loss)}
-                  </td>
-                  <td class="num">{fmtNum(r.samples_per_sec, 3)}</td>
-                  <td class="num">{fmtNum(r.checkpoint_version)}</td>
-                  <td>{ago(r.last_heartbeat_at, now)}</td>
-                  <td>{r.sweep_id ? <a href={href(['sweeps', r.sweep_id])}>{r.sweep_id}</a> : '—'}</td>
-                  <td>{fmtTime(r.created_at)}</td>
-                </tr>
-              ))}
-              {runs.length === 0 && (
-                <tr>
-                  <td colSpan={10} class="muted">
-                    No runs match.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-          <Pager
-            cursor={cursor}
-            nextCursor={page.data.next_cursor}
-            back={back}
-            count={runs.length}
-            go={(c, b) => navigate(['runs'], { ...filters, cursor: c, back: backTo(b) })}
+          <DataTable
+            testid="runs-table"
+            columns={runColumns(now)}
+            rows={runs}
+            rowKey={(r) => r.run_id}
+            row={(r) => ({
+              'data-run-id': r.run_id,
+              class: (flash[r.run_id] ?? 0) > now - 1500 ? 'flash' : '',
+              title: r.last_error ?? undefined,
+            })}
+            empty="No runs match."
           />
+          <Pager at={at} next={page.data.next_cursor} count={runs.length} route={['runs']} query={filters} />
         </>
       )}
     </section>
+  );
+}
+
+/** The run table's columns; `now` for the heartbeat's age. */
+function runColumns(now: number): Column<Run>[] {
+  return [
+    { head: 'Run', cell: (r) => <a href={href(['runs', r.run_id])}>{r.name ?? r.run_id}</a> },
+    { head: 'Status', field: 'status', cell: (r) => <StateBadge kind="run" value={r.status} /> },
+    { head: 'Health', field: 'health', cell: (r) => <StateBadge kind="health" value={r.health} /> },
+    { head: 'Step', num: true, field: 'step', cell: (r) => fmtNum(r.step) },
+    { head: 'Loss', num: true, field: 'loss', cell: (r) => fmtNum(r.loss) },
+    { head: 'Samples/s', num: true, cell: (r) => fmtNum(r.samples_per_sec, 3) },
+    { head: 'Ckpt', num: true, cell: (r) => fmtNum(r.checkpoint_version) },
+    { head: 'Last heartbeat', cell: (r) => ago(r.last_heartbeat_at, now) },
+    {
+      head: 'Sweep',
+      cell: (r) => (r.sweep_id ? <a href={href(['sweeps', r.sweep_id])}>{r.sweep_id}</a> : '—'),
+    },
+    { head: 'Created', cell: (r) => fmtTime(r.created_at) },
+  ];
+}
+
+/** Whether the page follows the event stream (tests wait on `data-state="live"`). */
+function StreamBadge({ state, connecting = '○ connecting' }: { state: StreamState; connecting?: string }) {
+  return (
+    <span class={`stream-state ${state}`} data-testid="stream-state" data-state={state}>
+      {state === 'live' ? '● live' : state === 'retrying' ? '○ reconnecting' : connecting}
+    </span>
   );
 }
 
@@ -299,7 +214,6 @@ function RunDetail({ id }: { id: string }) {
     };
   }, [api, id]);
 
-  const r = run.data;
   const issue = (type: string, payload: Record<string, unknown>) =>
     api.post<Command>(`${path}/commands`, {
       id: uuidv4(),
@@ -314,28 +228,22 @@ function RunDetail({ id }: { id: string }) {
   };
 
   return (
-    <section data-view="run" data-view-ready={r ? 'run' : undefined}>
-      <p>
-        <a href={href(['runs'])}>← Runs</a>
-      </p>
-      <LoadState state={run} what="Run" />
-      {r && (
+    <Detail view="run" back={['runs']} backLabel="Runs" state={run} what="Run">
+      {(r) => (
         <>
           <h2>
             {r.name ?? r.run_id}{' '}
             <span data-testid="run-status">
-              <Badge value={r.status} />
+              <StateBadge kind="run" value={r.status} />
             </span>{' '}
             <span data-testid="run-health">
-              <Badge value={r.health} />
+              <StateBadge kind="health" value={r.health} />
             </span>{' '}
-            <span class={`stream-state ${stream}`} data-testid="stream-state" data-state={stream}>
-              {stream === 'live' ? '● live' : '○ reconnecting'}
-            </span>
+            <StreamBadge state={stream} connecting="○ reconnecting" />
           </h2>
           <div class="actions">
             <TuneAction disabled={ENDED.has(r.status)} issue={issue} onDone={afterCommand} />
-            <Action
+            <ConfirmAction
               label="Pause"
               title={`Pause run ${r.name ?? r.run_id}?`}
               disabled={r.status !== 'running'}
@@ -343,57 +251,57 @@ function RunDetail({ id }: { id: string }) {
               onDone={afterCommand}
             >
               <p>The learner pauses when it picks up the command, and acknowledges it.</p>
-            </Action>
-            <Action
+            </ConfirmAction>
+            <ConfirmAction
               label="Resume"
               title={`Resume run ${r.name ?? r.run_id}?`}
               disabled={r.status !== 'paused'}
               onConfirm={() => issue('resume', {})}
               onDone={afterCommand}
             />
-            <Action
+            <ConfirmAction
               label="Terminate"
               title={`Terminate run ${r.name ?? r.run_id}?`}
               danger
               disabled={ENDED.has(r.status)}
-              onConfirm={() => {
-                const reason =
-                  (document.getElementById('run-terminate-reason') as HTMLInputElement | null)?.value ?? '';
-                const final = (document.getElementById('run-terminate-final') as HTMLInputElement | null)
-                  ?.checked;
-                return issue('terminate', { reason, ...(final ? { final_checkpoint: true } : {}) });
-              }}
+              onConfirm={(form) =>
+                issue('terminate', {
+                  reason: formText(form, 'reason'),
+                  ...(form.get('final_checkpoint') !== null ? { final_checkpoint: true } : {}),
+                })
+              }
               onDone={afterCommand}
             >
               <label>
                 Reason (required)
-                <input id="run-terminate-reason" maxLength={256} required />
+                <input id="run-terminate-reason" name="reason" maxLength={256} required />
               </label>
               <label class="inline">
-                <input id="run-terminate-final" type="checkbox" /> write a final checkpoint first
+                <input id="run-terminate-final" name="final_checkpoint" type="checkbox" /> write a final
+                checkpoint first
               </label>
-            </Action>
-            <Action
+            </ConfirmAction>
+            <ConfirmAction
               label="Extend liveness"
               title="Give this run more time before it is marked stale"
               disabled={ENDED.has(r.status)}
-              onConfirm={() => {
-                const s = Number((document.getElementById('liveness-s') as HTMLInputElement | null)?.value);
-                const reason =
-                  (document.getElementById('liveness-reason') as HTMLInputElement | null)?.value ?? '';
-                return api.post(`${path}/liveness`, { extend_s: s, reason });
-              }}
+              onConfirm={(form) =>
+                api.post(`${path}/liveness`, {
+                  extend_s: Number(formText(form, 'extend_s')),
+                  reason: formText(form, 'reason'),
+                })
+              }
               onDone={() => run.reload()}
             >
               <label>
                 Extra seconds
-                <input id="liveness-s" type="number" min={1} defaultValue="600" />
+                <input id="liveness-s" name="extend_s" type="number" min={1} defaultValue="600" />
               </label>
               <label>
                 Reason
-                <input id="liveness-reason" required />
+                <input id="liveness-reason" name="reason" required />
               </label>
-            </Action>
+            </ConfirmAction>
           </div>
           <div class="grid2">
             <KeyValues
@@ -434,9 +342,16 @@ function RunDetail({ id }: { id: string }) {
           <AuditTrail runId={r.run_id} />
         </>
       )}
-    </section>
+    </Detail>
   );
 }
+
+/** The hyperparameters a tune command may change, with the ranges the orchestrator checks. */
+const TUNABLE = [
+  ['learning_rate', 'learning_rate (0 < v ≤ 1)'],
+  ['entropy_coef', 'entropy_coef (0 ≤ v ≤ 0.1)'],
+  ['clip_epsilon', 'clip_epsilon (0.05 ≤ v ≤ 0.3)'],
+] as const;
 
 function TuneAction({
   disabled,
@@ -447,82 +362,65 @@ function TuneAction({
   issue(type: string, payload: Record<string, unknown>): Promise<unknown>;
   onDone(): void;
 }) {
-  const read = (name: string) =>
-    (document.getElementById(`tune-${name}`) as HTMLInputElement | null)?.value.trim() ?? '';
   return (
-    <Action
+    <ConfirmAction
       label="Tune"
       title="Tune hyperparameters"
       disabled={disabled}
-      onConfirm={() => {
+      onConfirm={(form) => {
         const payload: Record<string, unknown> = {};
-        for (const k of ['learning_rate', 'entropy_coef', 'clip_epsilon'])
-          if (read(k) !== '') payload[k] = Number(read(k));
-        if (read('notes') !== '') payload.notes = read('notes');
+        for (const [k] of TUNABLE) if (formText(form, k) !== '') payload[k] = Number(formText(form, k));
+        if (formText(form, 'notes') !== '') payload.notes = formText(form, 'notes');
         return issue('tune', payload);
       }}
       onDone={onDone}
     >
       <p class="muted">Leave a field empty to keep its value. The orchestrator checks the ranges.</p>
-      <label>
-        learning_rate (0 &lt; v ≤ 1)
-        <input id="tune-learning_rate" inputMode="decimal" />
-      </label>
-      <label>
-        entropy_coef (0 ≤ v ≤ 0.1)
-        <input id="tune-entropy_coef" inputMode="decimal" />
-      </label>
-      <label>
-        clip_epsilon (0.05 ≤ v ≤ 0.3)
-        <input id="tune-clip_epsilon" inputMode="decimal" />
-      </label>
+      {TUNABLE.map(([k, label]) => (
+        <label key={k}>
+          {label}
+          <input id={`tune-${k}`} name={k} inputMode="decimal" />
+        </label>
+      ))}
       <label>
         notes
-        <input id="tune-notes" />
+        <input id="tune-notes" name="notes" />
       </label>
-    </Action>
+    </ConfirmAction>
   );
 }
+
+const COMMAND_COLUMNS: Column<Command>[] = [
+  { head: 'Type', cell: (c) => <StateBadge kind="command" value={c.type} /> },
+  {
+    head: 'Payload',
+    cell: (c) => <code>{Object.keys(c.payload).length ? JSON.stringify(c.payload) : ''}</code>,
+  },
+  { head: 'Actor', cell: (c) => `${c.actor.type}:${c.actor.id}` },
+  { head: 'Issued', cell: (c) => fmtTime(c.issued_at) },
+  {
+    head: 'Delivered',
+    field: 'delivered',
+    cell: (c) => (c.delivered_at ? fmtTime(c.delivered_at) : <span class="muted">pending</span>),
+  },
+  {
+    head: 'Acknowledged',
+    field: 'acknowledged',
+    cell: (c) => (c.acknowledged_at ? fmtTime(c.acknowledged_at) : <span class="muted">not yet</span>),
+  },
+  { head: 'Deliveries', num: true, cell: (c) => c.delivery_count },
+];
 
 function CommandTrail({ commands }: { commands: Command[] }) {
   if (commands.length === 0) return <p class="muted">No commands sent to this run.</p>;
   return (
-    <table class="table" data-testid="command-trail">
-      <thead>
-        <tr>
-          <th>Type</th>
-          <th>Payload</th>
-          <th>Actor</th>
-          <th>Issued</th>
-          <th>Delivered</th>
-          <th>Acknowledged</th>
-          <th class="num">Deliveries</th>
-        </tr>
-      </thead>
-      <tbody>
-        {commands.map((c) => (
-          <tr key={c.id} data-command-id={c.id} data-command-type={c.type}>
-            <td>
-              <Badge value={c.type} />
-            </td>
-            <td>
-              <code>{Object.keys(c.payload).length ? JSON.stringify(c.payload) : ''}</code>
-            </td>
-            <td>
-              {c.actor.type}:{c.actor.id}
-            </td>
-            <td>{fmtTime(c.issued_at)}</td>
-            <td data-field="delivered">
-              {c.delivered_at ? fmtTime(c.delivered_at) : <span class="muted">pending</span>}
-            </td>
-            <td data-field="acknowledged">
-              {c.acknowledged_at ? fmtTime(c.acknowledged_at) : <span class="muted">not yet</span>}
-            </td>
-            <td class="num">{c.delivery_count}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      testid="command-trail"
+      columns={COMMAND_COLUMNS}
+      rows={commands}
+      rowKey={(c) => c.id}
+      row={(c) => ({ 'data-command-id': c.id, 'data-command-type': c.type })}
+    />
   );
 }
 

@@ -1,10 +1,16 @@
 import { useMemo } from 'preact/hooks';
-import type { Sweep, SweepAnalysis, Trial } from '../api-types.js';
+import type { RankedTrial, Sweep, SweepAnalysis, Trial } from '../api-types.js';
 import { Bars, FrontScatter, LineChart, PALETTE, ParallelCoordinates } from '../charts.js';
+import { ConfirmAction } from '../components/confirm.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { Detail } from '../components/detail.js';
+import { Filters } from '../components/filters.js';
+import { Pager, pageAt } from '../components/pager.js';
+import { StateBadge, statesOf } from '../components/state-badge.js';
 import { fmtNum, fmtTime, fmtValue } from '../format.js';
 import { href, navigate, type Route } from '../router.js';
 import { useSession } from '../session.js';
-import { Action, Badge, backFrom, backTo, ErrorBox, KeyValues, LoadState, Pager, useLoad } from '../ui.js';
+import { ErrorBox, KeyValues, LoadState, useLoad } from '../ui.js';
 
 /**
  * Sweeps: progress and best so far per sweep, and a sweep's detail: optimization history,
@@ -22,7 +28,6 @@ const ACTIVE = [
   'EVAL_DONE_NOT_COMPLETED',
   'STALE',
 ];
-const STATUSES = ['running', 'stopping', 'stopped', 'completed', 'failed'];
 
 function progress(s: Sweep) {
   const c = s.counts;
@@ -47,16 +52,29 @@ export function SweepsView({ route }: { route: Route }) {
   return id ? <SweepDetail id={id} /> : <SweepList query={route.query} />;
 }
 
+const SWEEP_COLUMNS: Column<Sweep>[] = [
+  { head: 'Name', cell: (s) => <a href={href(['sweeps', s.sweep_id])}>{s.name}</a> },
+  { head: 'Status', cell: (s) => <StateBadge kind="sweep" value={s.status} /> },
+  { head: 'Progress', cell: (s) => <Progress sweep={s} /> },
+  { head: 'Objective', cell: (s) => s.objectives.map((o) => `${o.direction} ${o.metric}`).join(', ') },
+  {
+    head: 'Best so far',
+    num: true,
+    cell: (s) => (s.best ? `${fmtNum(s.best.value)} (#${s.best.number})` : '—'),
+  },
+  { head: 'Optimizer / scheduler', cell: (s) => `${s.optimizer} / ${s.scheduler}` },
+  { head: 'Created', cell: (s) => fmtTime(s.created_at) },
+];
+
 function SweepList({ query }: { query: URLSearchParams }) {
   const { api } = useSession();
-  const cursor = query.get('cursor');
-  const back = backFrom(query);
+  const at = pageAt(query);
   const status = query.get('status') ?? '';
   const sweeps = useLoad(
     (signal) =>
       api.get<{ sweeps: Sweep[]; next_cursor: string | null }>(
         '/sweeps',
-        { status, limit: 50, cursor },
+        { status, limit: 50, cursor: at.cursor },
         signal,
       ),
     [api, query.toString()],
@@ -69,67 +87,31 @@ function SweepList({ query }: { query: URLSearchParams }) {
       <LoadState state={sweeps} what="Sweeps" />
       {sweeps.data && (
         <>
-          <div class="filters">
-            <label>
-              Status
-              <select
-                value={status}
-                onChange={(e) => navigate(['sweeps'], { status: (e.target as HTMLSelectElement).value })}
-              >
-                <option value="">any</option>
-                {STATUSES.map((s) => (
-                  <option key={s}>{s}</option>
-                ))}
-              </select>
-            </label>
-          </div>
-          <table class="table" data-testid="sweeps-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th>Progress</th>
-                <th>Objective</th>
-                <th class="num">Best so far</th>
-                <th>Optimizer / scheduler</th>
-                <th>Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((s) => (
-                <tr key={s.sweep_id} data-sweep-id={s.sweep_id}>
-                  <td>
-                    <a href={href(['sweeps', s.sweep_id])}>{s.name}</a>
-                  </td>
-                  <td>
-                    <Badge value={s.status} />
-                  </td>
-                  <td>
-                    <Progress sweep={s} />
-                  </td>
-                  <td>{s.objectives.map((o) => `${o.direction} ${o.metric}`).join(', ')}</td>
-                  <td class="num">{s.best ? `${fmtNum(s.best.value)} (#${s.best.number})` : '—'}</td>
-                  <td>
-                    {s.optimizer} / {s.scheduler}
-                  </td>
-                  <td>{fmtTime(s.created_at)}</td>
-                </tr>
-              ))}
-              {list.length === 0 && (
-                <tr>
-                  <td colSpan={7} class="muted">
-                    No sweeps. Start one with <code>runplane sweep start &lt;file&gt;</code>.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <Filters
+            fields={[
+              { type: 'select', name: 'status', label: 'Status', options: statesOf('sweep'), any: true },
+            ]}
+            values={{ status }}
+            onChange={(patch) => navigate(['sweeps'], patch)}
+          />
+          <DataTable
+            testid="sweeps-table"
+            columns={SWEEP_COLUMNS}
+            rows={list}
+            rowKey={(s) => s.sweep_id}
+            row={(s) => ({ 'data-sweep-id': s.sweep_id })}
+            empty={
+              <>
+                No sweeps. Start one with <code>runplane sweep start &lt;file&gt;</code>.
+              </>
+            }
+          />
           <Pager
-            cursor={cursor}
-            nextCursor={sweeps.data.next_cursor}
-            back={back}
+            at={at}
+            next={sweeps.data.next_cursor}
             count={list.length}
-            go={(c, b) => navigate(['sweeps'], { status, cursor: c, back: backTo(b) })}
+            route={['sweeps']}
+            query={{ status }}
           />
         </>
       )}
@@ -175,10 +157,9 @@ function SweepDetail({ id }: { id: string }) {
       pollMs: 10_000,
     },
   );
-  const s = sweep.data;
   const a = analysis.data;
   const list = trials.data?.trials ?? [];
-  const objectives = s?.objectives ?? [];
+  const objectives = sweep.data?.objectives ?? [];
   const primary = objectives[0];
 
   const plots = useMemo(() => {
@@ -215,19 +196,37 @@ function SweepDetail({ id }: { id: string }) {
     trials.reload();
     analysis.reload();
   };
+  const metrics = objectives.map((o) => o.metric).join(', ');
+  const topColumns: Column<RankedTrial>[] = [
+    { head: '#', num: true, cell: (t) => t.number },
+    { head: metrics, num: true, cell: (t) => t.values.map((v) => fmtNum(v)).join(', ') },
+    { head: 'Parameters', cell: (t) => params(t.params) },
+    { head: 'Run', cell: (t) => <a href={href(['runs', t.run_id])}>{t.run_id}</a> },
+  ];
+  const trialColumns: Column<Trial>[] = [
+    { head: '#', num: true, cell: (t) => t.number },
+    { head: 'Status', cell: (t) => <StateBadge kind="trial" value={t.status} /> },
+    ...plots.names.map(
+      (p): Column<Trial> => ({ head: p, key: `param:${p}`, cell: (t) => fmtValue(t.params[p]) }),
+    ),
+    { head: metrics || 'value', num: true, cell: (t) => t.values?.map((v) => fmtNum(v)).join(', ') ?? '—' },
+    { head: 'Attempt', num: true, cell: (t) => t.attempt },
+    {
+      head: 'Origin',
+      cell: (t) => `${t.origin}${t.parent_number !== null ? ` ← #${t.parent_number}` : ''}`,
+    },
+    { head: 'Ended', cell: (t) => t.end_reason ?? '—' },
+    { head: 'Run', cell: (t) => <a href={href(['runs', t.run_id])}>{t.run_id}</a> },
+  ];
   return (
-    <section data-view="sweep" data-view-ready={s ? 'sweep' : undefined}>
-      <p>
-        <a href={href(['sweeps'])}>← Sweeps</a>
-      </p>
-      <LoadState state={sweep} what="Sweeps" />
-      {s && (
+    <Detail view="sweep" back={['sweeps']} backLabel="Sweeps" state={sweep} what="Sweeps">
+      {(s) => (
         <>
           <h2>
-            {s.name} <Badge value={s.status} />
+            {s.name} <StateBadge kind="sweep" value={s.status} />
           </h2>
           <div class="actions">
-            <Action
+            <ConfirmAction
               label="Stop"
               title={`Stop sweep ${s.name}? No new trials start and running ones are terminated; it can be resumed.`}
               danger
@@ -235,7 +234,7 @@ function SweepDetail({ id }: { id: string }) {
               onConfirm={() => api.post(`${path}/stop`, { reason: 'stopped from the dashboard' })}
               onDone={reload}
             />
-            <Action
+            <ConfirmAction
               label="Resume"
               title={`Resume sweep ${s.name}? Interrupted trials run again, new ones up to max_trials.`}
               disabled={s.status !== 'stopped' && s.status !== 'failed'}
@@ -347,73 +346,20 @@ function SweepDetail({ id }: { id: string }) {
           {a && a.top.length > 0 && (
             <>
               <h3>Top trials</h3>
-              <table class="table" data-testid="top-trials">
-                <thead>
-                  <tr>
-                    <th class="num">#</th>
-                    <th class="num">{objectives.map((o) => o.metric).join(', ')}</th>
-                    <th>Parameters</th>
-                    <th>Run</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {a.top.map((t) => (
-                    <tr key={t.number}>
-                      <td class="num">{t.number}</td>
-                      <td class="num">{t.values.map((v) => fmtNum(v)).join(', ')}</td>
-                      <td>{params(t.params)}</td>
-                      <td>
-                        <a href={href(['runs', t.run_id])}>{t.run_id}</a>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <DataTable testid="top-trials" columns={topColumns} rows={a.top} rowKey={(t) => t.number} />
             </>
           )}
           <h3>Trials</h3>
           <LoadState state={trials} what="Trials" />
-          <table class="table" data-testid="trials-table">
-            <thead>
-              <tr>
-                <th class="num">#</th>
-                <th>Status</th>
-                {plots.names.map((p) => (
-                  <th key={p}>{p}</th>
-                ))}
-                <th class="num">{objectives.map((o) => o.metric).join(', ') || 'value'}</th>
-                <th class="num">Attempt</th>
-                <th>Origin</th>
-                <th>Ended</th>
-                <th>Run</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((t) => (
-                <tr key={t.number} title={t.error ?? undefined}>
-                  <td class="num">{t.number}</td>
-                  <td>
-                    <Badge value={t.status} />
-                  </td>
-                  {plots.names.map((p) => (
-                    <td key={p}>{fmtValue(t.params[p])}</td>
-                  ))}
-                  <td class="num">{t.values?.map((v) => fmtNum(v)).join(', ') ?? '—'}</td>
-                  <td class="num">{t.attempt}</td>
-                  <td>
-                    {t.origin}
-                    {t.parent_number !== null ? ` ← #${t.parent_number}` : ''}
-                  </td>
-                  <td>{t.end_reason ?? '—'}</td>
-                  <td>
-                    <a href={href(['runs', t.run_id])}>{t.run_id}</a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            testid="trials-table"
+            columns={trialColumns}
+            rows={list}
+            rowKey={(t) => t.number}
+            row={(t) => ({ title: t.error ?? undefined })}
+          />
         </>
       )}
-    </section>
+    </Detail>
   );
 }

@@ -1,8 +1,67 @@
 import type { Worker } from '../api-types.js';
+import { type Column, DataTable } from '../components/data-table.js';
+import { StateBadge } from '../components/state-badge.js';
 import { ago, fmtMb } from '../format.js';
 import { href } from '../router.js';
 import { useSession } from '../session.js';
-import { Badge, Labels, LoadState, Meter, useLoad, useNow } from '../ui.js';
+import { Labels, LoadState, Meter, useLoad, useNow } from '../ui.js';
+
+/** The worker table's columns; `now` for the heartbeat's age. */
+function workerColumns(now: number): Column<Worker>[] {
+  return [
+    {
+      head: 'Name',
+      title: (w) => w.worker_id,
+      cell: (w) => (
+        <>
+          {w.name}
+          {w.device_type ? <span class="muted"> · {w.device_type}</span> : null}
+        </>
+      ),
+    },
+    { head: 'Health', cell: (w) => <StateBadge kind="worker" value={w.health} /> },
+    {
+      head: 'CPU',
+      cell: (w) => (
+        <Meter used={w.used.cpu} total={w.capacity.cpu} label={`${w.used.cpu} / ${w.capacity.cpu}`} />
+      ),
+    },
+    {
+      head: 'Memory',
+      cell: (w) => (
+        <Meter
+          used={w.used.memory_mb}
+          total={w.capacity.memory_mb}
+          label={`${fmtMb(w.used.memory_mb)} / ${fmtMb(w.capacity.memory_mb)}`}
+        />
+      ),
+    },
+    {
+      head: 'GPU',
+      cell: (w) =>
+        w.capacity.gpu > 0 ? (
+          <Meter used={w.used.gpu} total={w.capacity.gpu} label={`${w.used.gpu} / ${w.capacity.gpu}`} />
+        ) : (
+          <span class="muted">—</span>
+        ),
+    },
+    { head: 'Labels', cell: (w) => <Labels labels={w.labels} /> },
+    {
+      head: 'Running attempts',
+      cell: (w) =>
+        w.running_attempts.length === 0 ? (
+          <span class="muted">idle</span>
+        ) : (
+          w.running_attempts.map((a) => (
+            <div key={a.attempt_id}>
+              <a href={href(['jobs', a.job_id])}>{a.job_id}</a> <StateBadge kind="job" value={a.state} />
+            </div>
+          ))
+        ),
+    },
+    { head: 'Last heartbeat', cell: (w) => ago(w.last_heartbeat_at, now) },
+  ];
+}
 
 /** Workers: capacity bars (used of capacity), health, and the attempts each is running. */
 export function WorkersView() {
@@ -31,80 +90,18 @@ export function WorkersView() {
             {list.length} workers · cpu {total.usedCpu} of {total.cpu} in use · memory {fmtMb(total.usedMem)}{' '}
             of {fmtMb(total.mem)}
           </p>
-          <table class="table" data-testid="workers-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Health</th>
-                <th>CPU</th>
-                <th>Memory</th>
-                <th>GPU</th>
-                <th>Labels</th>
-                <th>Running attempts</th>
-                <th>Last heartbeat</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((w) => (
-                <tr key={w.worker_id} data-worker-id={w.worker_id}>
-                  <td title={w.worker_id}>
-                    {w.name}
-                    {w.device_type ? <span class="muted"> · {w.device_type}</span> : null}
-                  </td>
-                  <td>
-                    <Badge value={w.health} />
-                  </td>
-                  <td>
-                    <Meter
-                      used={w.used.cpu}
-                      total={w.capacity.cpu}
-                      label={`${w.used.cpu} / ${w.capacity.cpu}`}
-                    />
-                  </td>
-                  <td>
-                    <Meter
-                      used={w.used.memory_mb}
-                      total={w.capacity.memory_mb}
-                      label={`${fmtMb(w.used.memory_mb)} / ${fmtMb(w.capacity.memory_mb)}`}
-                    />
-                  </td>
-                  <td>
-                    {w.capacity.gpu > 0 ? (
-                      <Meter
-                        used={w.used.gpu}
-                        total={w.capacity.gpu}
-                        label={`${w.used.gpu} / ${w.capacity.gpu}`}
-                      />
-                    ) : (
-                      <span class="muted">—</span>
-                    )}
-                  </td>
-                  <td>
-                    <Labels labels={w.labels} />
-                  </td>
-                  <td>
-                    {w.running_attempts.length === 0 ? (
-                      <span class="muted">idle</span>
-                    ) : (
-                      w.running_attempts.map((a) => (
-                        <div key={a.attempt_id}>
-                          <a href={href(['jobs', a.job_id])}>{a.job_id}</a> <Badge value={a.state} />
-                        </div>
-                      ))
-                    )}
-                  </td>
-                  <td>{ago(w.last_heartbeat_at, now)}</td>
-                </tr>
-              ))}
-              {list.length === 0 && (
-                <tr>
-                  <td colSpan={8} class="muted">
-                    No workers registered. Start one with <code>runplane worker --controller URL</code>.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            testid="workers-table"
+            columns={workerColumns(now)}
+            rows={list}
+            rowKey={(w) => w.worker_id}
+            row={(w) => ({ 'data-worker-id': w.worker_id })}
+            empty={
+              <>
+                No workers registered. Start one with <code>runplane worker --controller URL</code>.
+              </>
+            }
+          />
         </>
       )}
     </section>
