@@ -2,6 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import {
+  describeLimitErrors,
+  parseLimitsFile,
+  type TaskLimitsFile,
+  validateLimits,
+} from './coordination/limits-file.js';
 import { parseDuration } from './shared/duration.js';
 
 /** Where `runplane up` writes its first admin token, inside the data dir. */
@@ -88,11 +94,21 @@ export interface Config {
   spawnMaxMemoryPct: number;
   /** 1-minute load average per core, in percent. */
   spawnMaxCpuPct: number;
+  /**
+   * The task-limits file (YAML or JSON): can_spawn's per-task-type limits and defaults, node
+   * thresholds (over the spawnMax* settings) and queue limits. Null: none (built-in defaults).
+   */
+  taskLimitsFile: string | null;
+  /** The task-limits file, validated at load (a bad one is a startup error naming the key). */
+  taskLimits: TaskLimitsFile | null;
 }
 
 type Raw = Record<string, string | number | undefined>;
 
-const KEYS: Record<keyof Config, { env: string; file: string }> = {
+/** Settings read from flags, env or file by name (the others are derived from them). */
+type Key = Exclude<keyof Config, 'taskLimits'>;
+
+const KEYS: Record<Key, { env: string; file: string }> = {
   host: { env: 'RUNPLANE_HOST', file: 'host' },
   port: { env: 'RUNPLANE_PORT', file: 'port' },
   dataDir: { env: 'RUNPLANE_DATA_DIR', file: 'data_dir' },
@@ -148,6 +164,7 @@ const KEYS: Record<keyof Config, { env: string; file: string }> = {
   spawnMaxDiskPct: { env: 'RUNPLANE_SPAWN_MAX_DISK_PCT', file: 'spawn_max_disk_pct' },
   spawnMaxMemoryPct: { env: 'RUNPLANE_SPAWN_MAX_MEMORY_PCT', file: 'spawn_max_memory_pct' },
   spawnMaxCpuPct: { env: 'RUNPLANE_SPAWN_MAX_CPU_PCT', file: 'spawn_max_cpu_pct' },
+  taskLimitsFile: { env: 'RUNPLANE_TASK_LIMITS', file: 'task_limits' },
 };
 
 export class ConfigError extends Error {}
@@ -166,7 +183,7 @@ function bool(v: string | number | boolean | undefined, name: string): boolean {
  * (camelCase keys as in Config); `env` is usually process.env.
  */
 export function loadConfig(
-  flags: Partial<Record<keyof Config, string | number>>,
+  flags: Partial<Record<Key, string | number>>,
   env: NodeJS.ProcessEnv = process.env,
   configFile?: string,
 ): Config {
@@ -176,9 +193,8 @@ export function loadConfig(
     if (!existsSync(filePath)) throw new ConfigError(`config file ${filePath} not found`);
     file = (parseYaml(readFileSync(filePath, 'utf8')) ?? {}) as Raw;
   }
-  const pick = (k: keyof Config): string | number | undefined =>
-    flags[k] ?? env[KEYS[k].env] ?? file[KEYS[k].file];
-  const num = (k: keyof Config, dflt: number, min = 0): number => {
+  const pick = (k: Key): string | number | undefined => flags[k] ?? env[KEYS[k].env] ?? file[KEYS[k].file];
+  const num = (k: Key, dflt: number, min = 0): number => {
     const v = pick(k);
     if (v === undefined || v === '') return dflt;
     const n = Number(v);
@@ -186,7 +202,7 @@ export function loadConfig(
       throw new ConfigError(`${KEYS[k].env}: expected a number >= ${min}, got "${v}"`);
     return n;
   };
-  const dur = (k: keyof Config, dflt: string): number => {
+  const dur = (k: Key, dflt: string): number => {
     const v = pick(k);
     try {
       return parseDuration(v === undefined || v === '' ? dflt : v);
@@ -203,7 +219,7 @@ export function loadConfig(
   const heartbeatDefault = Math.max(100, Math.min(5000, Math.floor(workerTimeoutMs / 3)));
   const admin = pick('adminToken');
   const publicUrl = pick('publicUrl');
-  const optional = (k: keyof Config): string | null => {
+  const optional = (k: Key): string | null => {
     const v = pick(k);
     return v === undefined || v === '' ? null : String(v);
   };
@@ -256,15 +272,48 @@ export function loadConfig(
     spawnMaxDiskPct: num('spawnMaxDiskPct', 95),
     spawnMaxMemoryPct: num('spawnMaxMemoryPct', 95),
     spawnMaxCpuPct: num('spawnMaxCpuPct', 0),
+    ...taskLimitsConfig(flags.taskLimitsFile ?? env[KEYS.taskLimitsFile.env], file[KEYS.taskLimitsFile.file]),
   };
+}
+
+/**
+ * The task-limits file named by the flag or env (a path), or by the config file's `task_limits`
+ * (a path, or the limits written inline as a mapping), read and validated now: a bad file stops
+ * the start with every bad key named.
+ */
+function taskLimitsConfig(
+  given: string | number | undefined,
+  inFile: unknown,
+): Pick<Config, 'taskLimitsFile' | 'taskLimits'> {
+  const key = KEYS.taskLimitsFile.file;
+  const fail = (errors: Parameters<typeof describeLimitErrors>[0], where: string) =>
+    new ConfigError(`${key}: ${describeLimitErrors(errors)} (in ${where})`);
+  if ((given === undefined || given === '') && inFile !== null && typeof inFile === 'object') {
+    const checked = validateLimits(inFile);
+    if (!checked.ok) throw fail(checked.errors, 'the config file');
+    return { taskLimitsFile: null, taskLimits: checked.limits };
+  }
+  const v = given ?? (typeof inFile === 'string' || typeof inFile === 'number' ? inFile : undefined);
+  if (v === undefined || v === '') return { taskLimitsFile: null, taskLimits: null };
+  const path = resolve(String(v));
+  if (!existsSync(path)) throw new ConfigError(`${key}: file ${path} not found`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const parsed = parseLimitsFile(text);
+  if (!parsed.ok) throw fail(parsed.errors, path);
+  return { taskLimitsFile: path, taskLimits: parsed.limits };
 }
 
 /** The event router's part of the configuration (NATS, dedup, dead-letter queue), validated. */
 function eventsConfig(
-  pick: (k: keyof Config) => string | number | undefined,
-  num: (k: keyof Config, dflt: number, min?: number) => number,
-  dur: (k: keyof Config, dflt: string) => number,
-  optional: (k: keyof Config) => string | null,
+  pick: (k: Key) => string | number | undefined,
+  num: (k: Key, dflt: number, min?: number) => number,
+  dur: (k: Key, dflt: string) => number,
+  optional: (k: Key) => string | null,
 ): Pick<
   Config,
   | 'natsUrl'

@@ -204,6 +204,8 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     checkpointDir: join(config.sweepDir, 'checkpoints'),
     controllerUrl: () => advertisedUrl,
     owner: controllerIdentity(config.dataDir),
+    // Trial jobs obey can_spawn like pipeline stages (task limits, thresholds, backpressure).
+    canSpawn: coord.limiter.canSpawn,
   });
   const sweeps = new SweepService(store, clock, () => sweepLoop.kick());
 

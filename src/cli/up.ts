@@ -35,6 +35,7 @@ interface UpOptions {
   sweepInterval?: string;
   sweepDir?: string;
   autoTriggerPipeline?: boolean;
+  taskLimits?: string;
 }
 
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
@@ -93,6 +94,10 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       '--auto-trigger-pipeline',
       "a pipeline stage's completion launches the next stage (RUNPLANE_AUTO_TRIGGER_PIPELINE)",
     )
+    .option(
+      '--task-limits <file>',
+      'YAML/JSON file of can_spawn limits per task type, node thresholds and queue limits (RUNPLANE_TASK_LIMITS)',
+    )
     .action(async (o: UpOptions) => {
       const flags: Partial<Record<keyof Config, string>> = {};
       const set = (k: keyof Config, v: string | undefined) => {
@@ -129,6 +134,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       set('auditExportDir', o.auditExportDir);
       set('sweepIntervalMs', o.sweepInterval);
       set('sweepDir', o.sweepDir);
+      set('taskLimitsFile', o.taskLimits);
       if (o.autoTriggerPipeline) flags.autoTriggerPipeline = 'true';
       let config: Config;
       try {

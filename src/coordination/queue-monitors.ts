@@ -2,15 +2,10 @@ import type { LaneStatus } from '../events/relay.js';
 import type { Store } from '../store/database.js';
 import { limitsRepo } from './limits-repo.js';
 import { type QueueLimits, type QueueReading, queueIssues, reading, worst } from './queue-monitor.js';
+import { DEFAULT_QUEUE_LIMITS, type QueueName } from './task-limits.js';
 
-export const QUEUES = ['pending_jobs', 'dlq_pending', 'outbox_lag'] as const;
-export type QueueName = (typeof QUEUES)[number];
-
-export const DEFAULT_QUEUE_LIMITS: Record<QueueName, QueueLimits> = {
-  pending_jobs: { soft: 1000, hard: 10_000 },
-  dlq_pending: { soft: 10, hard: 1000 },
-  outbox_lag: { soft: 1000, hard: 100_000 },
-};
+// The queue names and default limits live with the other limits (pure, shared with limits-file.ts).
+export { DEFAULT_QUEUE_LIMITS, QUEUES, type QueueName } from './task-limits.js';
 
 /**
  * Reads the depth of runplane's queues from the store at call time (right across replicas and
@@ -21,7 +16,8 @@ export class QueueMonitors {
   constructor(
     private readonly store: Store,
     private readonly lanes: () => LaneStatus[],
-    private readonly limits: Record<QueueName, QueueLimits> = DEFAULT_QUEUE_LIMITS,
+    /** Soft and hard limit of each queue (the task-limits file's `queues`, else the defaults). */
+    readonly limits: Readonly<Record<QueueName, QueueLimits>> = DEFAULT_QUEUE_LIMITS,
   ) {}
 
   async sample(): Promise<QueueReading[]> {

@@ -1,10 +1,12 @@
 import type { App } from '../http/app.js';
 import { ErrorSchema } from '../http/schema-helpers.js';
+import type { LimitsView } from './limits-file.js';
 import type { ModelService } from './model-service.js';
 import type { PipelineService } from './pipeline-service.js';
 import type { QueueMonitors } from './queue-monitors.js';
 import {
   ConfigParams,
+  LimitsSchema,
   ModelIdParams,
   ModelListQuerySchema,
   ModelListSchema,
@@ -30,9 +32,11 @@ export interface CoordinationRoutes {
   models: ModelService;
   limiter: TaskLimiter;
   queues: QueueMonitors;
+  /** The effective task and queue limits. */
+  limits: LimitsView;
 }
 
-/** The coordination slice's HTTP surface: pipelines, models, can_spawn and the queue monitors. */
+/** The coordination slice's HTTP surface: pipelines, models, can_spawn, limits and the queue monitors. */
 export function registerCoordinationRoutes(app: App, s: CoordinationRoutes): void {
   app.post(
     '/api/v1/pipelines',
@@ -196,5 +200,18 @@ export function registerCoordinationRoutes(app: App, s: CoordinationRoutes): voi
       },
     },
     async () => s.queues.health(),
+  );
+  app.get(
+    '/api/v1/limits',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['coordination'],
+        summary:
+          'The effective can_spawn limits: defaults, per task type, node thresholds, queue soft/hard limits',
+        response: { 200: LimitsSchema, ...errors },
+      },
+    },
+    async () => s.limits,
   );
 }

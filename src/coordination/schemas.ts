@@ -121,3 +121,26 @@ export const QueuesSchema = Type.Object({
   issues: Type.Array(Type.String()),
   queues: Type.Array(QueueReadingSchema),
 });
+
+const TaskTypeLimitsSchema = Type.Object({
+  rate_per_sec: Type.Number({ description: 'token bucket: starts per second' }),
+  burst: Type.Number({ description: 'token bucket: starts at once' }),
+  max_cluster: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'tasks of the type waiting or running across the cluster (null: no limit)',
+  }),
+  max_per_node: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'tasks of the type on one node (null: no limit)',
+  }),
+});
+const QueueLimitsSchema = Type.Object({ soft: Type.Number(), hard: Type.Number() });
+export const LimitsSchema = Type.Object({
+  defaults: TaskTypeLimitsSchema,
+  types: Type.Record(Type.String(), TaskTypeLimitsSchema, {
+    description: 'every task type the task-limits file names, merged with the defaults',
+  }),
+  thresholds: Type.Object(
+    { disk_pct: Type.Number(), memory_pct: Type.Number(), cpu_pct: Type.Number() },
+    { description: 'node usage in percent above which can_spawn refuses (0: not checked)' },
+  ),
+  queues: Type.Record(Type.String(), QueueLimitsSchema),
+});

@@ -5,13 +5,13 @@ import type { App } from '../http/app.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/database.js';
+import { effectiveLimits, type LimitsView, limitsView } from './limits-file.js';
 import { ModelService } from './model-service.js';
 import { PipelineService } from './pipeline-service.js';
 import type { QueueReading } from './queue-monitor.js';
 import { QueueMonitors } from './queue-monitors.js';
 import { registerCoordinationRoutes } from './routes.js';
 import { osResources, TaskLimiter } from './task-limiter.js';
-import { DEFAULT_TASK_LIMITS } from './task-limits.js';
 
 export type CoordinationConfig = Pick<
   Config,
@@ -23,6 +23,7 @@ export type CoordinationConfig = Pick<
   | 'spawnMaxDiskPct'
   | 'spawnMaxMemoryPct'
   | 'spawnMaxCpuPct'
+  | 'taskLimits'
 >;
 
 /** The coordination slice as the controller runs it. */
@@ -31,6 +32,8 @@ export interface Coordination {
   models: ModelService;
   limiter: TaskLimiter;
   queues: QueueMonitors;
+  /** The effective task and queue limits (the task-limits file over the spawnMax* settings). */
+  limits: LimitsView;
   registerRoutes(app: App): void;
   /** Subscribes to the stage and job events (call before the relay starts). */
   attach(): Promise<void>;
@@ -50,19 +53,18 @@ export function createCoordination(
   config: CoordinationConfig,
   deps: { jobs: JobService; events: EventSystem },
 ): Coordination {
-  const queues = new QueueMonitors(store, () => deps.events.relay.status());
+  // The task-limits file wins over the RUNPLANE_SPAWN_MAX_* thresholds; 0 turns a threshold off.
+  const effective = effectiveLimits(config.taskLimits, {
+    diskPct: config.spawnMaxDiskPct,
+    memoryPct: config.spawnMaxMemoryPct,
+    cpuPct: config.spawnMaxCpuPct,
+  });
+  const limits = limitsView(effective);
+  const queues = new QueueMonitors(store, () => deps.events.relay.status(), effective.queues);
   const limiter = new TaskLimiter({
     store,
     clock,
-    config: {
-      ...DEFAULT_TASK_LIMITS,
-      // 0 turns a threshold off.
-      thresholds: {
-        disk_pct: config.spawnMaxDiskPct || Number.POSITIVE_INFINITY,
-        memory_pct: config.spawnMaxMemoryPct || Number.POSITIVE_INFINITY,
-        cpu_pct: config.spawnMaxCpuPct || Number.POSITIVE_INFINITY,
-      },
-    },
+    config: effective.task,
     backpressure: () => queues.backpressure(),
     localResources: () => osResources(config.dataDir),
   });
@@ -88,8 +90,9 @@ export function createCoordination(
     models,
     limiter,
     queues,
+    limits,
     registerRoutes(app) {
-      registerCoordinationRoutes(app, { pipelines, models, limiter, queues });
+      registerCoordinationRoutes(app, { pipelines, models, limiter, queues, limits });
     },
     async attach() {
       const relay = deps.events.relay;

@@ -24,6 +24,16 @@ export const RESOURCE_LABELS = {
   cpu_pct: 'runplane.resources/cpu_pct',
 } as const;
 
+export interface SpawnOptions {
+  /** false: ask without taking a token. */
+  consume?: boolean;
+  /** Tasks of the type active outside the job table, counted against the cluster limit. */
+  extraActive?: number;
+}
+
+/** `can_spawn` as producers (pipelines, sweeps) are handed it. */
+export type CanSpawn = (taskType: string, node: string | null, opts?: SpawnOptions) => Promise<SpawnDecision>;
+
 export interface TaskLimiterDeps {
   store: Store;
   clock: Clock;
@@ -57,15 +67,19 @@ export class TaskLimiter {
     this.config = deps.config ?? DEFAULT_TASK_LIMITS;
   }
 
-  /** The decision; `consume: false` asks without taking a token (the HTTP query). */
+  /**
+   * The decision; `consume: false` asks without taking a token (the HTTP query). `extraActive`:
+   * tasks of the type running outside runplane's job table (a sweep's local or Slurm jobs), which
+   * the cluster count then includes.
+   */
   readonly canSpawn = async (
     taskType: string,
     node: string | null = null,
-    opts: { consume?: boolean } = {},
+    opts: SpawnOptions = {},
   ): Promise<SpawnDecision> => {
     const db = this.deps.store.db;
     const limits = limitsFor(this.config, taskType);
-    const [cluster, onNode, resources, backpressure] = await Promise.all([
+    const [jobsOfType, onNode, resources, backpressure] = await Promise.all([
       limitsRepo.activeOfType(db, TASK_TYPE_LABEL, taskType),
       node === null
         ? Promise.resolve(null)
@@ -79,7 +93,7 @@ export class TaskLimiter {
       now: this.deps.clock.now(),
       limits,
       thresholds: this.config.thresholds,
-      running: { cluster, node: onNode },
+      running: { cluster: jobsOfType + Math.max(0, opts.extraActive ?? 0), node: onNode },
       resources,
       backpressure,
       bucket: this.buckets.get(taskType),

@@ -8,7 +8,7 @@
  * lag. Every refusal says why.
  */
 
-import type { QueueReading } from './queue-monitor.js';
+import type { QueueLimits, QueueReading } from './queue-monitor.js';
 import { type Bucket, type BucketConfig, fullBucket, take } from './token-bucket.js';
 
 export interface TaskTypeLimits {
@@ -64,6 +64,19 @@ export const DEFAULT_TASK_LIMITS: TaskLimitsConfig = {
   defaults: { rate_per_sec: 10, burst: 20, max_cluster: null, max_per_node: null },
   thresholds: { disk_pct: 95, memory_pct: 95, cpu_pct: Number.POSITIVE_INFINITY },
 };
+
+/** The queues runplane monitors (their depth is read from the store). */
+export const QUEUES = ['pending_jobs', 'dlq_pending', 'outbox_lag'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+export const DEFAULT_QUEUE_LIMITS: Record<QueueName, QueueLimits> = {
+  pending_jobs: { soft: 1000, hard: 10_000 },
+  dlq_pending: { soft: 10, hard: 1000 },
+  outbox_lag: { soft: 1000, hard: 100_000 },
+};
+
+/** The task type a sweep's trial jobs are limited under when its sweep file names none. */
+export const SWEEP_TRIAL_TASK_TYPE = 'sweep_trial';
 
 export function limitsFor(cfg: TaskLimitsConfig, taskType: string): TaskTypeLimits {
   return { ...cfg.defaults, ...(cfg.types[taskType] ?? {}) };

@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TokenService } from '../auth/token-service.js';
+import type { CanSpawn } from '../coordination/task-limiter.js';
+import { SWEEP_TRIAL_TASK_TYPE } from '../coordination/task-limits.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import { commandRepo } from '../runs/command-repo.js';
@@ -50,6 +52,7 @@ import { createScheduler, type SchedulerDecision, type TrialView } from './sched
 import type { Params } from './space.js';
 import { type SweepRow, sweepRepo, type TrialPatch, type TrialRow } from './sweep-repo.js';
 import { createTrial, type NewAttempt, nextAttempt, retryTrial } from './trial-runs.js';
+import { LAUNCH_BLOCKED_PREFIX } from './views.js';
 
 export interface SweepControllerOptions {
   /** The lease a process holds on a sweep it drives; another replica takes over after it. */
@@ -64,6 +67,16 @@ export interface SweepControllerOptions {
    * its own old lease to run out.
    */
   owner?: string;
+  /**
+   * `can_spawn(task_type, null)` (the coordination slice's TaskLimiter), asked before each trial
+   * job is launched; a refused job waits for a later round. Absent: no limits.
+   */
+  canSpawn?: CanSpawn;
+}
+
+/** What can_spawn limits a sweep's trial jobs under: its sweep file's `task_type`, else `sweep_trial`. */
+export function sweepTaskType(spec: SweepSpec): string {
+  return spec.task_type ?? SWEEP_TRIAL_TASK_TYPE;
 }
 
 interface Round {
@@ -82,6 +95,8 @@ export interface RoundReport {
   launched: string[];
   stopped: number[];
   retried: number[];
+  /** Trials whose job can_spawn refused this round (they wait for a later one). */
+  blocked: number[];
 }
 
 /**
@@ -207,6 +222,7 @@ export class SweepController {
       launched: [],
       stopped: [],
       retried: [],
+      blocked: [],
     };
 
     // 2. Job states of every trial with a job that may still run.
@@ -390,10 +406,27 @@ export class SweepController {
       (t) =>
         isDispatchActive(t.train_state as DispatchState) || isDispatchActive(t.eval_state as DispatchState),
     ).length;
+    const taskType = sweepTaskType(spec);
+    // Jobs of the task type outside the job table (local, Slurm): counted once, when first needed.
+    let outside: number | null = null;
+    // Once can_spawn refuses, the round's remaining launches wait too (the same limit holds them).
+    let blocked: string | null = null;
     for (const l of launches) {
       if (active >= spec.max_parallel_jobs) break;
       if (l.kind === 'train' && (l.t.train_ref !== null || l.t.status !== 'PENDING')) continue;
       if (l.kind === 'eval' && l.t.eval_ref !== null) continue;
+      if (this.opts.canSpawn && blocked === null) {
+        outside ??= await this.activeOutsideJobTable(taskType);
+        const d = await this.opts.canSpawn(taskType, null, { extraActive: outside });
+        if (!d.allowed) blocked = d.reason;
+      }
+      if (blocked !== null) {
+        // Not launched this round: the trial keeps waiting (nothing was dispatched or recorded for
+        // it), and the refusal is shown with it until a later round launches it.
+        await this.markBlocked(sweepId, l.t, blocked);
+        report.blocked.push(l.t.number);
+        continue;
+      }
       let ref: string | null;
       try {
         ref = await this.launch(sweep, spec, l.t, l.kind);
@@ -407,6 +440,7 @@ export class SweepController {
       if (ref) {
         report.launched.push(ref);
         active++;
+        if (outside !== null && parseRef(ref).dispatcher !== 'workers') outside++;
       }
     }
 
@@ -759,9 +793,12 @@ export class SweepController {
           runToken: async () =>
             (await this.tokens.create('learner', `learner:${t.run_id}:${name}`, { runId: t.run_id })).token,
           options: c.options,
+          taskType: sweepTaskType(spec),
         });
         const ref = makeRef(c.dispatcher.name, id);
         const now = this.clock.now();
+        // Launched: a refusal recorded on an earlier round no longer holds the trial.
+        const unblock: TrialPatch = t.error?.startsWith(LAUNCH_BLOCKED_PREFIX) ? { error: null } : {};
         await retrying(() =>
           this.store.write((tx) =>
             sweepRepo.updateTrial(
@@ -769,8 +806,8 @@ export class SweepController {
               sweep.id,
               t.number,
               kind === 'train'
-                ? { train_ref: ref, train_state: 'pending', activity_at: now, updated_at: now }
-                : { eval_ref: ref, eval_state: 'pending', activity_at: now, updated_at: now },
+                ? { train_ref: ref, train_state: 'pending', activity_at: now, updated_at: now, ...unblock }
+                : { eval_ref: ref, eval_state: 'pending', activity_at: now, updated_at: now, ...unblock },
             ),
           ),
         );
@@ -787,6 +824,52 @@ export class SweepController {
       }
     }
     return null;
+  }
+
+  /**
+   * Records can_spawn's refusal with a waiting trial (once per reason: a trial blocked for many
+   * rounds keeps the time it was first blocked for that reason).
+   */
+  private async markBlocked(sweepId: string, t: TrialRow, reason: string): Promise<void> {
+    const error = `${LAUNCH_BLOCKED_PREFIX}${reason}`.slice(0, 1000);
+    if (t.error === error) return;
+    // Never over an error of another kind (the trial is waiting, so it has none today).
+    if (t.error !== null && !t.error.startsWith(LAUNCH_BLOCKED_PREFIX)) return;
+    const now = this.clock.now();
+    await retrying(() =>
+      this.store.write((tx) => sweepRepo.updateTrial(tx, sweepId, t.number, { error, updated_at: now })),
+    );
+  }
+
+  /**
+   * Trial jobs of a task type that are waiting or running outside runplane's job table (the local
+   * and Slurm dispatchers), across every active sweep: can_spawn counts the job table itself.
+   */
+  private async activeOutsideJobTable(taskType: string): Promise<number> {
+    const ids = await retrying(() => sweepRepo.activeIds(this.store.db, ACTIVE_SWEEP_STATUSES));
+    const sweeps = await retrying(() => sweepRepo.getMany(this.store.db, ids));
+    const ofType = sweeps
+      .filter((s) => {
+        const spec = JSON.parse(s.spec) as SweepSpec;
+        return sweepTaskType(spec) === taskType && spec.dispatcher.type !== 'workers';
+      })
+      .map((s) => s.id);
+    if (ofType.length === 0) return 0;
+    let n = 0;
+    for (const t of await retrying(() => sweepRepo.trialsOfSweeps(this.store.db, ofType))) {
+      for (const [ref, state] of [
+        [t.train_ref, t.train_state],
+        [t.eval_ref, t.eval_state],
+      ] as const) {
+        if (
+          ref !== null &&
+          parseRef(ref).dispatcher !== 'workers' &&
+          isDispatchActive(state as DispatchState)
+        )
+          n++;
+      }
+    }
+    return n;
   }
 
   private async refuse(sweepId: string, t: TrialRow, why: string): Promise<void> {

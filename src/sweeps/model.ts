@@ -154,6 +154,8 @@ export interface SweepSpec {
   /** Warm start: the finished trials of these sweeps seed the optimizer's history. */
   warm_start: string[];
   labels: Record<string, string>;
+  /** What can_spawn limits the trial jobs under (absent in sweeps stored before it: sweep_trial). */
+  task_type?: string;
   /** Root of the per-trial checkpoint directories (PBT hands them on). */
   checkpoint_dir: string | null;
 }

@@ -36,6 +36,8 @@ export const TrialSchema = Type.Object({
   eval_state: Nullable(Type.String()),
   end_reason: Nullable(Type.String()),
   error: Nullable(Type.String()),
+  /** can_spawn refused the trial's next job: it waits and is tried again on a later round. */
+  launch_blocked: Nullable(Type.Object({ reason: Type.String(), at: Type.String({ format: 'date-time' }) })),
   cost: Nullable(Type.Number()),
   created_at: Timestamp,
   updated_at: Timestamp,

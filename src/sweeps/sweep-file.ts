@@ -51,6 +51,7 @@ const TOP_LEVEL = [
   'cost_metric',
   'warm_start',
   'labels',
+  'task_type',
   'checkpoint_dir',
   'description',
 ];
@@ -286,6 +287,7 @@ export function validateSweepFile(
     cost_metric: costMetric,
     warm_start: warmStart,
     labels: r.stringMap(raw, 'labels', ''),
+    task_type: r.str(raw, 'task_type', '', { pattern: /^[a-z0-9_-]+$/, max: 64 }) ?? 'sweep_trial',
     checkpoint_dir: r.str(raw, 'checkpoint_dir', '', { max: 4096 }) ?? null,
   };
   // Cross-field rules.

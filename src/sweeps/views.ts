@@ -5,6 +5,22 @@ import type { SweepWire, TrialWire } from './schemas.js';
 import type { Params } from './space.js';
 import type { SweepRow, TrialRow } from './sweep-repo.js';
 
+/**
+ * A trial whose job can_spawn refused keeps waiting (PENDING, or trained and waiting for its
+ * evaluation) with the refusal in its `error`, under this prefix, until a later round launches it.
+ */
+export const LAUNCH_BLOCKED_PREFIX = 'launch blocked: ';
+
+/** The refusal holding a trial's next job back, and since when; null when none does. */
+export function launchBlockedOf(t: TrialRow): { reason: string; at: string } | null {
+  if (t.error === null || !t.error.startsWith(LAUNCH_BLOCKED_PREFIX)) return null;
+  const waiting =
+    (t.status === 'PENDING' && t.train_ref === null) ||
+    (t.status === 'TRAINING_DONE_NO_EVAL' && t.eval_ref === null);
+  if (!waiting) return null;
+  return { reason: t.error.slice(LAUNCH_BLOCKED_PREFIX.length), at: toIso(t.updated_at) ?? '' };
+}
+
 export function trialView(t: TrialRow): TrialWire {
   return {
     sweep_id: t.sweep_id,
@@ -26,6 +42,7 @@ export function trialView(t: TrialRow): TrialWire {
     eval_state: t.eval_state,
     end_reason: t.end_reason,
     error: t.error,
+    launch_blocked: launchBlockedOf(t),
     cost: t.cost,
     created_at: toIso(t.created_at),
     updated_at: toIso(t.updated_at),

@@ -79,6 +79,7 @@ const ROUTES: Record<string, Access> = {
   'POST /api/v1/models/:model_id/rollback': 'operate',
   'GET /api/v1/coordination/can-spawn': 'read',
   'GET /api/v1/coordination/queues': 'read',
+  'GET /api/v1/limits': 'read',
   // Sweeps
   'POST /api/v1/sweeps': 'operate',
   'GET /api/v1/sweeps': 'read',

@@ -24,6 +24,11 @@ export interface LaunchSpec {
   runToken(): Promise<string>;
   /** Per-sweep options of the chosen dispatcher (Slurm partition, time limit, extra args). */
   options: Record<string, unknown>;
+  /**
+   * What can_spawn limits the job under (the sweep's task_type, default `sweep_trial`); runplane's
+   * workers label the job with it so cluster and node limits count it.
+   */
+  taskType?: string;
 }
 
 export interface DispatchStatus {

@@ -99,9 +99,18 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   private alive(id: string): boolean {
-    const f = this.files(id);
-    if (!existsSync(f.pid)) return false;
-    return processAlive(Number(readFileSync(f.pid, 'utf8').trim()), f.exit);
+    const pid = this.pidOf(id);
+    return pid !== null && processAlive(pid, this.files(id).exit);
+  }
+
+  /** The job's pid; null while there is none (or `sh` is rewriting the file: it truncates first). */
+  private pidOf(id: string): number | null {
+    try {
+      const pid = Number(readFileSync(this.files(id).pid, 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
   }
 
   async status(ids: readonly string[]): Promise<Map<string, DispatchStatus>> {
@@ -125,7 +134,11 @@ export class LocalDispatcher implements Dispatcher {
     }
     if (this.alive(id)) return { state: 'running', reason: null, changedAt: null };
     // Between the spawn and sh writing its pid: give it a moment before calling it lost.
-    if (existsSync(f.launched) && !existsSync(f.pid) && Date.now() - statSync(f.launched).mtimeMs < 5000) {
+    if (
+      existsSync(f.launched) &&
+      this.pidOf(id) === null &&
+      Date.now() - statSync(f.launched).mtimeMs < 5000
+    ) {
       return { state: 'pending', reason: 'starting', changedAt: null };
     }
     if (stopped) return { state: 'killed', reason: 'stopped', changedAt: null };

@@ -1,3 +1,4 @@
+import { TASK_TYPE_LABEL } from '../../coordination/task-limiter.js';
 import { jobRepo } from '../../jobs/job-repo.js';
 import type { JobService } from '../../jobs/job-service.js';
 import { AppError } from '../../shared/errors.js';
@@ -35,6 +36,8 @@ export class WorkersDispatcher implements Dispatcher {
       'runplane.trial': String(spec.number),
       'runplane.attempt': String(spec.attempt),
       'runplane.kind': spec.kind,
+      // can_spawn counts the sweep's jobs against the limits of its task type.
+      ...(spec.taskType ? { [TASK_TYPE_LABEL]: spec.taskType } : {}),
     };
     const env: Record<string, string> = {
       ...spec.env,
