@@ -10,11 +10,12 @@
  * the configuration, so that curves cross (some configurations learn slowly but end well) and
  * early ranks are only partly informative, as in real hyperparameter searches.
  */
-import { parseArgs } from 'node:util';
 import type { SchedulerSpec } from '../src/sweeps/model.js';
+import { median } from '../src/sweeps/optimizers/math.js';
 import { Rng } from '../src/sweeps/optimizers/rng.js';
 import { createScheduler, type TrialView } from '../src/sweeps/schedulers/index.js';
-import { formatMarkdown, printTable } from './lib/table.js';
+import { parseFlags } from './lib/options.js';
+import { printTable } from './lib/table.js';
 import { machineLine } from './lib/timing.js';
 
 export const usage = `npm run bench -- asha [options]
@@ -40,32 +41,23 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      seeds: { type: 'string' },
-      configs: { type: 'string' },
-      'max-t': { type: 'string' },
-      rf: { type: 'string' },
-      grace: { type: 'string' },
-      workers: { type: 'string' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    seeds: 'string',
+    configs: 'string',
+    'max-t': 'string',
+    rf: 'string',
+    grace: 'string',
+    workers: 'string',
+    markdown: 'boolean',
   });
-  const int = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
-    return n;
-  };
   return {
-    seeds: int(values.seeds, 20),
-    configs: int(values.configs, 81),
-    maxT: int(values['max-t'], 81),
-    rf: int(values.rf, 3),
-    grace: values.grace === undefined ? [1, 3, 9] : [int(values.grace, 1)],
-    workers: int(values.workers, 8),
-    markdown: values.markdown ?? false,
+    seeds: f.int('seeds', 20),
+    configs: f.int('configs', 81),
+    maxT: f.int('max-t', 81),
+    rf: f.int('rf', 3),
+    grace: f.str('grace') === undefined ? [1, 3, 9] : [f.int('grace', 1)],
+    workers: f.int('workers', 8),
+    markdown: f.bool('markdown'),
   };
 }
 
@@ -191,12 +183,6 @@ function asha(
   return { compute, matched: false, trials: trials.length };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
-
 export async function runAsha(argv: string[]): Promise<void> {
   const o = options(argv);
   console.log(`asha benchmark: ${machineLine()}`);
@@ -238,6 +224,5 @@ export async function runAsha(argv: string[]): Promise<void> {
     ]);
   }
   console.log('');
-  printTable(headers, summary);
-  if (o.markdown) console.log(`\n${formatMarkdown(headers, summary)}`);
+  printTable(headers, summary, o.markdown);
 }

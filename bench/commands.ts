@@ -5,12 +5,12 @@
  * acknowledges what it gets and polls again, as the learner clients do.
  */
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { RunplaneClient } from '../src/client/client.js';
 import { type Dialect, freshDb, percentile, pgReachable } from './lib/bench-db.js';
 import { startControllerProcess } from './lib/controller-process.js';
 import { LoadClient } from './lib/http-load.js';
-import { formatMarkdown, printTable } from './lib/table.js';
+import { parseFlags } from './lib/options.js';
+import { printTable } from './lib/table.js';
 import { machineLine, mapLimit, nowMs } from './lib/timing.js';
 
 export const usage = `npm run bench -- commands [options]
@@ -31,29 +31,17 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      learners: { type: 'string' },
-      commands: { type: 'string' },
-      dialect: { type: 'string' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    learners: 'string',
+    commands: 'string',
+    dialect: 'string',
+    markdown: 'boolean',
   });
-  const int = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
-    return n;
-  };
-  const dialect = values.dialect ?? 'both';
-  if (!['sqlite', 'postgres', 'both'].includes(dialect))
-    throw new Error('--dialect: sqlite, postgres or both');
   return {
-    learners: int(values.learners, 100),
-    commands: int(values.commands, 1000),
-    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
-    markdown: values.markdown ?? false,
+    learners: f.int('learners', 100),
+    commands: f.int('commands', 1000),
+    dialects: f.dialects('dialect', 'both'),
+    markdown: f.bool('markdown'),
   };
 }
 
@@ -171,6 +159,5 @@ export async function runCommands(argv: string[]): Promise<void> {
     ]);
   }
   const headers = ['store', 'p50 ms', 'p99 ms', 'max ms', 'POST alone p50 ms', 'goal', 'result'];
-  printTable(headers, rows);
-  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+  printTable(headers, rows, o.markdown);
 }

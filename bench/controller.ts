@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { RunplaneClient } from '../src/client/client.js';
@@ -15,6 +14,7 @@ import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from '.
 import { type Dialect, freshDb, PG_URL, percentile, pgReachable } from './lib/bench-db.js';
 import type { ControllerStats } from './lib/controller-proc.js';
 import { startControllerProcess } from './lib/controller-process.js';
+import { parseFlags } from './lib/options.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import {
   fmtPercent,
@@ -67,58 +67,42 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      jobs: { type: 'string' },
-      workers: { type: 'string' },
-      slots: { type: 'string' },
-      dialect: { type: 'string' },
-      concurrency: { type: 'string' },
-      warmup: { type: 'string' },
-      'slurm-jobs': { type: 'string' },
-      'pass-jobs': { type: 'string' },
-      'pass-workers': { type: 'string' },
-      'skip-e2e': { type: 'boolean' },
-      'skip-slurm': { type: 'boolean' },
-      'skip-pass': { type: 'boolean' },
-      profile: { type: 'string' },
-      trace: { type: 'boolean' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    jobs: 'string',
+    workers: 'string',
+    slots: 'string',
+    dialect: 'string',
+    concurrency: 'string',
+    warmup: 'string',
+    'slurm-jobs': 'string',
+    'pass-jobs': 'string',
+    'pass-workers': 'string',
+    'skip-e2e': 'boolean',
+    'skip-slurm': 'boolean',
+    'skip-pass': 'boolean',
+    profile: 'string',
+    trace: 'boolean',
+    markdown: 'boolean',
   });
-  const int = (name: string, v: string | undefined, dflt: number, min = 1): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${v}"`);
-    return n;
-  };
-  const dialect = values.dialect ?? 'both';
-  if (!['sqlite', 'postgres', 'both'].includes(dialect))
-    throw new UsageError(`--dialect: sqlite, postgres or both, not "${dialect}"`);
-  const jobs = int('jobs', values.jobs, 2000);
+  const jobs = f.int('jobs', 2000);
   return {
     jobs,
-    workers: int('workers', values.workers, 2),
-    slots: int('slots', values.slots, 8),
-    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
-    concurrency: int('concurrency', values.concurrency, 32),
-    warmup: int('warmup', values.warmup, 100, 0),
-    slurmJobs: int('slurm-jobs', values['slurm-jobs'], Math.min(jobs, 60)),
-    passJobs: int('pass-jobs', values['pass-jobs'], 100_000),
-    passWorkers: int('pass-workers', values['pass-workers'], 1000),
-    skipE2e: values['skip-e2e'] ?? false,
-    skipSlurm: values['skip-slurm'] ?? false,
-    skipPass: values['skip-pass'] ?? false,
-    profile: values.profile ?? null,
-    trace: values.trace ?? false,
-    markdown: values.markdown ?? false,
+    workers: f.int('workers', 2),
+    slots: f.int('slots', 8),
+    dialects: f.dialects('dialect', 'both'),
+    concurrency: f.int('concurrency', 32),
+    warmup: f.int('warmup', 100, 0),
+    slurmJobs: f.int('slurm-jobs', Math.min(jobs, 60)),
+    passJobs: f.int('pass-jobs', 100_000),
+    passWorkers: f.int('pass-workers', 1000),
+    skipE2e: f.bool('skip-e2e'),
+    skipSlurm: f.bool('skip-slurm'),
+    skipPass: f.bool('skip-pass'),
+    profile: f.str('profile') ?? null,
+    trace: f.bool('trace'),
+    markdown: f.bool('markdown'),
   };
 }
-
-export class UsageError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
 // End to end

@@ -14,7 +14,6 @@
  * Each path reports events/s (first write to last delivery of a burst of --events) and the
  * end-to-end latency (write call → handler) p50/p99, in the burst and at a paced rate.
  */
-import { parseArgs } from 'node:util';
 import { connect, nanos, RetentionPolicy, StorageType } from 'nats';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
@@ -23,9 +22,9 @@ import { outboxRepo } from '../src/events/outbox-repo.js';
 import { createEventSystem, type EventSystem } from '../src/events/system.js';
 import { systemClock } from '../src/shared/clock.js';
 import type { Store } from '../src/store/database.js';
-import { UsageError } from './controller.js';
 import { type Dialect, freshDb, percentile, pgReachable } from './lib/bench-db.js';
 import { natsServerBinary, PrivateNatsServer } from './lib/nats-server.js';
+import { parseFlags, UsageError } from './lib/options.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import { fmtPercent, fmtRate, machineLine, nowMs, sleep } from './lib/timing.js';
 
@@ -53,42 +52,28 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      events: { type: 'string' },
-      batch: { type: 'string' },
-      paced: { type: 'string' },
-      'paced-rate': { type: 'string' },
-      'restart-events': { type: 'string' },
-      raw: { type: 'string' },
-      dialect: { type: 'string' },
-      'nats-url': { type: 'string' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    events: 'string',
+    batch: 'string',
+    paced: 'string',
+    'paced-rate': 'string',
+    'restart-events': 'string',
+    raw: 'string',
+    dialect: 'string',
+    'nats-url': 'string',
+    markdown: 'boolean',
   });
-  const int = (name: string, v: string | undefined, dflt: number, min = 1): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${v}"`);
-    return n;
-  };
-  const dialect = values.dialect ?? 'sqlite';
-  if (!['sqlite', 'postgres', 'both'].includes(dialect))
-    throw new UsageError(`--dialect: sqlite, postgres or both, not "${dialect}"`);
-  const events = int('events', values.events, 20_000);
+  const events = f.int('events', 20_000);
   return {
     events,
-    batch: int('batch', values.batch, 100),
-    paced: int('paced', values.paced, 1000, 0),
-    pacedRate: int('paced-rate', values['paced-rate'], 200),
-    restartEvents: int('restart-events', values['restart-events'], 3000, 0),
-    raw: int('raw', values.raw, events),
-    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
-    natsUrl: values['nats-url'] ?? null,
-    markdown: values.markdown ?? false,
+    batch: f.int('batch', 100),
+    paced: f.int('paced', 1000, 0),
+    pacedRate: f.int('paced-rate', 200),
+    restartEvents: f.int('restart-events', 3000, 0),
+    raw: f.int('raw', events),
+    dialects: f.dialects('dialect', 'sqlite'),
+    natsUrl: f.str('nats-url') ?? null,
+    markdown: f.bool('markdown'),
   };
 }
 

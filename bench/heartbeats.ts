@@ -4,12 +4,12 @@
  * closed loop with a fixed number of requests in flight; heartbeats/s and p50/p99 latency,
  * beside bare Fastify answering the same POST with the same load generator in the same run.
  */
-import { parseArgs } from 'node:util';
 import { RunplaneClient } from '../src/client/client.js';
 import { type Dialect, freshDb, percentile, pgReachable } from './lib/bench-db.js';
 import { startControllerProcess, startReadyProcess } from './lib/controller-process.js';
 import { LoadClient } from './lib/http-load.js';
-import { formatMarkdown, printTable } from './lib/table.js';
+import { parseFlags } from './lib/options.js';
+import { printTable } from './lib/table.js';
 import { fmtPercent, fmtRate, machineLine, mapLimit, nowMs } from './lib/timing.js';
 
 export const usage = `npm run bench -- heartbeats [options]
@@ -95,31 +95,19 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      learners: { type: 'string' },
-      concurrency: { type: 'string' },
-      seconds: { type: 'string' },
-      dialect: { type: 'string' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    learners: 'string',
+    concurrency: 'string',
+    seconds: 'string',
+    dialect: 'string',
+    markdown: 'boolean',
   });
-  const int = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
-    return n;
-  };
-  const dialect = values.dialect ?? 'both';
-  if (!['sqlite', 'postgres', 'both'].includes(dialect))
-    throw new Error(`--dialect: sqlite, postgres or both`);
   return {
-    learners: int(values.learners, 1000),
-    concurrency: int(values.concurrency, 16),
-    seconds: int(values.seconds, 10),
-    dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
-    markdown: values.markdown ?? false,
+    learners: f.int('learners', 1000),
+    concurrency: f.int('concurrency', 16),
+    seconds: f.int('seconds', 10),
+    dialects: f.dialects('dialect', 'both'),
+    markdown: f.bool('markdown'),
   };
 }
 
@@ -212,6 +200,5 @@ export async function runHeartbeats(argv: string[]): Promise<void> {
     ]);
   }
   const headers = ['target', 'heartbeats/s', 'p50 ms', 'p99 ms', 'of anchor', 'goal', 'result'];
-  printTable(headers, rows);
-  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+  printTable(headers, rows, o.markdown);
 }

@@ -8,13 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createOptimizer, type Observation } from '../src/sweeps/optimizers/index.js';
 import { median } from '../src/sweeps/optimizers/math.js';
 import { Rng } from '../src/sweeps/optimizers/rng.js';
 import type { Space } from '../src/sweeps/space.js';
-import { UsageError } from './controller.js';
-import { type Cell, formatMarkdown, printTable } from './lib/table.js';
+import { parseFlags, UsageError } from './lib/options.js';
+import { type Cell, printTable } from './lib/table.js';
 import { noise, TEST_FUNCTIONS, type TestFunction } from './lib/test-functions.js';
 import { machineLine, mapLimit, nowMs } from './lib/timing.js';
 
@@ -48,51 +47,32 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      seeds: { type: 'string' },
-      trials: { type: 'string' },
-      functions: { type: 'string' },
-      optimizers: { type: 'string' },
-      'timing-at': { type: 'string' },
-      'timing-repeats': { type: 'string' },
-      'skip-optuna': { type: 'boolean' },
-      'skip-timing': { type: 'boolean' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    seeds: 'string',
+    trials: 'string',
+    functions: 'string',
+    optimizers: 'string',
+    'timing-at': 'string',
+    'timing-repeats': 'string',
+    'skip-optuna': 'boolean',
+    'skip-timing': 'boolean',
+    markdown: 'boolean',
   });
-  const int = (name: string, v: string | undefined, dflt: number, min: number): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${v}"`);
-    return n;
-  };
-  const list = (v: string | undefined, dflt: string[]): string[] =>
-    v === undefined
-      ? dflt
-      : v
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== '');
-  const functions = list(values.functions, Object.keys(TEST_FUNCTIONS)).map((name) => {
-    const f = TEST_FUNCTIONS[name];
-    if (f === undefined) throw new UsageError(`--functions: unknown function "${name}"`);
-    return f;
+  const functions = f.list('functions', Object.keys(TEST_FUNCTIONS)).map((name) => {
+    const fn = TEST_FUNCTIONS[name];
+    if (fn === undefined) throw new UsageError(`--functions: unknown function "${name}"`);
+    return fn;
   });
-  const timingAt = list(values['timing-at'], ['100', '1000']).map((s) => int('timing-at', s, 0, 1));
   return {
-    seeds: int('seeds', values.seeds, 20, 1),
-    trials: int('trials', values.trials, 200, 1),
+    seeds: f.int('seeds', 20),
+    trials: f.int('trials', 200),
     functions,
-    optimizers: list(values.optimizers, ['random', 'sobol', 'tpe', 'gp', 'cmaes']),
-    timingAt,
-    timingRepeats: int('timing-repeats', values['timing-repeats'], 10, 1),
-    skipOptuna: values['skip-optuna'] === true,
-    skipTiming: values['skip-timing'] === true,
-    markdown: values.markdown === true,
+    optimizers: f.list('optimizers', ['random', 'sobol', 'tpe', 'gp', 'cmaes']),
+    timingAt: f.intList('timing-at', [100, 1000]),
+    timingRepeats: f.int('timing-repeats', 10),
+    skipOptuna: f.bool('skip-optuna'),
+    skipTiming: f.bool('skip-timing'),
+    markdown: f.bool('markdown'),
   };
 }
 
@@ -301,8 +281,7 @@ export async function runOptimizers(argv: string[]): Promise<void> {
     }
   }
   console.log(`Median simple regret over ${o.seeds} seeds (lower is better)`);
-  printTable(headers, rows);
-  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+  printTable(headers, rows, o.markdown);
   if (optunaVersion !== null)
     console.log(`\nanchor: Optuna ${optunaVersion} TPESampler (defaults), ${PYTHON}`);
 
@@ -349,8 +328,7 @@ async function timing(o: Options, anchor: boolean, timeRatios: Map<string, numbe
     }
   }
   console.log(`\nCPU time per suggestion (median of ${o.timingRepeats}; history of random completed trials)`);
-  printTable(tHeaders, tRows);
-  if (o.markdown) console.log(`\n${formatMarkdown(tHeaders, tRows)}`);
+  printTable(tHeaders, tRows, o.markdown);
   for (const name of o.optimizers) {
     for (const fn of o.functions) {
       const a = ourMs.get(`${fn.name}/optuna-tpe`)?.[last];
@@ -401,8 +379,7 @@ function summarize(
   console.log(
     `\nTargets: lower median regret than Optuna TPE at ${TARGET_AT} trials on every function; CPU time per suggestion at ${last} trials <= ${TARGET_TIME_RATIO * 100}% of Optuna's on every function`,
   );
-  printTable(headers, rows);
-  if (o.markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
+  printTable(headers, rows, o.markdown);
   const best = [...o.optimizers].sort((a, b) => {
     const [wa, ga] = score(a);
     const [wb, gb] = score(b);

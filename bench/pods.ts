@@ -9,13 +9,12 @@
  * Every league uses the same pure code as the controller (src/pods: posterior, epoch sizing,
  * matchmaker, ratings), in-process: the figure is games, not seconds, so no jobs are spawned.
  */
-import { parseArgs } from 'node:util';
 import { informationRound, lineupKey, roundRobinRound } from '../src/pods/matchmaker.js';
 import { DEFAULT_POD_CONFIG, type PodConfig } from '../src/pods/model.js';
 import { mixSeed, seededRng, shuffled } from '../src/pods/random.js';
 import { kendallTau, type LeagueRating, newRating, rateGame } from '../src/pods/ratings.js';
 import { runPod } from '../src/pods/simulation.js';
-import { UsageError } from './controller.js';
+import { parseFlags } from './lib/options.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import { machineLine, nowMs } from './lib/timing.js';
 
@@ -41,40 +40,30 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      leagues: { type: 'string' },
-      participants: { type: 'string' },
-      spacing: { type: 'string' },
-      target: { type: 'string' },
-      confidence: { type: 'string' },
-      precision: { type: 'string' },
-      'max-epochs': { type: 'string' },
-      'max-games': { type: 'string' },
-      markdown: { type: 'boolean' },
-    },
+  const f = parseFlags(argv, {
+    leagues: 'string',
+    participants: 'string',
+    spacing: 'string',
+    target: 'string',
+    confidence: 'string',
+    precision: 'string',
+    'max-epochs': 'string',
+    'max-games': 'string',
+    markdown: 'boolean',
   });
-  const num = (name: string, v: string | undefined, dflt: number, ok: (n: number) => boolean): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name}: invalid value "${v}"`);
-    return n;
-  };
-  const int = (n: number) => Number.isInteger(n) && n >= 1;
   return {
-    leagues: num('leagues', values.leagues, 5, int),
-    participants: num('participants', values.participants, 32, (n) => int(n) && n >= 4),
-    spacing: num('spacing', values.spacing, 0.15, (n) => n > 0),
-    target: num('target', values.target, 0.9, (n) => n > 0 && n <= 1),
+    leagues: f.int('leagues', 5),
+    participants: f.int('participants', 32, 4),
+    spacing: f.num('spacing', 0.15, (n) => n > 0),
+    target: f.num('target', 0.9, (n) => n > 0 && n <= 1),
     pod: {
       ...DEFAULT_POD_CONFIG,
-      confidence_target: num('confidence', values.confidence, 0.99, (n) => n > 0.5 && n < 1),
-      precision: num('precision', values.precision, 0.5, (n) => n > 0),
-      max_epochs_per_pod: num('max-epochs', values['max-epochs'], 8, int),
+      confidence_target: f.num('confidence', 0.99, (n) => n > 0.5 && n < 1),
+      precision: f.num('precision', 0.5, (n) => n > 0),
+      max_epochs_per_pod: f.int('max-epochs', 8),
     },
-    maxGames: num('max-games', values['max-games'], 400_000, int),
-    markdown: values.markdown ?? false,
+    maxGames: f.int('max-games', 400_000),
+    markdown: f.bool('markdown'),
   };
 }
 

@@ -4,9 +4,10 @@
  */
 import { usage as ashaUsage, runAsha } from './asha.js';
 import { usage as commandsUsage, runCommands } from './commands.js';
-import { usage as controllerUsage, runController, UsageError } from './controller.js';
+import { usage as controllerUsage, runController } from './controller.js';
 import { usage as eventsUsage, runEvents } from './events.js';
 import { usage as heartbeatsUsage, runHeartbeats } from './heartbeats.js';
+import { UsageError } from './lib/options.js';
 import { usage as optimizersUsage, runOptimizers } from './optimizers.js';
 import { usage as podsUsage, runPods } from './pods.js';
 
@@ -76,7 +77,7 @@ try {
   await bench.run(rest);
   process.exit(0);
 } catch (err) {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (err instanceof UsageError) {
     console.error(`${(err as Error).message}\n\n${bench.usage}`);
     process.exit(2);
   }

@@ -38,6 +38,12 @@ export function formatMarkdown(headers: readonly string[], rows: readonly (reado
   return [line(head ?? []), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-export function printTable(headers: readonly string[], rows: readonly (readonly Cell[])[]): void {
+/** Prints the table; with `markdown`, the same table as markdown after a blank line. */
+export function printTable(
+  headers: readonly string[],
+  rows: readonly (readonly Cell[])[],
+  markdown = false,
+): void {
   console.log(formatTable(headers, rows));
+  if (markdown) console.log(`\n${formatMarkdown(headers, rows)}`);
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { AuditEntryView, VerifyResult } from '../runs/audit-model.js';
 import type { ExportResult } from '../runs/audit-service.js';
 import { CliError, clientFrom, EXIT, type GlobalOptions, number } from './context.js';
-import { printJson, table } from './output.js';
+import { printJson, printTable } from './output.js';
 
 const REASONS: Record<string, string> = {
   ENTRY_HASH_MISMATCH: 'its content no longer matches its hash (the entry was changed)',
@@ -66,20 +66,18 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         next_cursor: string | null;
       }>('GET', '/api/v1/audit', { query: { run_id: o.run, action: o.action, limit: o.limit ?? 50 } });
       if (o.json) return printJson(r);
-      process.stdout.write(
-        `${table(
-          ['SEQ', 'TIME', 'ACTION', 'RUN', 'ACTOR', 'SOURCE', 'CLIENT CERT', 'HASH'],
-          r.entries.map((e) => [
-            e.seq,
-            e.created_at,
-            e.action,
-            e.run_id,
-            `${e.actor.type}:${e.actor.id}`,
-            e.source_ip,
-            e.client_cert_fingerprint ? `${e.client_cert_fingerprint.slice(0, 23)}…` : null,
-            e.entry_hash.slice(0, 12),
-          ]),
-        )}\n`,
+      printTable(
+        ['SEQ', 'TIME', 'ACTION', 'RUN', 'ACTOR', 'SOURCE', 'CLIENT CERT', 'HASH'],
+        r.entries.map((e) => [
+          e.seq,
+          e.created_at,
+          e.action,
+          e.run_id,
+          `${e.actor.type}:${e.actor.id}`,
+          e.source_ip,
+          e.client_cert_fingerprint ? `${e.client_cert_fingerprint.slice(0, 23)}…` : null,
+          e.entry_hash.slice(0, 12),
+        ]),
       );
     });
 }

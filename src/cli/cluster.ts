@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { clientFrom, type GlobalOptions } from './context.js';
-import { printJson, since, table } from './output.js';
+import { printJson, printTable, since } from './output.js';
 
 const bar = (used: number, total: number, width = 10): string => {
   if (total <= 0) return '-';
@@ -17,20 +17,18 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     .action(async (o: { json?: boolean }) => {
       const { workers } = await clientFrom(globals()).listWorkers();
       if (o.json) return printJson({ workers });
-      process.stdout.write(
-        `${table(
-          ['WORKER', 'NAME', 'HEALTH', 'CPU', 'MEMORY_MB', 'GPU', 'RUNNING', 'HEARTBEAT'],
-          workers.map((w) => [
-            w.worker_id,
-            w.name,
-            w.health,
-            bar(w.used.cpu, w.capacity.cpu),
-            `${w.used.memory_mb}/${w.capacity.memory_mb}`,
-            `${w.used.gpu}/${w.capacity.gpu}`,
-            w.running_attempts.length,
-            since(w.last_heartbeat_at),
-          ]),
-        )}\n`,
+      printTable(
+        ['WORKER', 'NAME', 'HEALTH', 'CPU', 'MEMORY_MB', 'GPU', 'RUNNING', 'HEARTBEAT'],
+        workers.map((w) => [
+          w.worker_id,
+          w.name,
+          w.health,
+          bar(w.used.cpu, w.capacity.cpu),
+          `${w.used.memory_mb}/${w.capacity.memory_mb}`,
+          `${w.used.gpu}/${w.capacity.gpu}`,
+          w.running_attempts.length,
+          since(w.last_heartbeat_at),
+        ]),
       );
     });
 
@@ -46,11 +44,9 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
         ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
       });
       if (o.json) return printJson({ endpoints });
-      process.stdout.write(
-        `${table(
-          ['ENDPOINT', 'NAME', 'ADDRESS', 'JOB', 'REGISTERED'],
-          endpoints.map((e) => [e.endpoint_id, e.name, e.address, e.job_id, since(e.created_at)]),
-        )}\n`,
+      printTable(
+        ['ENDPOINT', 'NAME', 'ADDRESS', 'JOB', 'REGISTERED'],
+        endpoints.map((e) => [e.endpoint_id, e.name, e.address, e.job_id, since(e.created_at)]),
       );
     });
 }

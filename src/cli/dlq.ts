@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DeadLetterWire } from '../events/schemas.js';
 import { CliError, clientFrom, EXIT, type GlobalOptions, number } from './context.js';
-import { printJson, since, table } from './output.js';
+import { printJson, printMore, printTable, printView, since } from './output.js';
 
 const STATUSES = ['pending', 'recovered', 'abandoned'] as const;
 
@@ -49,21 +49,19 @@ export function registerDlq(program: Command, globals: () => GlobalOptions): voi
           cursor: o.cursor,
         });
         if (o.json) return printJson(page);
-        process.stdout.write(
-          `${table(
-            ['ID', 'STATUS', 'SUBSCRIBER', 'EVENT TYPE', 'ATTEMPTS', 'FAILED', 'ERROR'],
-            page.dead_letters.map((d) => [
-              d.id,
-              d.status,
-              d.subscriber,
-              d.event_type,
-              d.attempts,
-              since(d.last_failed_at),
-              d.error.length > 60 ? `${d.error.slice(0, 57)}...` : d.error,
-            ]),
-          )}\n`,
+        printTable(
+          ['ID', 'STATUS', 'SUBSCRIBER', 'EVENT TYPE', 'ATTEMPTS', 'FAILED', 'ERROR'],
+          page.dead_letters.map((d) => [
+            d.id,
+            d.status,
+            d.subscriber,
+            d.event_type,
+            d.attempts,
+            since(d.last_failed_at),
+            d.error.length > 60 ? `${d.error.slice(0, 57)}...` : d.error,
+          ]),
         );
-        if (page.next_cursor) process.stdout.write(`more: --cursor ${page.next_cursor}\n`);
+        printMore(page.next_cursor, process.stdout);
       },
     );
   dlq
@@ -73,8 +71,7 @@ export function registerDlq(program: Command, globals: () => GlobalOptions): voi
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
       const d = await clientFrom(globals()).getDeadLetter(id);
-      if (o.json) printJson(d);
-      else process.stdout.write(`${describe(d)}\n`);
+      printView(d, o.json, describe);
     });
   dlq
     .command('retry')
@@ -83,13 +80,9 @@ export function registerDlq(program: Command, globals: () => GlobalOptions): voi
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
       const d = await clientFrom(globals()).retryDeadLetter(id);
-      if (o.json) printJson(d);
-      else
-        process.stdout.write(
-          d.status === 'recovered'
-            ? `${d.id} recovered\n`
-            : `${d.id} failed again (${d.status}): ${d.error}\n`,
-        );
+      printView(d, o.json, (x) =>
+        x.status === 'recovered' ? `${x.id} recovered` : `${x.id} failed again (${x.status}): ${x.error}`,
+      );
       if (d.status !== 'recovered') process.exitCode = EXIT.failed;
     });
   dlq
@@ -106,6 +99,6 @@ export function registerDlq(program: Command, globals: () => GlobalOptions): voi
         c.abandoned,
       ]);
       rows.push(['total', s.pending, s.recovered, s.abandoned]);
-      process.stdout.write(`${table(['SUBSCRIBER', 'PENDING', 'RECOVERED', 'ABANDONED'], rows)}\n`);
+      printTable(['SUBSCRIBER', 'PENDING', 'RECOVERED', 'ABANDONED'], rows);
     });
 }

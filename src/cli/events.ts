@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError, clientFrom, EXIT, type GlobalOptions } from './context.js';
-import { printJson, table } from './output.js';
+import { printJson, printTable, printView } from './output.js';
 
 /** A JSON argument given inline, as @file, or as - (standard input). */
 function readJson(text: string, what: string): unknown {
@@ -38,13 +38,9 @@ export function registerEvents(program: Command, globals: () => GlobalOptions): 
         ...(o.entityId ? { entity_id: o.entityId } : {}),
         ...(o.id ? { id: o.id } : {}),
       });
-      if (o.json) printJson(r);
-      else
-        process.stdout.write(
-          r.duplicate
-            ? `${r.event_id} (duplicate by ${r.duplicate_of}; nothing new published)\n`
-            : `${r.event_id}\n`,
-        );
+      printView(r, o.json, (x) =>
+        x.duplicate ? `${x.event_id} (duplicate by ${x.duplicate_of}; nothing new published)` : x.event_id,
+      );
     });
   events
     .command('types')
@@ -54,11 +50,9 @@ export function registerEvents(program: Command, globals: () => GlobalOptions): 
       const { types } = await clientFrom(globals()).eventTypes();
       if (o.json) return printJson({ types });
       const required = (schema: unknown) => ((schema as { required?: string[] }).required ?? []).join(', ');
-      process.stdout.write(
-        `${table(
-          ['TYPE', 'SEED NAME', 'REQUIRED FIELDS'],
-          types.map((t) => [t.type, t.seed_name, required(t.schema)]),
-        )}\n`,
+      printTable(
+        ['TYPE', 'SEED NAME', 'REQUIRED FIELDS'],
+        types.map((t) => [t.type, t.seed_name, required(t.schema)]),
       );
     });
 }

@@ -1,9 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { JobRequest, JobView } from '../jobs/schemas.js';
-import { sleep } from '../shared/sleep.js';
 import { CliError, clientFrom, collect, EXIT, type GlobalOptions, keyValues, number } from './context.js';
-import { printJson, since, table } from './output.js';
+import {
+  type ListingOptions,
+  listingOptions,
+  pollUntil,
+  printJson,
+  printListing,
+  printView,
+  since,
+  table,
+} from './output.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'KILLED', 'WORKER_FAILED', 'UNSCHEDULABLE']);
 
@@ -29,16 +37,24 @@ interface SubmitOptions {
   json?: boolean;
 }
 
+/** `job list`: its filters, then paging and output. */
+type ListJobsOptions = { state?: string; label?: string[]; parent?: string } & ListingOptions;
+
 /** Exit code of a finished job for `--wait`: 0 only when it SUCCEEDED. */
 const jobExit = (job: JobView) => (job.state === 'SUCCEEDED' ? EXIT.ok : EXIT.failed);
 
-async function waitForEnd(opts: GlobalOptions, id: string): Promise<JobView> {
+function waitForEnd(opts: GlobalOptions, id: string): Promise<JobView> {
   const client = clientFrom(opts);
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-    const job = await client.getJob(id);
-    if (TERMINAL.has(job.state)) return job;
-    await sleep(delay);
-  }
+  return pollUntil(
+    () => client.getJob(id),
+    (job) => TERMINAL.has(job.state),
+    { delayMs: 100, maxDelayMs: 2000 },
+  );
+}
+
+/** Log lines to the stream they were captured from. */
+function writeLogLines(lines: ReadonlyArray<{ stream: string; line: string }>): void {
+  for (const l of lines) (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
 }
 
 function describe(job: JobView): string {
@@ -153,13 +169,11 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
       if (o.runId) req.run_id = o.runId;
       const { job_id } = await clientFrom(globals()).launchJob(req as JobRequest);
       if (!o.wait) {
-        if (o.json) printJson({ job_id });
-        else process.stdout.write(`${job_id}\n`);
+        printView({ job_id }, o.json, (r) => r.job_id);
         return;
       }
       const done = await waitForEnd(globals(), job_id);
-      if (o.json) printJson(done);
-      else process.stdout.write(`${job_id} ${done.state}${done.reason ? ` (${done.reason})` : ''}\n`);
+      printView(done, o.json, (j) => `${job_id} ${j.state}${j.reason ? ` (${j.reason})` : ''}`);
       process.exitCode = jobExit(done);
     });
 
@@ -171,64 +185,41 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
     .option('--json', 'print JSON')
     .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
       const view = o.wait ? await waitForEnd(globals(), id) : await clientFrom(globals()).getJob(id);
-      if (o.json) printJson(view);
-      else process.stdout.write(`${describe(view)}\n`);
+      printView(view, o.json, describe);
       if (o.wait) process.exitCode = jobExit(view);
     });
 
-  job
-    .command('list')
-    .description('list jobs (oldest first)')
-    .option('--state <state>', 'only jobs in this state')
-    .option('-l, --label <k=v>', 'only jobs with this label (repeatable)', collect)
-    .option('--parent <job_id>', 'only children of this job')
-    .option('--limit <n>', 'page size (default 100)', number('--limit'))
-    .option('--cursor <cursor>', 'continue after this cursor')
-    .option('--all', 'follow next_cursor to the end')
-    .option('--json', 'print JSON')
-    .action(
-      async (o: {
-        state?: string;
-        label?: string[];
-        parent?: string;
-        limit?: number;
-        cursor?: string;
-        all?: boolean;
-        json?: boolean;
-      }) => {
-        const client = clientFrom(globals());
-        const jobs: JobView[] = [];
-        let cursor = o.cursor;
-        let next: string | null = null;
-        do {
-          const page = await client.listJobs({
-            ...(o.state ? { state: o.state as JobView['state'] } : {}),
-            ...(o.label ? { label: o.label } : {}),
-            ...(o.parent ? { parent: o.parent } : {}),
-            ...(o.limit ? { limit: o.limit } : {}),
-            ...(cursor ? { cursor } : {}),
-          });
-          jobs.push(...page.jobs);
-          next = page.next_cursor;
-          cursor = next ?? undefined;
-        } while (o.all && next);
-        if (o.json) return printJson({ jobs, next_cursor: next });
-        process.stdout.write(
-          `${table(
-            ['JOB', 'NAME', 'STATE', 'ATTEMPTS', 'SUBMITTED', 'REASON'],
-            jobs.map((j) => [
-              j.job_id,
-              j.name,
-              j.state,
-              j.attempts?.length ?? (j.current_attempt_id ? j.current_attempt_id.split('-').pop() : 0),
-              since(j.submitted_at),
-              j.reason,
-            ]),
-          )}\n`,
-        );
-        if (next && !o.all) process.stderr.write(`more: --cursor ${next}\n`);
-      },
+  listingOptions(
+    job
+      .command('list')
+      .description('list jobs (oldest first)')
+      .option('--state <state>', 'only jobs in this state')
+      .option('-l, --label <k=v>', 'only jobs with this label (repeatable)', collect)
+      .option('--parent <job_id>', 'only children of this job'),
+  ).action(async (o: ListJobsOptions) => {
+    const client = clientFrom(globals());
+    await printListing(
+      'jobs',
+      o,
+      (cursor) =>
+        client.listJobs({
+          ...(o.state ? { state: o.state as JobView['state'] } : {}),
+          ...(o.label ? { label: o.label } : {}),
+          ...(o.parent ? { parent: o.parent } : {}),
+          ...(o.limit ? { limit: o.limit } : {}),
+          ...(cursor ? { cursor } : {}),
+        }),
+      ['JOB', 'NAME', 'STATE', 'ATTEMPTS', 'SUBMITTED', 'REASON'],
+      (j) => [
+        j.job_id,
+        j.name,
+        j.state,
+        j.attempts?.length ?? (j.current_attempt_id ? j.current_attempt_id.split('-').pop() : 0),
+        since(j.submitted_at),
+        j.reason,
+      ],
     );
+  });
 
   job
     .command('kill')
@@ -238,8 +229,7 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
     .option('--json', 'print JSON')
     .action(async (id: string, o: { reason?: string; json?: boolean }) => {
       const view = await clientFrom(globals()).terminateJob(id, o.reason);
-      if (o.json) printJson(view);
-      else process.stdout.write(`${view.job_id} ${view.state}\n`);
+      printView(view, o.json, (v) => `${v.job_id} ${v.state}`);
     });
 
   job
@@ -264,24 +254,26 @@ export function registerJob(program: Command, globals: () => GlobalOptions): voi
         if (!o.follow) {
           const logs = await client.jobLogs(id, { ...q, ...(o.tail ? { tail: o.tail } : {}) });
           if (o.json) return printJson(logs);
-          for (const l of logs.lines)
-            (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
+          writeLogLines(logs.lines);
           return;
         }
         let printed = 0;
         let attempt: string | null = null;
-        for (;;) {
-          const [logs, view] = await Promise.all([client.jobLogs(id, q), client.getJob(id)]);
-          if (logs.attempt_id !== attempt) {
-            attempt = logs.attempt_id;
-            printed = o.tail ? Math.max(0, logs.lines.length - o.tail) : 0;
-          }
-          for (const l of logs.lines.slice(printed))
-            (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
-          printed = logs.lines.length;
-          if (TERMINAL.has(view.state)) return;
-          await sleep(500);
-        }
+        await pollUntil(
+          () => Promise.all([client.jobLogs(id, q), client.getJob(id)]),
+          ([, view]) => TERMINAL.has(view.state),
+          {
+            delayMs: 500,
+            onRead: ([logs]) => {
+              if (logs.attempt_id !== attempt) {
+                attempt = logs.attempt_id;
+                printed = o.tail ? Math.max(0, logs.lines.length - o.tail) : 0;
+              }
+              writeLogLines(logs.lines.slice(printed));
+              printed = logs.lines.length;
+            },
+          },
+        );
       },
     );
 }

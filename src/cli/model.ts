@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { clientFrom, type GlobalOptions, number } from './context.js';
-import { printJson, since, table } from './output.js';
+import { printJson, printTable, since } from './output.js';
 
 /** `runplane model list|register|promote|rollback`: the model lifecycle per config. */
 export function registerModel(program: Command, globals: () => GlobalOptions): void {
@@ -21,18 +21,16 @@ export function registerModel(program: Command, globals: () => GlobalOptions): v
         limit: o.limit,
       });
       if (o.json) return printJson({ models });
-      process.stdout.write(
-        `${table(
-          ['MODEL', 'CONFIG', 'STATE', 'PATH', 'PROMOTED', 'UPDATED'],
-          models.map((m) => [
-            m.model_id,
-            m.config_key,
-            m.state,
-            m.path ?? '-',
-            since(m.promoted_at),
-            since(m.updated_at),
-          ]),
-        )}\n`,
+      printTable(
+        ['MODEL', 'CONFIG', 'STATE', 'PATH', 'PROMOTED', 'UPDATED'],
+        models.map((m) => [
+          m.model_id,
+          m.config_key,
+          m.state,
+          m.path ?? '-',
+          since(m.promoted_at),
+          since(m.updated_at),
+        ]),
       );
     });
   model

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { PipelineView } from '../coordination/pipeline-views.js';
 import { CliError, clientFrom, EXIT, type GlobalOptions } from './context.js';
-import { printJson, since, table } from './output.js';
+import { printJson, printTable, printView, since, table } from './output.js';
 
 function describe(p: PipelineView): string {
   return [
@@ -42,8 +42,7 @@ export function registerPipeline(program: Command, globals: () => GlobalOptions)
         throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.usage);
       }
       const p = await clientFrom(globals()).startPipeline(text);
-      if (o.json) return printJson(p);
-      process.stdout.write(`${describe(p)}\n`);
+      printView(p, o.json, describe);
     });
   pipeline
     .command('status [config]')
@@ -52,26 +51,22 @@ export function registerPipeline(program: Command, globals: () => GlobalOptions)
     .action(async (config: string | undefined, o: { json?: boolean }) => {
       const client = clientFrom(globals());
       if (config) {
-        const p = await client.getPipeline(config);
-        if (o.json) return printJson(p);
-        process.stdout.write(`${describe(p)}\n`);
+        printView(await client.getPipeline(config), o.json, describe);
         return;
       }
       const { pipelines } = await client.listPipelines();
       if (o.json) return printJson({ pipelines });
-      process.stdout.write(
-        `${table(
-          ['CONFIG', 'PIPELINE', 'STATUS', 'STAGE', 'ATTEMPT', 'BREAKER', 'UPDATED'],
-          pipelines.map((p) => [
-            p.config_key,
-            p.pipeline_id,
-            p.status,
-            p.stage,
-            p.attempt,
-            p.breaker.state,
-            since(p.updated_at),
-          ]),
-        )}\n`,
+      printTable(
+        ['CONFIG', 'PIPELINE', 'STATUS', 'STAGE', 'ATTEMPT', 'BREAKER', 'UPDATED'],
+        pipelines.map((p) => [
+          p.config_key,
+          p.pipeline_id,
+          p.status,
+          p.stage,
+          p.attempt,
+          p.breaker.state,
+          since(p.updated_at),
+        ]),
       );
     });
   pipeline
@@ -81,7 +76,6 @@ export function registerPipeline(program: Command, globals: () => GlobalOptions)
     .option('--json', 'print JSON')
     .action(async (config: string, o: { reason?: string; json?: boolean }) => {
       const p = await clientFrom(globals()).stopPipeline(config, o.reason);
-      if (o.json) return printJson(p);
-      process.stdout.write(`${describe(p)}\n`);
+      printView(p, o.json, describe);
     });
 }

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { LeagueFileError, parseLeague, runLeague } from '../pods/league.js';
 import type { PodConfigInput, PodView } from '../pods/schemas.js';
 import { CliError, clientFrom, EXIT, type GlobalOptions, number } from './context.js';
-import { printJson, table } from './output.js';
+import { printJson, printTable, printView, readPages, table } from './output.js';
 
 const fmt = (x: number | null | undefined, digits = 3) =>
   x === null || x === undefined ? '-' : x.toFixed(digits);
@@ -75,8 +75,7 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
         seed: o.seed,
         ...(o.config ? { config: readConfig(o.config) } : {}),
       });
-      if (o.json) printJson(pod);
-      else process.stdout.write(`${pod.pod_id}\n`);
+      printView(pod, o.json, (p) => p.pod_id);
     });
 
   pods
@@ -93,19 +92,17 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
         ...(o.limit ? { limit: o.limit } : {}),
       });
       if (o.json) return printJson(page);
-      process.stdout.write(
-        `${table(
-          ['POD', 'STATUS', 'PARTICIPANTS', 'EPOCHS', 'GAMES', 'CONFIDENCE', 'RANKING'],
-          page.pods.map((p) => [
-            p.pod_id,
-            p.stop_reason === 'max_epochs' ? 'converged (max_epochs)' : p.status,
-            p.participants.join(','),
-            p.statistics.epochs_dispatched,
-            p.statistics.games_played,
-            fmt(p.convergence.confidence, 4),
-            p.convergence.ranking.join('>'),
-          ]),
-        )}\n`,
+      printTable(
+        ['POD', 'STATUS', 'PARTICIPANTS', 'EPOCHS', 'GAMES', 'CONFIDENCE', 'RANKING'],
+        page.pods.map((p) => [
+          p.pod_id,
+          p.stop_reason === 'max_epochs' ? 'converged (max_epochs)' : p.status,
+          p.participants.join(','),
+          p.statistics.epochs_dispatched,
+          p.statistics.games_played,
+          fmt(p.convergence.confidence, 4),
+          p.convergence.ranking.join('>'),
+        ]),
       );
     });
 
@@ -115,9 +112,7 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
     .argument('<pod_id>')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const pod = await clientFrom(globals()).getPod(id);
-      if (o.json) printJson(pod);
-      else process.stdout.write(`${describePod(pod)}\n`);
+      printView(await clientFrom(globals()).getPod(id), o.json, describePod);
     });
 
   pods
@@ -161,16 +156,10 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
       const client = clientFrom(globals());
       let targets = ids;
       if (o.all) {
-        targets = [];
-        let cursor: string | null = null;
-        do {
-          const page: { pods: PodView[]; next_cursor: string | null } = await client.listPods({
-            limit: 1000,
-            ...(cursor ? { cursor } : {}),
-          });
-          targets.push(...page.pods.map((p) => p.pod_id));
-          cursor = page.next_cursor;
-        } while (cursor);
+        const { items } = await readPages('pods', undefined, true, (cursor) =>
+          client.listPods({ limit: 1000, ...(cursor ? { cursor } : {}) }),
+        );
+        targets = items.map((p) => p.pod_id);
       }
       if (targets.length === 0) throw new CliError('name pods, or give --all', EXIT.usage);
       let out = '';
@@ -197,21 +186,19 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
         ...(o.limit ? { limit: o.limit } : {}),
       });
       if (o.json) return printJson(page);
-      process.stdout.write(
-        `${table(
-          ['POD', 'GAME', 'EPOCH', 'PLACEMENTS', 'TURNS', 'REPLAY'],
-          page.games.map((g) => [
-            g.pod_id,
-            g.game_id,
-            g.epoch,
-            Object.entries(g.placements)
-              .sort((a, b) => a[1] - b[1])
-              .map(([p, k]) => `${k}:${p}`)
-              .join(' '),
-            g.turns,
-            g.replay,
-          ]),
-        )}\n`,
+      printTable(
+        ['POD', 'GAME', 'EPOCH', 'PLACEMENTS', 'TURNS', 'REPLAY'],
+        page.games.map((g) => [
+          g.pod_id,
+          g.game_id,
+          g.epoch,
+          Object.entries(g.placements)
+            .sort((a, b) => a[1] - b[1])
+            .map(([p, k]) => `${k}:${p}`)
+            .join(' '),
+          g.turns,
+          g.replay,
+        ]),
       );
     });
 
@@ -234,8 +221,7 @@ export function registerPods(program: Command, globals: () => GlobalOptions): vo
     .option('--json', 'print JSON')
     .action(async (o: { limit?: number; json?: boolean }) => {
       const board = await clientFrom(globals()).leaderboard(o.limit);
-      if (o.json) return printJson(board);
-      process.stdout.write(`${formatLeaderboard(board.participants)}\n`);
+      printView(board, o.json, (b) => formatLeaderboard(b.participants));
     });
 
   const league = program.command('league').description('leagues of pods built by the matchmaker');

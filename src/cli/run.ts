@@ -6,7 +6,15 @@ import { ApiError, type RunplaneClient } from '../client/client.js';
 import type { CommandEnvelope, CommandView, RunListQuery, RunView } from '../runs/schemas.js';
 import { sleep } from '../shared/sleep.js';
 import { CliError, clientFrom, collect, EXIT, type GlobalOptions, keyValues, number } from './context.js';
-import { printJson, since, table } from './output.js';
+import {
+  type ListingOptions,
+  listingOptions,
+  printJson,
+  printListing,
+  printView,
+  since,
+  table,
+} from './output.js';
 
 const ENDED = new Set(['completed', 'failed', 'errored', 'terminated']);
 
@@ -76,6 +84,14 @@ function actorId(explicit: string | undefined): string {
   }
 }
 
+/** `run list`: its filters, then paging and output. */
+type ListRunsOptions = {
+  status?: string;
+  health?: string;
+  label?: string[];
+  sweep?: string;
+} & ListingOptions;
+
 interface CommandOptions {
   actor?: string;
   id?: string;
@@ -98,8 +114,7 @@ async function sendCommand(
     payload,
   };
   const cmd = await client.sendCommand(runId, envelope);
-  if (o.json) printJson(cmd);
-  else process.stdout.write(`${cmd.id} ${cmd.type} ${runId}\n`);
+  printView(cmd, o.json, (c) => `${c.id} ${c.type} ${runId}`);
 }
 
 const commandOptions = (c: Command): Command =>
@@ -212,66 +227,43 @@ async function watch(
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
   const run = program.command('run').description('inspect and control training runs');
 
-  run
-    .command('list')
-    .description('list runs (newest first)')
-    .option('--status <status>', 'only runs in this status')
-    .option('--health <health>', 'healthy, heartbeat_stale or unresponsive')
-    .option('-l, --label <k=v>', 'only runs with this label (repeatable)', collect)
-    .option('--sweep <sweep_id>', 'only trials of this sweep')
-    .option('--limit <n>', 'page size (default 100)', number('--limit'))
-    .option('--cursor <cursor>', 'continue after this cursor')
-    .option('--all', 'follow next_cursor to the end')
-    .option('--json', 'print JSON')
-    .action(
-      async (o: {
-        status?: string;
-        health?: string;
-        label?: string[];
-        sweep?: string;
-        limit?: number;
-        cursor?: string;
-        all?: boolean;
-        json?: boolean;
-      }) => {
-        const client = clientFrom(globals());
-        if (o.label) keyValues(o.label, '--label'); // a usage error before any request
-        const runs: RunView[] = [];
-        let cursor = o.cursor;
-        let next: string | null = null;
-        do {
-          const page = await client.listRuns({
-            ...(o.status ? { status: o.status as RunListQuery['status'] } : {}),
-            ...(o.health ? { health: o.health as RunListQuery['health'] } : {}),
-            ...(o.label ? { label: o.label } : {}),
-            ...(o.sweep ? { sweep: o.sweep } : {}),
-            ...(o.limit ? { limit: o.limit } : {}),
-            ...(cursor ? { cursor } : {}),
-          });
-          runs.push(...page.runs);
-          next = page.next_cursor;
-          cursor = next ?? undefined;
-        } while (o.all && next);
-        if (o.json) return printJson({ runs, next_cursor: next });
-        process.stdout.write(
-          `${table(
-            ['RUN', 'NAME', 'STATUS', 'HEALTH', 'STEP', 'LOSS', 'CKPT', 'HEARTBEAT', 'CREATED'],
-            runs.map((r) => [
-              r.run_id,
-              r.name,
-              r.status,
-              r.health,
-              r.step,
-              fmt(r.loss),
-              r.checkpoint_version,
-              since(r.last_heartbeat_at),
-              since(r.created_at),
-            ]),
-          )}\n`,
-        );
-        if (next && !o.all) process.stderr.write(`more: --cursor ${next}\n`);
-      },
+  listingOptions(
+    run
+      .command('list')
+      .description('list runs (newest first)')
+      .option('--status <status>', 'only runs in this status')
+      .option('--health <health>', 'healthy, heartbeat_stale or unresponsive')
+      .option('-l, --label <k=v>', 'only runs with this label (repeatable)', collect)
+      .option('--sweep <sweep_id>', 'only trials of this sweep'),
+  ).action(async (o: ListRunsOptions) => {
+    const client = clientFrom(globals());
+    if (o.label) keyValues(o.label, '--label'); // a usage error before any request
+    await printListing(
+      'runs',
+      o,
+      (cursor) =>
+        client.listRuns({
+          ...(o.status ? { status: o.status as RunListQuery['status'] } : {}),
+          ...(o.health ? { health: o.health as RunListQuery['health'] } : {}),
+          ...(o.label ? { label: o.label } : {}),
+          ...(o.sweep ? { sweep: o.sweep } : {}),
+          ...(o.limit ? { limit: o.limit } : {}),
+          ...(cursor ? { cursor } : {}),
+        }),
+      ['RUN', 'NAME', 'STATUS', 'HEALTH', 'STEP', 'LOSS', 'CKPT', 'HEARTBEAT', 'CREATED'],
+      (r) => [
+        r.run_id,
+        r.name,
+        r.status,
+        r.health,
+        r.step,
+        fmt(r.loss),
+        r.checkpoint_version,
+        since(r.last_heartbeat_at),
+        since(r.created_at),
+      ],
     );
+  });
 
   run
     .command('show')
@@ -279,9 +271,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .argument('<run_id>')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const view = await clientFrom(globals()).getRun(id);
-      if (o.json) printJson(view);
-      else process.stdout.write(`${describe(view)}\n`);
+      printView(await clientFrom(globals()).getRun(id), o.json, describe);
     });
 
   run
@@ -398,9 +388,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .argument('<run_id>')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const res = await clientFrom(globals()).listCommands(id);
-      if (o.json) printJson(res);
-      else process.stdout.write(`${commandTable(res.commands)}\n`);
+      printView(await clientFrom(globals()).listCommands(id), o.json, (res) => commandTable(res.commands));
     });
 
   run
@@ -412,8 +400,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .option('--json', 'print JSON')
     .action(async (id: string, o: { seconds: number; reason: string; json?: boolean }) => {
       const view = await clientFrom(globals()).extendLiveness(id, { extend_s: o.seconds, reason: o.reason });
-      if (o.json) printJson(view);
-      else process.stdout.write(`${view.run_id} ${view.status} ${view.health}\n`);
+      printView(view, o.json, (v) => `${v.run_id} ${v.status} ${v.health}`);
     });
 
   run

@@ -10,7 +10,7 @@ import type { AnalysisWire, SweepWire, TrialWire } from '../sweeps/schemas.js';
 import { parseSweepText } from '../sweeps/sweep-file.js';
 import { trialsCsv } from '../sweeps/views.js';
 import { CliError, clientFrom, EXIT, type GlobalOptions, number } from './context.js';
-import { printJson, table } from './output.js';
+import { pollUntil, printJson, printTable, printView, table } from './output.js';
 
 const FINAL = new Set(['completed', 'stopped', 'failed']);
 
@@ -46,22 +46,25 @@ export function progressLine(s: SweepWire, width = 30): string {
   return `${bar} ${done + failed}/${s.max_trials ?? '?'} done ${done}, running ${running}, pending ${pending}, failed ${failed}, ${best}  [${s.status}]`;
 }
 
+/** Polls the sweep every second, drawing its progress line on stderr, until it is final. */
 async function follow(client: RunplaneClient, id: string, json: boolean): Promise<SweepWire> {
   const tty = process.stderr.isTTY === true;
   let last = '';
-  for (;;) {
-    const s = await client.getSweep(id);
-    const line = progressLine(s);
-    if (!json && line !== last) {
-      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-      last = line;
-    }
-    if (FINAL.has(s.status)) {
-      if (!json && tty) process.stderr.write('\n');
-      return s;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  const final = await pollUntil(
+    () => client.getSweep(id),
+    (s) => FINAL.has(s.status),
+    {
+      delayMs: 1000,
+      onRead: (s) => {
+        const line = progressLine(s);
+        if (json || line === last) return;
+        process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+        last = line;
+      },
+    },
+  );
+  if (!json && tty) process.stderr.write('\n');
+  return final;
 }
 
 function readSweepFile(path: string): Record<string, unknown> {
@@ -188,16 +191,14 @@ export function registerSweep(program: Command, globals: () => GlobalOptions): v
       const client = clientFrom(globals());
       const created = await client.createSweep(readSweepFile(file));
       if (o.detach) {
-        if (o.json) printJson(created);
-        else process.stdout.write(`${created.sweep_id}\n`);
+        printView(created, o.json, (c) => c.sweep_id);
         return;
       }
       process.stderr.write(
         `sweep ${created.sweep_id} started (${created.name}); Ctrl-C stops following, not the sweep\n`,
       );
       const final = await follow(client, created.sweep_id, o.json === true);
-      if (o.json) printJson(final);
-      else process.stdout.write(`${summary(final)}\n`);
+      printView(final, o.json, summary);
       if (final.status !== 'completed') process.exitCode = EXIT.failed;
     });
 
@@ -233,19 +234,17 @@ export function registerSweep(program: Command, globals: () => GlobalOptions): v
         printJson(page);
         return;
       }
-      process.stdout.write(
-        `${table(
-          ['sweep', 'name', 'status', 'trials', 'best', 'optimizer', 'scheduler'],
-          page.sweeps.map((s) => [
-            s.sweep_id,
-            s.name,
-            s.status,
-            s.trial_count,
-            fmt(s.best?.value),
-            s.optimizer,
-            s.scheduler,
-          ]),
-        )}\n`,
+      printTable(
+        ['sweep', 'name', 'status', 'trials', 'best', 'optimizer', 'scheduler'],
+        page.sweeps.map((s) => [
+          s.sweep_id,
+          s.name,
+          s.status,
+          s.trial_count,
+          fmt(s.best?.value),
+          s.optimizer,
+          s.scheduler,
+        ]),
       );
     });
 
@@ -383,19 +382,17 @@ export function registerSweep(program: Command, globals: () => GlobalOptions): v
         f(result.a),
         f(result.b),
       ];
-      process.stdout.write(
-        `${table(
-          ['', a.sweep_id, b.sweep_id],
-          [
-            row('name', (x) => x.name),
-            row('status', (x) => x.status),
-            row('trials', (x) => x.trials),
-            row('completed', (x) => x.completed),
-            row(`best ${result.metric ?? ''}`, (x) => fmt(x.best?.value)),
-            row('best params', (x) => (x.best ? paramsText(x.best.params) : '-')),
-            row(`median ${result.metric ?? ''}`, (x) => fmt(x.median)),
-          ],
-        )}\n`,
+      printTable(
+        ['', a.sweep_id, b.sweep_id],
+        [
+          row('name', (x) => x.name),
+          row('status', (x) => x.status),
+          row('trials', (x) => x.trials),
+          row('completed', (x) => x.completed),
+          row(`best ${result.metric ?? ''}`, (x) => fmt(x.best?.value)),
+          row('best params', (x) => (x.best ? paramsText(x.best.params) : '-')),
+          row(`median ${result.metric ?? ''}`, (x) => fmt(x.median)),
+        ],
       );
       if (!result.same_metric) process.stdout.write('note: the sweeps optimise different metrics\n');
       if (test)

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { clientFrom, type GlobalOptions } from './context.js';
-import { printJson, table } from './output.js';
+import { printJson, printTable, printView } from './output.js';
 
 export function registerToken(program: Command, globals: () => GlobalOptions): void {
   const token = program.command('token').description('issue, list and revoke API tokens (admin)');
@@ -12,8 +12,7 @@ export function registerToken(program: Command, globals: () => GlobalOptions): v
     .option('--json', 'print JSON')
     .action(async (o: { role: string; name?: string; json?: boolean }) => {
       const t = await clientFrom(globals()).createToken(o.role, o.name);
-      if (o.json) printJson(t);
-      else process.stdout.write(`${t.token}\n`);
+      printView(t, o.json, (x) => x.token);
     });
   token
     .command('list')
@@ -22,11 +21,9 @@ export function registerToken(program: Command, globals: () => GlobalOptions): v
     .action(async (o: { json?: boolean }) => {
       const { tokens } = await clientFrom(globals()).listTokens();
       if (o.json) return printJson({ tokens });
-      process.stdout.write(
-        `${table(
-          ['TOKEN', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
-          tokens.map((t) => [t.token_id, t.name, t.role, t.created_at, t.revoked_at]),
-        )}\n`,
+      printTable(
+        ['TOKEN', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
+        tokens.map((t) => [t.token_id, t.name, t.role, t.created_at, t.revoked_at]),
       );
     });
   token

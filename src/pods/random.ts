@@ -4,8 +4,10 @@
  * the same inputs always give the same answer: a pod's convergence verdict is reproducible.
  */
 
+import { acklamNormalQuantile, fnv1a32, shuffleInPlace, type Uniform } from '../shared/random.js';
+
 /** A uniform [0, 1) generator. */
-export type Rng = () => number;
+export type Rng = Uniform;
 
 /** Mixes any integers into one 32-bit seed (order matters). */
 export function mixSeed(...parts: number[]): number {
@@ -26,12 +28,7 @@ export function mixSeed(...parts: number[]): number {
 
 /** A 32-bit hash of a string (FNV-1a), to derive seeds from ids. */
 export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a32(s);
 }
 
 /** mulberry32: small, fast and good enough for simulation and Monte Carlo. */
@@ -85,14 +82,7 @@ export function dirichlet(rng: Rng, alpha: readonly number[]): number[] {
 
 /** Fisher-Yates shuffle into a new array. */
 export function shuffled<T>(items: readonly T[], rng: Rng): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const t = out[i] as T;
-    out[i] = out[j] as T;
-    out[j] = t;
-  }
-  return out;
+  return shuffleInPlace([...items], rng);
 }
 
 /** Standard normal CDF (Abramowitz-Stegun 7.1.26 via erf; |error| < 1.5e-7). */
@@ -118,31 +108,5 @@ export function normalTail(x: number): number {
 
 /** Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation; relative error < 1.2e-9). */
 export function normalQuantile(p: number): number {
-  if (p <= 0) return Number.NEGATIVE_INFINITY;
-  if (p >= 1) return Number.POSITIVE_INFINITY;
-  const a = [
-    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
-    2.506628277459239,
-  ];
-  const b = [
-    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
-  ];
-  const c = [
-    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const lo = 0.02425;
-  const poly = (cs: number[], x: number) => cs.reduce((acc, k) => acc * x + k, 0);
-  if (p < lo) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return poly(c, q) / (poly(d, q) * q + 1);
-  }
-  if (p > 1 - lo) {
-    const q = Math.sqrt(-2 * Math.log(1 - p));
-    return -poly(c, q) / (poly(d, q) * q + 1);
-  }
-  const q = p - 0.5;
-  const r = q * q;
-  return (poly(a, r) * q) / (poly(b, r) * r + 1);
+  return acklamNormalQuantile(p);
 }

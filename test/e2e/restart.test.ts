@@ -3,35 +3,12 @@
  * the workers find it again by themselves, no acknowledged job is lost and none runs twice.
  * On SQLite always, and on Postgres when it is reachable.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError, RunplaneClient } from '../../src/client/client.js';
+import { describe, expect } from 'vitest';
+import { ApiError } from '../../src/client/client.js';
 import { eventually } from '../helpers/controller.js';
-import {
-  cleanup,
-  cliAs,
-  counts,
-  freePort,
-  listAll,
-  readLines,
-  sh,
-  startUp,
-  startWorker,
-  tempDir,
-} from '../helpers/processes.js';
-import { PG_URL, serviceAvailable } from '../helpers/services.js';
-import { dropSchema } from '../helpers/store.js';
-
-const pgOk = await serviceAvailable('postgres');
-
-const schemas: string[] = [];
-afterEach(async () => {
-  await cleanup();
-  for (const schema of schemas.splice(0)) await dropSchema(schema);
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { counts, listAll, readLines, sh, tempDir } from '../helpers/processes.js';
+import { itOnEachStore, sleep, startRestartableUp } from '../helpers/restart.js';
 
 /** Submitted upfront, all acknowledged before the crash; a trickle then goes on through it. */
 const UPFRONT = 100;
@@ -39,19 +16,13 @@ const UPFRONT = 100;
 const AFTER_RESTART = 10;
 
 async function crashAndRestart(databaseUrl?: string): Promise<void> {
-  const port = await freePort();
-  const dataDir = tempDir('runplane-e2e-data-');
   // A generous worker timeout: this test is about the controller going away, not workers.
-  const upOpts = { port, dataDir, workerTimeout: '20s', ...(databaseUrl ? { databaseUrl } : {}) };
-  let up = await startUp(upOpts);
-  const cli = cliAs(up.url, up.adminToken);
-  const token = await cli(['token', 'create', '--role', 'worker']);
-  expect(token.code, token.stderr).toBe(0);
-  const workers = await Promise.all([
-    startWorker(up.url, token.stdout.trim(), 'e2e-a'),
-    startWorker(up.url, token.stdout.trim(), 'e2e-b'),
-  ]);
-  const client = new RunplaneClient(up.url, up.adminToken);
+  const cluster = await startRestartableUp({
+    dataDirPrefix: 'runplane-e2e-data-',
+    workerTimeout: '20s',
+    databaseUrl,
+  });
+  const { cli, client, workers } = cluster;
 
   const ran = join(tempDir(), 'ran.txt');
   const command = sh(`echo "$RUNPLANE_JOB_ID" >> ${ran}; sleep 0.2`);
@@ -86,13 +57,13 @@ async function crashAndRestart(databaseUrl?: string): Promise<void> {
 
   // Mid-load: about 40 % done, jobs running on both workers, more arriving.
   await eventually(async () => (await listAll(client, { state: 'SUCCEEDED' })).length >= 60, 120_000, 100);
-  await up.kill9();
+  await cluster.up.kill9();
   // Jobs running at the crash finish meanwhile; their reports must wait for the restart.
   await sleep(1000);
 
-  up = await startUp(upOpts);
+  await cluster.restart();
   restarted = true;
-  expect(up.url).toBe(client.baseUrl);
+  expect(cluster.up.url).toBe(client.baseUrl);
   await trickle;
   expect(refused).toBeGreaterThan(0);
   expect(acked.size).toBeGreaterThanOrEqual(UPFRONT + AFTER_RESTART);
@@ -127,17 +98,5 @@ async function crashAndRestart(databaseUrl?: string): Promise<void> {
 }
 
 describe('runplane up killed with SIGKILL mid-load and restarted', () => {
-  it('loses no job and runs none twice (SQLite)', async () => {
-    await crashAndRestart();
-  }, 300_000);
-
-  it.skipIf(!pgOk)(
-    'loses no job and runs none twice (Postgres)',
-    async () => {
-      const schema = `e2e_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-      schemas.push(schema);
-      await crashAndRestart(`${PG_URL}?schema=${schema}`);
-    },
-    300_000,
-  );
+  itOnEachStore('loses no job and runs none twice', crashAndRestart, 300_000);
 });

@@ -5,34 +5,13 @@
  * lost, none duplicated, no suggestion repeated), trial numbers are 0..n-1, every attempt ran
  * at most once, and max_trials counted across the restarts. SQLite always; Postgres when reachable.
  */
-import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RunplaneClient } from '../../src/client/client.js';
+import { describe, expect } from 'vitest';
 import type { SweepWire } from '../../src/sweeps/schemas.js';
 import { eventually } from '../helpers/controller.js';
-import {
-  cleanup,
-  cliAs,
-  counts,
-  freePort,
-  readLines,
-  startUp,
-  startWorker,
-  tempDir,
-} from '../helpers/processes.js';
-import { PG_URL, serviceAvailable } from '../helpers/services.js';
-import { dropSchema } from '../helpers/store.js';
-
-const pgOk = await serviceAvailable('postgres');
-const schemas: string[] = [];
-afterEach(async () => {
-  await cleanup();
-  for (const schema of schemas.splice(0)) await dropSchema(schema);
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { counts, readLines, tempDir } from '../helpers/processes.js';
+import { itOnEachStore, sleep, startRestartableUp } from '../helpers/restart.js';
 
 /**
  * A trainer that records that it ran, works a little, and reports its objective, retrying
@@ -71,18 +50,13 @@ const XS = [0, 0.2, 0.4, 0.6, 0.8, 1];
 const YS = [0, 1, 2];
 
 async function crashLoop(databaseUrl?: string): Promise<void> {
-  const port = await freePort();
-  const dataDir = tempDir('runplane-e2e-sweep-');
-  const upOpts = { port, dataDir, workerTimeout: '30s', ...(databaseUrl ? { databaseUrl } : {}) };
-  let up = await startUp(upOpts);
-  const cli = cliAs(up.url, up.adminToken);
-  const token = await cli(['token', 'create', '--role', 'worker']);
-  expect(token.code, token.stderr).toBe(0);
-  await Promise.all([
-    startWorker(up.url, token.stdout.trim(), 'e2e-a', { cpu: 2 }),
-    startWorker(up.url, token.stdout.trim(), 'e2e-b', { cpu: 2 }),
-  ]);
-  const client = new RunplaneClient(up.url, up.adminToken);
+  const cluster = await startRestartableUp({
+    dataDirPrefix: 'runplane-e2e-sweep-',
+    workerTimeout: '30s',
+    databaseUrl,
+    worker: { cpu: 2 },
+  });
+  const { client } = cluster;
   const ran = join(tempDir(), 'ran.txt');
   const trainer = writeTrainer(tempDir(), ran);
   const sweep = await client.createSweep({
@@ -104,9 +78,9 @@ async function crashLoop(databaseUrl?: string): Promise<void> {
     const delay = 300 + Math.floor(Math.random() * 2000);
     delays.push(delay);
     await sleep(delay);
-    await up.kill9();
+    await cluster.up.kill9();
     await sleep(Math.floor(Math.random() * 500));
-    up = await startUp(upOpts);
+    await cluster.restart();
   }
 
   const done = await eventually(
@@ -168,17 +142,5 @@ async function crashLoop(databaseUrl?: string): Promise<void> {
 }
 
 describe('runplane up killed with SIGKILL during a sweep and restarted', () => {
-  it('loses no trial, duplicates none, repeats no suggestion (SQLite)', async () => {
-    await crashLoop();
-  }, 360_000);
-
-  it.skipIf(!pgOk)(
-    'loses no trial, duplicates none, repeats no suggestion (Postgres)',
-    async () => {
-      const schema = `e2e_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-      schemas.push(schema);
-      await crashLoop(`${PG_URL}?schema=${schema}`);
-    },
-    360_000,
-  );
+  itOnEachStore('loses no trial, duplicates none, repeats no suggestion', crashLoop, 360_000);
 });

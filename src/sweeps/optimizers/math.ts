@@ -1,5 +1,7 @@
 /** Numerical helpers: the normal distribution (pdf, cdf, quantile, truncated), the median. */
 
+import { acklamNormalQuantile } from '../../shared/random.js';
+
 export const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** erfc(x) with relative error below 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit). */
@@ -35,41 +37,11 @@ export function normPdf(x: number): number {
   return Math.exp(-0.5 * x * x - LOG_SQRT_2PI);
 }
 
-/** Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, one Halley step). */
+/** Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, refined by one Halley step). */
 export function normPpf(p: number): number {
   if (p <= 0) return Number.NEGATIVE_INFINITY;
   if (p >= 1) return Number.POSITIVE_INFINITY;
-  const a = [
-    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
-    2.506628277459239,
-  ];
-  const b = [
-    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
-  ];
-  const c = [
-    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const lowP = 0.02425;
-  let x: number;
-  if (p < lowP) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    x =
-      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
-      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
-  } else if (p <= 1 - lowP) {
-    const q = p - 0.5;
-    const r = q * q;
-    x =
-      ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
-      (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
-  } else {
-    const q = Math.sqrt(-2 * Math.log(1 - p));
-    x =
-      -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
-      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
-  }
+  let x = acklamNormalQuantile(p);
   if (p > 1e-300 && p < 1 - 1e-16) {
     const e = normCdf(x) - p;
     const u = e * Math.sqrt(2 * Math.PI) * Math.exp(0.5 * x * x);

@@ -4,6 +4,8 @@
  * function of its inputs and independent of how many draws other trials made.
  */
 
+import { FNV1A_OFFSET, fnv1a32, shuffleInPlace } from '../../shared/random.js';
+
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
   let z = state.s;
@@ -14,14 +16,8 @@ function splitmix32(state: { s: number }): number {
 
 /** 32-bit FNV-1a over the parts' text, mixed once more so nearby seeds diverge. */
 export function hashParts(...parts: ReadonlyArray<string | number>): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    const s = `${String(part)}\u0000`;
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  }
+  let h = FNV1A_OFFSET;
+  for (const part of parts) h = fnv1a32(`${String(part)}\u0000`, h);
   return splitmix32({ s: h });
 }
 
@@ -112,14 +108,9 @@ export class Rng {
     return weights.length - 1;
   }
 
+  /** Fisher-Yates shuffle of `items` in place; returns `items`. */
   shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = items[i] as T;
-      items[i] = items[j] as T;
-      items[j] = t;
-    }
-    return items;
+    return shuffleInPlace(items, () => this.next());
   }
 }
 
