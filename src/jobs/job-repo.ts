@@ -43,24 +43,33 @@ const PENDING_COLUMNS = [
 
 /** SQL for jobs and their attempts. One statement per method. */
 export const jobRepo = {
-  async insert(tx: Executor, job: NewJobRow): Promise<number> {
-    const r = await tx.insertInto('jobs').values(job).returning('seq').executeTakeFirstOrThrow();
-    return r.seq;
+  /** Inserts jobs in order (their seq follows it), in statements of 100; id → seq. */
+  async insertMany(tx: Executor, jobs: readonly NewJobRow[]): Promise<Map<string, number>> {
+    const seqs = new Map<string, number>();
+    for (let i = 0; i < jobs.length; i += 100) {
+      const rows = await tx
+        .insertInto('jobs')
+        .values(jobs.slice(i, i + 100))
+        .returning(['id', 'seq'])
+        .execute();
+      for (const r of rows) seqs.set(r.id, r.seq);
+    }
+    return seqs;
   },
 
-  async insertLabels(
+  /** Labels of many jobs, in statements of 500 rows. */
+  async insertLabelsMany(
     tx: Executor,
-    jobId: string,
-    jobSeq: number,
-    labels: Record<string, string>,
+    jobs: ReadonlyArray<{ jobId: string; jobSeq: number; labels: Record<string, string> }>,
   ): Promise<void> {
-    const rows = Object.entries(labels).map(([key, value]) => ({
-      job_id: jobId,
-      job_seq: jobSeq,
-      key,
-      value,
-    }));
-    if (rows.length > 0) await tx.insertInto('job_labels').values(rows).execute();
+    const rows = jobs.flatMap((j) =>
+      Object.entries(j.labels).map(([key, value]) => ({ job_id: j.jobId, job_seq: j.jobSeq, key, value })),
+    );
+    for (let i = 0; i < rows.length; i += 500)
+      await tx
+        .insertInto('job_labels')
+        .values(rows.slice(i, i + 500))
+        .execute();
   },
 
   async get(db: Executor, id: string): Promise<JobRow | undefined> {
@@ -72,14 +81,26 @@ export const jobRepo = {
     return db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
   },
 
-  async existsByName(db: Executor, parentKey: string, name: string): Promise<boolean> {
-    const r = await db
-      .selectFrom('jobs')
-      .select('id')
-      .where('parent_key', '=', parentKey)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    return r !== undefined;
+  /** Which of these (parent_key, name) pairs are taken, as `${parent_key}\0${name}` keys. */
+  async takenNames(
+    db: Executor,
+    pairs: ReadonlyArray<{ parent_key: string; name: string }>,
+  ): Promise<Set<string>> {
+    const byParent = new Map<string, string[]>();
+    for (const p of pairs) byParent.set(p.parent_key, [...(byParent.get(p.parent_key) ?? []), p.name]);
+    const taken = new Set<string>();
+    for (const [parentKey, names] of byParent) {
+      for (let i = 0; i < names.length; i += 500) {
+        const rows = await db
+          .selectFrom('jobs')
+          .select('name')
+          .where('parent_key', '=', parentKey)
+          .where('name', 'in', names.slice(i, i + 500))
+          .execute();
+        for (const r of rows) taken.add(nameKey(parentKey, r.name));
+      }
+    }
+    return taken;
   },
 
   async list(db: Executor, f: JobFilter): Promise<JobRow[]> {
@@ -367,3 +388,8 @@ export const jobRepo = {
     return Number(r.numUpdatedRows) > 0;
   },
 };
+
+/** The key of a job name under its parent (`parent_key` is '' for top-level jobs). */
+export function nameKey(parentKey: string, name: string): string {
+  return `${parentKey}\u0000${name}`;
+}

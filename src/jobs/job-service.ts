@@ -5,7 +5,7 @@ import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
 import { currentTraceparent, TRACEPARENT_ENV } from '../tracing/context.js';
-import { jobRepo, type NewJobRow } from './job-repo.js';
+import { jobRepo, type NewJobRow, nameKey } from './job-repo.js';
 import { lifecycle } from './lifecycle.js';
 import { logRepo } from './log-repo.js';
 import { DEFAULT_RESOURCES, isTerminal, type JobState, RUN_TOKEN_ENV } from './model.js';
@@ -65,15 +65,20 @@ export class JobService {
       const now = this.clock.now();
       try {
         const outcomes = await this.store.write(async (tx) => {
+          const rows = batch.map((item) => newJobRow(item.req, newId('job', now), now));
+          const writer = new LaunchWriter(tx, await jobRepo.takenNames(tx, rows), now);
           const out: Array<{ job_id: string } | AppError> = [];
-          for (const item of batch) {
+          for (const [i, item] of batch.entries()) {
+            const row = rows[i];
+            if (!row) continue;
             try {
-              out.push(await this.insertJob(tx, item.req, now));
+              out.push(await this.insertJob(tx, writer, item.req, row, now));
             } catch (err) {
               if (!(err instanceof AppError)) throw err;
               out.push(err);
             }
           }
+          await writer.flush();
           return out;
         });
         for (const [i, o] of outcomes.entries()) {
@@ -88,9 +93,19 @@ export class JobService {
     this.flushingLaunches = false;
   }
 
-  private async insertJob(tx: Tx, req: JobRequest, now: number): Promise<{ job_id: string }> {
-    const row = newJobRow(req, newId('job', now), now);
+  /**
+   * Checks one launch and queues its row in the batch's writer. A launch with a parent, a gang
+   * or a run is checked against the store, so the rows queued before it are written first.
+   */
+  private async insertJob(
+    tx: Tx,
+    writer: LaunchWriter,
+    req: JobRequest,
+    row: NewJobRow,
+    now: number,
+  ): Promise<{ job_id: string }> {
     const { id, name, parent_key: parentKey } = row;
+    if (req.parent_job_id || req.gang || req.run_id) await writer.flush();
     if (req.parent_job_id) {
       const parent = await jobRepo.get(tx, req.parent_job_id);
       if (!parent) {
@@ -102,7 +117,7 @@ export class JobService {
         throw conflict('PARENT_TERMINAL', `parent job ${parent.id} is already ${parent.state}`);
       }
     }
-    if (await jobRepo.existsByName(tx, parentKey, name)) {
+    if (writer.nameTaken(parentKey, name)) {
       throw conflict('DUPLICATE_JOB_NAME', `a job named "${name}" already exists under this parent`);
     }
     if (req.gang) {
@@ -124,21 +139,9 @@ export class JobService {
         [RUN_TOKEN_ENV]: token,
       });
     }
-    const seq = await jobRepo.insert(tx, row);
-    await jobRepo.insertLabels(tx, id, seq, req.labels ?? {});
-    await outboxRepo.append(
-      tx,
-      [
-        // In the job's own trace, not the group commit's (whichever launch started it).
-        event(
-          'job.submitted',
-          id,
-          { job_id: id, name, parent_job_id: row.parent_job_id, run_id: row.run_id },
-          req.env?.[TRACEPARENT_ENV] ?? null,
-        ),
-      ],
-      now,
-    );
+    writer.add(row, req.labels ?? {}, req.env?.[TRACEPARENT_ENV] ?? null);
+    // A gang's next member counts this one; a child may name it as its parent.
+    if (req.gang) await writer.flush();
     return { job_id: id };
   }
 
@@ -208,6 +211,57 @@ export class JobService {
     }
     for (const [s, rest] of Object.entries(partial)) if (rest !== '') lines.push({ stream: s, line: rest });
     return { job_id: id, attempt_id: attempt.id, lines: q.tail === undefined ? lines : lines.slice(-q.tail) };
+  }
+}
+
+/**
+ * The rows of a launch batch, written together: one statement for the jobs, one for their
+ * labels, their events with the transaction's. Names are checked against the store once for the
+ * whole batch and against the batch itself.
+ */
+class LaunchWriter {
+  private queued: Array<{ row: NewJobRow; labels: Record<string, string>; traceparent: string | null }> = [];
+
+  constructor(
+    private readonly tx: Tx,
+    private readonly taken: Set<string>,
+    private readonly now: number,
+  ) {}
+
+  nameTaken(parentKey: string, name: string): boolean {
+    return this.taken.has(nameKey(parentKey, name));
+  }
+
+  add(row: NewJobRow, labels: Record<string, string>, traceparent: string | null): void {
+    this.taken.add(nameKey(row.parent_key, row.name));
+    this.queued.push({ row, labels, traceparent });
+  }
+
+  async flush(): Promise<void> {
+    const jobs = this.queued;
+    if (jobs.length === 0) return;
+    this.queued = [];
+    const seqs = await jobRepo.insertMany(
+      this.tx,
+      jobs.map((j) => j.row),
+    );
+    await jobRepo.insertLabelsMany(
+      this.tx,
+      jobs.map((j) => ({ jobId: j.row.id, jobSeq: seqs.get(j.row.id) ?? 0, labels: j.labels })),
+    );
+    await outboxRepo.append(
+      this.tx,
+      jobs.map(({ row, traceparent }) =>
+        // In the job's own trace, not the group commit's (whichever launch started it).
+        event(
+          'job.submitted',
+          row.id,
+          { job_id: row.id, name: row.name, parent_job_id: row.parent_job_id, run_id: row.run_id },
+          traceparent,
+        ),
+      ),
+      this.now,
+    );
   }
 }
 

@@ -177,6 +177,51 @@ forEachDialect((dialect) => {
     expect((await t.admin.listJobs({ parent: p2.job_id })).jobs.map((j) => j.job_id)).toEqual([other.job_id]);
   });
 
+  it('launches sent together are checked one by one: names and gangs within the burst, labels kept', async () => {
+    const t = await start({ workers: 0 });
+    const settle = (p: Promise<{ job_id: string }>) =>
+      p.then(
+        (r) => ({ ok: r.job_id }),
+        (e: unknown) => ({ err: (e as { code?: string }).code }),
+      );
+    // One burst (one group commit): duplicates of a name inside it, a gang of 3 with 4 members.
+    const names = ['a', 'b', 'a', 'c', 'b', 'a'];
+    const outcomes = await Promise.all([
+      ...names.map((name, i) =>
+        settle(t.admin.launchJob({ name, command: ['true'], labels: { i: String(i) } })),
+      ),
+      ...[0, 1, 2, 3].map((i) =>
+        settle(t.admin.launchJob({ name: `g${i}`, command: ['true'], gang: { id: 'burst', size: 3 } })),
+      ),
+    ]);
+    const named = outcomes.slice(0, names.length);
+    // Requests on parallel connections arrive in any order: one launch of each name wins.
+    for (const name of ['a', 'b', 'c']) {
+      const mine = named.filter((_, i) => names[i] === name);
+      expect(mine.filter((o) => 'ok' in o)).toHaveLength(1);
+      for (const o of mine.filter((o) => 'err' in o)) expect(o).toEqual({ err: 'DUPLICATE_JOB_NAME' });
+    }
+    const gang = outcomes.slice(names.length);
+    expect(gang.filter((o) => 'ok' in o)).toHaveLength(3);
+    expect(gang.filter((o) => 'err' in o).map((o) => ('err' in o ? o.err : null))).toEqual(['GANG_FULL']);
+
+    // Each stored once, with its labels and its job.submitted event.
+    const listed = (await t.admin.listJobs({ limit: 100 })).jobs;
+    const ids = [...named, ...gang].flatMap((o) => ('ok' in o ? [o.ok] : []));
+    expect(listed.map((j) => j.job_id).sort()).toEqual([...ids].sort());
+    expect(listed.map((j) => j.name).sort()).toEqual(
+      ['a', 'b', 'c', ...listed.filter((j) => j.name.startsWith('g')).map((j) => j.name)].sort(),
+    );
+    const winner = named.findIndex((o, i) => names[i] === 'c' && 'ok' in o);
+    expect((await t.admin.listJobs({ label: `i=${winner}` })).jobs.map((j) => j.name)).toEqual(['c']);
+    const submitted = await t.ctl.store.db
+      .selectFrom('events')
+      .select('entity_id')
+      .where('type', '=', 'job.submitted')
+      .execute();
+    expect(submitted.map((e) => e.entity_id).sort()).toEqual([...ids].sort());
+  });
+
   it('refuses an unknown parent_job_id with 422 naming the field, and stores nothing', async () => {
     const t = await start();
     const before = await storeCounts(t);
