@@ -20,6 +20,11 @@ export const endpointRepo = {
   },
 
   /** Removes every endpoint of a job that ended; returns what was removed. */
+  async deleteForJobs(tx: Executor, jobIds: readonly string[]): Promise<EndpointRow[]> {
+    if (jobIds.length === 0) return [];
+    return tx.deleteFrom('endpoints').where('job_id', 'in', jobIds).returningAll().execute();
+  },
+
   async deleteForJob(tx: Executor, jobId: string): Promise<EndpointRow[]> {
     return tx.deleteFrom('endpoints').where('job_id', '=', jobId).returningAll().execute();
   },

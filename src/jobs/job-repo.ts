@@ -298,6 +298,28 @@ export const jobRepo = {
     return Number(r.numUpdatedRows) > 0;
   },
 
+  /** Moves many jobs that are in an expected state; returns the ids that moved. */
+  async transitionMany(
+    tx: Executor,
+    ids: readonly string[],
+    expected: readonly string[],
+    set: Partial<Pick<JobRow, 'state' | 'reason' | 'finished_at'>>,
+    now: number,
+  ): Promise<Set<string>> {
+    const moved = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await tx
+        .updateTable('jobs')
+        .set({ ...set, updated_at: now })
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('state', 'in', expected)
+        .returning('id')
+        .execute();
+      for (const r of rows) moved.add(r.id);
+    }
+    return moved;
+  },
+
   async countByState(db: Executor): Promise<Array<{ state: string; n: number }>> {
     const rows = await db
       .selectFrom('jobs')
@@ -373,6 +395,27 @@ export const jobRepo = {
   },
 
   /** Moves an attempt to a new state if it is still in one of `expected`. */
+  /** Moves many attempts that are in an expected state; returns the ids that moved. */
+  async transitionAttempts(
+    tx: Executor,
+    ids: readonly string[],
+    expected: readonly string[],
+    set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
+  ): Promise<Set<string>> {
+    const moved = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await tx
+        .updateTable('attempts')
+        .set(set)
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('state', 'in', expected)
+        .returning('id')
+        .execute();
+      for (const r of rows) moved.add(r.id);
+    }
+    return moved;
+  },
+
   async transitionAttempt(
     tx: Executor,
     id: string,

@@ -28,6 +28,109 @@ export const lifecycle = {
   },
 
   /**
+   * attemptRunning for many attempts at once (a worker's report batch): one statement for the
+   * attempts and one for their jobs, the events in the same order as one by one.
+   */
+  async attemptsRunning(
+    tx: Tx,
+    items: ReadonlyArray<{ attempt: AttemptRow; job: JobRow | undefined }>,
+    now: number,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    const started = await jobRepo.transitionAttempts(
+      tx,
+      items.map((i) => i.attempt.id),
+      ['BUILDING'],
+      { state: 'RUNNING', started_at: now },
+    );
+    const moving = items.filter((i) => started.has(i.attempt.id));
+    const current = moving.filter(
+      ({ attempt, job }) => job && job.current_attempt_id === attempt.id && job.state === 'BUILDING',
+    );
+    const jobsMoved = await jobRepo.transitionMany(
+      tx,
+      current.map((i) => i.attempt.job_id),
+      ['BUILDING'],
+      { state: 'RUNNING' },
+      now,
+    );
+    await outboxRepo.append(
+      tx,
+      moving.flatMap(({ attempt, job }) => [
+        attemptChanged(attempt, 'RUNNING', null, null),
+        ...(job && jobsMoved.has(job.id) && job.current_attempt_id === attempt.id
+          ? [jobChanged(job, 'RUNNING', attempt, null)]
+          : []),
+      ]),
+      now,
+    );
+  },
+
+  /**
+   * attemptEnded for many attempts that SUCCEEDED as their job's current attempt: the job
+   * ends SUCCEEDED with no retry, so three statements serve the whole batch (attempts, jobs,
+   * endpoints). Callers pass only such attempts of jobs that are not terminal.
+   */
+  async attemptsSucceeded(
+    tx: Tx,
+    items: ReadonlyArray<{
+      attempt: AttemptRow;
+      job: JobRow;
+      exitCode: number | null;
+      reason: string | null;
+    }>,
+    now: number,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    const closed = new Set<string>();
+    // One statement per distinct exit code and reason (nearly always one group: 0, none).
+    const groups = new Map<string, { exitCode: number | null; reason: string | null; ids: string[] }>();
+    for (const i of items) {
+      const key = JSON.stringify([i.exitCode, i.reason]);
+      const g = groups.get(key) ?? { exitCode: i.exitCode, reason: i.reason, ids: [] };
+      g.ids.push(i.attempt.id);
+      groups.set(key, g);
+    }
+    for (const g of groups.values())
+      for (const id of await jobRepo.transitionAttempts(tx, g.ids, ['BUILDING', 'RUNNING'], {
+        state: 'SUCCEEDED',
+        exit_code: g.exitCode,
+        reason: g.reason,
+        finished_at: now,
+      }))
+        closed.add(id);
+    const ending = items.filter((i) => closed.has(i.attempt.id));
+    const jobsEnded = await jobRepo.transitionMany(
+      tx,
+      ending.map((i) => i.job.id),
+      ['BUILDING', 'RUNNING'],
+      { state: 'SUCCEEDED', reason: null, finished_at: now },
+      now,
+    );
+    await outboxRepo.append(
+      tx,
+      ending.flatMap(({ attempt, job, exitCode, reason }) => [
+        attemptChanged(attempt, 'SUCCEEDED', exitCode, reason),
+        ...(jobsEnded.has(job.id) ? [jobChanged(job, 'SUCCEEDED', attempt, reason)] : []),
+      ]),
+      now,
+    );
+    const removed = await endpointRepo.deleteForJobs(tx, [...jobsEnded]);
+    await outboxRepo.append(
+      tx,
+      removed.map((e) =>
+        event('endpoint.removed', e.id, {
+          endpoint_id: e.id,
+          name: e.name,
+          job_id: e.job_id,
+          reason: 'job SUCCEEDED',
+        }),
+      ),
+      now,
+    );
+  },
+
+  /**
    * An attempt ended. A report about a superseded attempt only closes that attempt; the job
    * follows the retry policy only for its current attempt.
    */

@@ -206,11 +206,22 @@ export class WorkerService {
           j,
         ]),
       );
-      const left = new Map<string, number>();
+      // Exits per job in this batch.
+      const exits = new Map<string, number>();
       for (const u of body.updates) {
         const jobId = attempts.get(u.attempt_id)?.job_id;
-        if (jobId) left.set(jobId, (left.get(jobId) ?? 0) + 1);
+        if (jobId && u.state !== 'RUNNING') exits.set(jobId, (exits.get(jobId) ?? 0) + 1);
       }
+      // The common cases go in bulk: every RUNNING, then every SUCCEEDED that ends its job (the
+      // job's only exit in the batch, its current attempt). The rest follow one by one, in order.
+      const running: Array<{ attempt: AttemptRow; job: JobRow | undefined }> = [];
+      const succeeded: Array<{
+        attempt: AttemptRow;
+        job: JobRow;
+        exitCode: number | null;
+        reason: string | null;
+      }> = [];
+      const oneByOne: Array<{ u: ReportRequest['updates'][number]; attempt: AttemptRow }> = [];
       for (const u of body.updates) {
         const attempt = attempts.get(u.attempt_id);
         // Reports about attempts of another worker, or unknown ones, change nothing. Neither do
@@ -223,32 +234,43 @@ export class WorkerService {
         }
         // The batch may hold RUNNING and the exit of one attempt: track the attempt's new state.
         attempts.set(attempt.id, { ...attempt, state: u.state });
+        applied++;
         const job = jobs.get(attempt.job_id);
         if (u.state === 'RUNNING') {
-          await lifecycle.attemptRunning(tx, attempt, job, now);
-        } else {
-          for (const w of await lifecycle.attemptEnded(
-            tx,
-            attempt,
-            job,
-            u.state,
-            u.exit_code ?? null,
-            u.reason ?? null,
-            now,
-          )) {
-            wake.add(w);
-          }
-        }
-        applied++;
-        // Keep the cached job current for later updates of this batch (a short job's RUNNING
-        // and exit arrive together). RUNNING has one known effect; after an exit, read it again
-        // only if another update of the same job follows.
-        left.set(attempt.job_id, (left.get(attempt.job_id) ?? 1) - 1);
-        if (job && u.state === 'RUNNING') {
-          if (job.current_attempt_id === attempt.id && job.state === 'BUILDING') {
+          running.push({ attempt, job });
+          // RUNNING has one known effect on the job; later updates of this batch see it.
+          if (job && job.current_attempt_id === attempt.id && job.state === 'BUILDING')
             jobs.set(job.id, { ...job, state: 'RUNNING' });
-          }
-        } else if ((left.get(attempt.job_id) ?? 0) > 0) {
+        } else if (
+          u.state === 'SUCCEEDED' &&
+          job &&
+          job.current_attempt_id === attempt.id &&
+          !isTerminal(job.state as JobState) &&
+          exits.get(job.id) === 1
+        ) {
+          succeeded.push({ attempt, job, exitCode: u.exit_code ?? null, reason: u.reason ?? null });
+        } else {
+          oneByOne.push({ u, attempt });
+        }
+      }
+      await lifecycle.attemptsRunning(tx, running, now);
+      await lifecycle.attemptsSucceeded(tx, succeeded, now);
+      for (const { u, attempt } of oneByOne) {
+        const job = jobs.get(attempt.job_id);
+        for (const w of await lifecycle.attemptEnded(
+          tx,
+          attempt,
+          job,
+          u.state as AttemptOutcome,
+          u.exit_code ?? null,
+          u.reason ?? null,
+          now,
+        )) {
+          wake.add(w);
+        }
+        // After an exit, read the job again only if another exit of it follows.
+        exits.set(attempt.job_id, (exits.get(attempt.job_id) ?? 1) - 1);
+        if ((exits.get(attempt.job_id) ?? 0) > 0) {
           const fresh = await jobRepo.get(tx, attempt.job_id);
           if (fresh) jobs.set(fresh.id, fresh);
         }

@@ -167,6 +167,71 @@ forEachDialect((dialect) => {
     expect((await t.admin.getJob(job_id)).state).toBe('RUNNING');
   });
 
+  it('applies one report batch of mixed updates as the same updates one by one would', async () => {
+    const t = await start({ workers: 0 });
+    const w = await ManualWorker.register(t, 'w', { cpu: 8 });
+    const ok = await Promise.all([0, 1, 2].map(() => t.admin.launchJob({ command: ['true'] })));
+    const failing = await t.admin.launchJob({ command: ['false'], max_retries_failure: 1 });
+    const quick = await t.admin.launchJob({ command: ['true'] });
+    const got = await w.assignments(5);
+    const of = (jobId: string) => got.find((a) => a.job_id === jobId)!.attempt_id;
+    // The first job's endpoint must go when it ends.
+    await w.report(of(ok[0]!.job_id), 'RUNNING');
+    await t.admin.registerEndpoint({ name: 'ep-batch', address: 'h:1', job_id: ok[0]!.job_id });
+
+    const r = await w.client.report(w.id, {
+      updates: [
+        { attempt_id: of(ok[1]!.job_id), state: 'RUNNING' },
+        { attempt_id: of(ok[2]!.job_id), state: 'RUNNING' },
+        { attempt_id: of(failing.job_id), state: 'RUNNING' },
+        { attempt_id: of(ok[0]!.job_id), state: 'SUCCEEDED', exit_code: 0 },
+        { attempt_id: of(ok[1]!.job_id), state: 'SUCCEEDED', exit_code: 0, reason: 'done' },
+        { attempt_id: of(failing.job_id), state: 'FAILED', exit_code: 3 },
+        // The short job: RUNNING and its exit together; then a repeated exit, ignored.
+        { attempt_id: of(quick.job_id), state: 'RUNNING' },
+        { attempt_id: of(quick.job_id), state: 'SUCCEEDED', exit_code: 0 },
+        { attempt_id: of(quick.job_id), state: 'SUCCEEDED', exit_code: 0 },
+        { attempt_id: 'job_unknown-1', state: 'SUCCEEDED', exit_code: 0 },
+      ],
+    });
+    expect(r).toEqual({ applied: 8, ignored: 2 });
+
+    const jobs = await Promise.all([...ok, failing, quick].map((j) => t.admin.getJob(j.job_id)));
+    // The failed job is retried (PENDING, or already placed again).
+    expect(jobs.map((j) => j.state)).toEqual([
+      'SUCCEEDED',
+      'SUCCEEDED',
+      'RUNNING',
+      expect.stringMatching(/^(PENDING|BUILDING)$/),
+      'SUCCEEDED',
+    ]);
+    expect(jobs[1]!.attempts?.[0]).toMatchObject({ state: 'SUCCEEDED', exit_code: 0 });
+    expect(jobs[3]).toMatchObject({ failure_count: 1 });
+    expect(jobs[3]!.attempts?.[0]).toMatchObject({ state: 'FAILED', exit_code: 3 });
+    expect((await t.admin.findEndpoints({ name: 'ep-batch' })).endpoints).toEqual([]);
+
+    // Every change wrote its events, in order for each job.
+    const events = await t.ctl.store.db
+      .selectFrom('events')
+      .select(['type', 'entity_id', 'payload'])
+      .where('type', 'in', ['job.state_changed', 'attempt.state_changed', 'endpoint.removed'])
+      .orderBy('seq')
+      .execute();
+    const trail = (jobId: string, type: string) =>
+      events
+        .filter((e) => e.type === type && (JSON.parse(e.payload) as { job_id: string }).job_id === jobId)
+        .map((e) => (JSON.parse(e.payload) as { state: string }).state);
+    expect(trail(quick.job_id, 'job.state_changed')).toEqual(['BUILDING', 'RUNNING', 'SUCCEEDED']);
+    expect(trail(quick.job_id, 'attempt.state_changed')).toEqual(['RUNNING', 'SUCCEEDED']);
+    expect(trail(ok[1]!.job_id, 'job.state_changed')).toEqual(['BUILDING', 'RUNNING', 'SUCCEEDED']);
+    expect(trail(failing.job_id, 'job.state_changed').slice(0, 3)).toEqual([
+      'BUILDING',
+      'RUNNING',
+      'PENDING',
+    ]);
+    expect(events.filter((e) => e.type === 'endpoint.removed').map((e) => e.entity_id)).toHaveLength(1);
+  });
+
   it('the poll hands out a kill for an attempt whose job was terminated', async () => {
     const t = await start({ workers: 0 });
     const w = await ManualWorker.register(t, 'w', { cpu: 4 });
