@@ -42,7 +42,10 @@ export function freeSlots(
 
 const NEVER_FITS = 'no registered worker can ever hold this job';
 /** Pending jobs read per query in a pass. */
+/** The largest page of pending jobs a pass reads at once. */
 const PAGE_SIZE = 1000;
+/** The smallest first page. */
+const MIN_PAGE = 64;
 
 /**
  * Runs scheduling passes: load pending jobs and free capacity, decide with the pure
@@ -165,8 +168,12 @@ export class SchedulerLoop {
       );
     const seen = new Set<string>();
     let after = 0;
+    // The first page is sized to what can be placed (four times as many jobs of the smallest
+    // request as fit in the free capacity), so a pass with a few free slots in a deep queue
+    // reads tens of rows, not a thousand; each further page doubles, up to PAGE_SIZE.
+    let pageSize = Math.min(PAGE_SIZE, Math.max(MIN_PAGE, 4 * fitCount(slots, least)));
     while (least.n > 0 && room()) {
-      const page = await jobRepo.pendingPage(tx, after, PAGE_SIZE);
+      const page = await jobRepo.pendingPage(tx, after, pageSize);
       const last = page[page.length - 1];
       if (!last) break;
       after = last.seq;
@@ -200,7 +207,8 @@ export class SchedulerLoop {
       }
       placements.push(...decided);
       loaded.push(...batch);
-      if (page.length < PAGE_SIZE) break;
+      if (page.length < pageSize) break;
+      pageSize = Math.min(PAGE_SIZE, pageSize * 2);
     }
     return { placements, loaded };
   }
@@ -334,4 +342,23 @@ export class SchedulerLoop {
       await jobRepo.setReason(tx, p.id, null, now);
     }
   }
+}
+
+/** How many jobs of the smallest pending request the free capacity could hold. */
+function fitCount(
+  slots: readonly WorkerSlot[],
+  least: { cpu: number; memory_mb: number; gpu: number },
+): number {
+  let n = 0;
+  for (const s of slots) {
+    const byDim = [
+      least.cpu > 0 ? Math.floor((s.free.cpu + 1e-9) / least.cpu) : Number.POSITIVE_INFINITY,
+      least.memory_mb > 0 ? Math.floor(s.free.memory_mb / least.memory_mb) : Number.POSITIVE_INFINITY,
+      least.gpu > 0 ? Math.floor(s.free.gpu / least.gpu) : Number.POSITIVE_INFINITY,
+    ];
+    const fit = Math.min(...byDim);
+    n += Number.isFinite(fit) ? Math.max(0, fit) : PAGE_SIZE;
+    if (n >= PAGE_SIZE) return PAGE_SIZE;
+  }
+  return n;
 }

@@ -86,6 +86,31 @@ forEachDialect((dialect) => {
     expect(await placement(t, [blocked.job_id])).toEqual([w.id]);
   });
 
+  it('reads past a page of jobs that do not fit to the ones that do, in one pass', async () => {
+    const t = await start({ workers: 0 });
+    const w = await ManualWorker.register(t, 'w', { cpu: 2 });
+    // More waiting jobs than the pass's first page (sized to the free capacity) holds: every
+    // one of them too big for the worker's free cpu right now, then two that fit.
+    const busy = await t.admin.launchJob({ name: 'busy', command: ['true'], resources: { cpu: 1 } });
+    const [first] = await w.assignments(1);
+    expect(first?.job_id).toBe(busy.job_id);
+    await Promise.all(
+      Array.from({ length: 150 }, (_, i) =>
+        t.admin.launchJob({ name: `wide-${i}`, command: ['true'], resources: { cpu: 2 } }),
+      ),
+    );
+    const small = await t.admin.launchJob({ name: 'small', command: ['true'], resources: { cpu: 1 } });
+    const after = await t.admin.launchJob({ name: 'after', command: ['true'], resources: { cpu: 1 } });
+    await schedulingPass(t);
+    expect((await t.admin.getJob(small.job_id)).state).toBe('BUILDING');
+    // FIFO among the jobs that fit: the earlier small job got the last free cpu.
+    expect((await t.admin.getJob(after.job_id)).state).toBe('PENDING');
+    expect((await t.admin.listJobs({ state: 'BUILDING' })).jobs.map((j) => j.name).sort()).toEqual([
+      'busy',
+      'small',
+    ]);
+  });
+
   it('places a job only on a worker of its device type, with enough memory and gpus', async () => {
     const t = await start({ workers: 0 });
     const cpuOnly = await ManualWorker.register(t, 'cpu-only', { cpu: 8, memory_mb: 64_000 });

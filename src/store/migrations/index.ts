@@ -7,6 +7,7 @@ import { up0004 } from './0004_events.js';
 import { up0005 } from './0005_sweeps.js';
 import { up0006 } from './0006_coordination.js';
 import { up0007 } from './0007_tracing.js';
+import { up0008 } from './0008_event_type_index.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -21,5 +22,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0005_sweeps': { up: up0005(dialect) },
     '0006_coordination': { up: up0006(dialect) },
     '0007_tracing': { up: up0007(dialect) },
+    '0008_event_type_index': { up: up0008(dialect) },
   };
 }

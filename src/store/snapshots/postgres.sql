@@ -427,6 +427,7 @@ CREATE UNIQUE INDEX event_hashes_pkey ON <schema>.event_hashes USING btree (hash
 CREATE INDEX events_entity_idx ON <schema>.events USING btree (entity_id, seq);
 CREATE UNIQUE INDEX events_id_key ON <schema>.events USING btree (id);
 CREATE UNIQUE INDEX events_pkey ON <schema>.events USING btree (seq);
+CREATE INDEX events_type_seq_idx ON <schema>.events USING btree (type, seq);
 CREATE INDEX job_labels_kv_idx ON <schema>.job_labels USING btree (key, value, job_seq);
 CREATE UNIQUE INDEX job_labels_pk ON <schema>.job_labels USING btree (job_id, key);
 CREATE INDEX jobs_gang_idx ON <schema>.jobs USING btree (gang_id);

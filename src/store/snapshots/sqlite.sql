@@ -36,6 +36,9 @@ CREATE INDEX "event_hashes_created_idx" on "event_hashes" ("created_at");
 -- index events_entity_idx on events
 CREATE INDEX "events_entity_idx" on "events" ("entity_id", "seq");
 
+-- index events_type_seq_idx on events
+CREATE INDEX "events_type_seq_idx" on "events" ("type", "seq");
+
 -- index job_labels_kv_idx on job_labels
 CREATE INDEX "job_labels_kv_idx" on "job_labels" ("key", "value", "job_seq");
 
