@@ -134,8 +134,10 @@ export class SchedulerLoop {
       const least = await jobRepo.smallestPending(tx);
       const { placements, loaded } = await this.decide(tx, slots, least);
       const wake = await this.persist(tx, placements, loaded, now);
-      // A full pass re-checks every pending job; a quick one only those submitted since.
-      await this.explainNeverFits(tx, workers, full ? 0 : this.explainedUpTo, full, now);
+      // A full pass re-checks every pending job; a quick one only those submitted since (none
+      // when no pending job is newer than the last one explained).
+      if (full || least.maxSeq > this.explainedUpTo)
+        await this.explainNeverFits(tx, workers, full ? 0 : this.explainedUpTo, full, now);
       this.explainedUpTo = Math.max(this.explainedUpTo, least.maxSeq);
       return {
         wake,
