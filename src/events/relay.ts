@@ -56,6 +56,8 @@ interface Lane {
   failedCalls: number;
   running: boolean;
   dirty: boolean;
+  /** While a sink waits for its last batch's acknowledgements: called by the next kick. */
+  wake: (() => void) | null;
   idle: Promise<void>;
   /** The cursor as last written, when, the chain of writes, and a pending deferred write. */
   savedCursor: number;
@@ -229,6 +231,7 @@ export class EventRelay {
       failedCalls: 0,
       running: false,
       dirty: false,
+      wake: null,
       idle: Promise.resolve(),
       savedCursor: cursor,
       savedAt: Date.now(),
@@ -243,6 +246,7 @@ export class EventRelay {
     if (this.stopped) return;
     if (lane.running) {
       lane.dirty = true;
+      lane.wake?.();
       return;
     }
     if (lane.retryAt > this.clock.now()) return;
@@ -408,7 +412,27 @@ export class EventRelay {
         if (inflight) await settle(inflight);
         inflight = { done, last };
         readFrom = last;
-        if (batch.length < this.batchSize) break;
+        if (batch.length < this.batchSize) {
+          // Caught up. Wait for this batch's acknowledgements, unless a commit comes first: then
+          // read and publish its events while these are still being acknowledged (two deep
+          // across commits too, not only within a backlog).
+          const kicked = new Promise<'kick'>((resolve) => {
+            lane.wake = () => resolve('kick');
+          });
+          const first = await Promise.race([
+            done.then(
+              () => 'acked' as const,
+              () => 'acked' as const,
+            ),
+            kicked,
+          ]);
+          lane.wake = null;
+          if (first === 'kick' && !this.stopped) {
+            lane.dirty = false;
+            continue;
+          }
+          break;
+        }
       }
       if (inflight) await settle(inflight);
       if (lane.failures > 0) this.log.info({ subscriber: lane.name }, 'event sink recovered');
