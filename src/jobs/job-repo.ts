@@ -1,4 +1,5 @@
 import { type Selectable, sql } from 'kysely';
+import { chunks } from '../shared/chunks.js';
 import type { Executor } from '../store/database.js';
 import type { AttemptsTable, JobsTable } from '../store/schema.js';
 
@@ -46,12 +47,8 @@ export const jobRepo = {
   /** Inserts jobs in order (their seq follows it), in statements of 100; id → seq. */
   async insertMany(tx: Executor, jobs: readonly NewJobRow[]): Promise<Map<string, number>> {
     const seqs = new Map<string, number>();
-    for (let i = 0; i < jobs.length; i += 100) {
-      const rows = await tx
-        .insertInto('jobs')
-        .values(jobs.slice(i, i + 100))
-        .returning(['id', 'seq'])
-        .execute();
+    for (const chunk of chunks(jobs, 100)) {
+      const rows = await tx.insertInto('jobs').values(chunk).returning(['id', 'seq']).execute();
       for (const r of rows) seqs.set(r.id, r.seq);
     }
     return seqs;
@@ -65,11 +62,7 @@ export const jobRepo = {
     const rows = jobs.flatMap((j) =>
       Object.entries(j.labels).map(([key, value]) => ({ job_id: j.jobId, job_seq: j.jobSeq, key, value })),
     );
-    for (let i = 0; i < rows.length; i += 500)
-      await tx
-        .insertInto('job_labels')
-        .values(rows.slice(i, i + 500))
-        .execute();
+    for (const chunk of chunks(rows, 500)) await tx.insertInto('job_labels').values(chunk).execute();
   },
 
   async get(db: Executor, id: string): Promise<JobRow | undefined> {
@@ -90,12 +83,12 @@ export const jobRepo = {
     for (const p of pairs) byParent.set(p.parent_key, [...(byParent.get(p.parent_key) ?? []), p.name]);
     const taken = new Set<string>();
     for (const [parentKey, names] of byParent) {
-      for (let i = 0; i < names.length; i += 500) {
+      for (const chunk of chunks(names, 500)) {
         const rows = await db
           .selectFrom('jobs')
           .select('name')
           .where('parent_key', '=', parentKey)
-          .where('name', 'in', names.slice(i, i + 500))
+          .where('name', 'in', chunk)
           .execute();
         for (const r of rows) taken.add(nameKey(parentKey, r.name));
       }
@@ -307,11 +300,11 @@ export const jobRepo = {
     now: number,
   ): Promise<Set<string>> {
     const moved = new Set<string>();
-    for (let i = 0; i < ids.length; i += 500) {
+    for (const chunk of chunks(ids, 500)) {
       const rows = await tx
         .updateTable('jobs')
         .set({ ...set, updated_at: now })
-        .where('id', 'in', ids.slice(i, i + 500))
+        .where('id', 'in', chunk)
         .where('state', 'in', expected)
         .returning('id')
         .execute();
@@ -403,11 +396,11 @@ export const jobRepo = {
     set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
   ): Promise<Set<string>> {
     const moved = new Set<string>();
-    for (let i = 0; i < ids.length; i += 500) {
+    for (const chunk of chunks(ids, 500)) {
       const rows = await tx
         .updateTable('attempts')
         .set(set)
-        .where('id', 'in', ids.slice(i, i + 500))
+        .where('id', 'in', chunk)
         .where('state', 'in', expected)
         .returning('id')
         .execute();
