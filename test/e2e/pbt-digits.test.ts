@@ -37,8 +37,9 @@ describe.skipIf(!torchOk)('the digits PBT example', () => {
     file.scheduler = { ...file.scheduler, population_size: 2, perturbation_interval: 2, max_t: 6 };
     file.max_parallel_jobs = 2;
     file.stop_grace = '5s';
-    // Slow enough that the controller's 1 s rounds see each perturbation point.
-    file.train.command = [PYTHON, ...file.train.command.slice(1), '--epoch-delay', '1.5'];
+    // Slow enough that the controller's 1 s rounds see each perturbation point, with room for a
+    // loaded machine (at 1.5 s a CI run once missed one).
+    file.train.command = [PYTHON, ...file.train.command.slice(1), '--epoch-delay', '2.5'];
     file.train.cwd = REPO_ROOT;
     const sweep = await client.createSweep(file);
     const done = await eventually(
