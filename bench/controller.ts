@@ -434,7 +434,8 @@ export async function runController(argv: string[]): Promise<void> {
         notes.push(
           `${d} trace: ${s.transactions} store transactions (${(s.transactions / r.n).toFixed(2)}/job, ` +
             `${(s.transactionMs / s.transactions).toFixed(2)} ms each incl. waiting` +
-            `${d === 'postgres' ? `, of which ${(s.lockWaitMs / s.transactions).toFixed(2)} ms for the outbox lock` : ''}), ` +
+            `, of which ${(s.lockWaitMs / s.transactions).toFixed(2)} ms before the body began: pool, BEGIN` +
+            `${d === 'postgres' ? ' and the outbox lock' : ''}), ` +
             `${s.passes} scheduling passes (${(s.passMs / Math.max(1, s.passes)).toFixed(1)} ms each, ` +
             `${fmtSeconds(s.passMs)} in all, ${(s.placed / Math.max(1, s.passes)).toFixed(1)} placed/pass)`,
         );

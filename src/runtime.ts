@@ -34,6 +34,7 @@ import { registerPodRoutes } from './pods/routes.js';
 import { registerAuditRoutes } from './runs/audit-routes.js';
 import { AuditService } from './runs/audit-service.js';
 import { CommandService } from './runs/command-service.js';
+import { CommandWaiters } from './runs/command-waiters.js';
 import { HeartbeatService } from './runs/heartbeat-service.js';
 import { LivenessMonitor } from './runs/liveness-monitor.js';
 import { registerRunRoutes } from './runs/routes.js';
@@ -149,7 +150,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     { minIntervalMs: config.heartbeatMinIntervalMs, intervalMs: config.heartbeatIntervalMs },
     (ids) => metrics.heartbeats.inc(ids.length),
   );
-  const commandWaiters = new PollWaiters();
+  const commandWaiters = new CommandWaiters();
   const commands = new CommandService(store, clock, commandWaiters, {
     visibilityTimeoutMs: config.commandVisibilityTimeoutMs,
     // Another replica's write cannot wake this process's long-polls: look again every second.

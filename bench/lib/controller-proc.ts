@@ -22,7 +22,7 @@ export interface ControllerStats {
   traced: boolean;
   transactions: number;
   transactionMs: number;
-  /** Postgres: time spent waiting for the outbox advisory lock (store.write). */
+  /** Time store.write spent before its body began (pool, BEGIN, the outbox lock on Postgres). */
   lockWaitMs: number;
   passes: number;
   passMs: number;
@@ -36,27 +36,26 @@ if (trace) {
   Store.prototype.transaction = async function <T>(
     this: Store,
     fn: Parameters<typeof transaction<T>>[0],
+    opts?: Parameters<typeof transaction<T>>[1],
   ): Promise<T> {
     const t0 = performance.now();
     try {
-      return (await transaction.call(this, fn)) as T;
+      return (await transaction.call(this, fn, opts)) as T;
     } finally {
       counters.transactions++;
       counters.transactionMs += performance.now() - t0;
     }
   } as typeof transaction;
-  const lockOutbox = Store.prototype.lockOutbox;
-  Store.prototype.lockOutbox = async function (
-    this: Store,
-    tx: Parameters<typeof lockOutbox>[0],
-  ): Promise<void> {
+  // Time from asking for a write transaction to its body starting: pool, BEGIN and, on
+  // Postgres, the outbox lock taken with it.
+  const write = Store.prototype.write;
+  Store.prototype.write = async function <T>(this: Store, fn: Parameters<typeof write<T>>[0]): Promise<T> {
     const t0 = performance.now();
-    try {
-      await lockOutbox.call(this, tx);
-    } finally {
+    return (await write.call(this, (tx) => {
       counters.lockWaitMs += performance.now() - t0;
-    }
-  };
+      return fn(tx);
+    })) as T;
+  } as typeof write;
   const pass = SchedulerLoop.prototype.pass;
   SchedulerLoop.prototype.pass = async function (this: SchedulerLoop) {
     const t0 = performance.now();

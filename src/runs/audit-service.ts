@@ -37,6 +37,14 @@ const heads = new WeakMap<Tx, string>();
  * appends could chain to the same head and the chain would fork (verification then names the
  * second one). Several appends in one transaction chain one after the other.
  */
+/**
+ * Tells the chain the head a transaction has just read along with other rows (under the same
+ * lock `appendAudit` needs), so its first append does not read it again. null: the chain is empty.
+ */
+export function knownAuditHead(tx: Tx, entryHash: string | null): void {
+  if (!heads.has(tx)) heads.set(tx, entryHash ?? GENESIS_HASH);
+}
+
 export async function appendAudit(tx: Tx, input: AuditInput, now: number): Promise<AuditEntryView> {
   const prev = heads.get(tx) ?? (await auditRepo.head(tx))?.entry_hash ?? GENESIS_HASH;
   const envelopeText = canonicalJson(input.envelope === undefined ? null : input.envelope);

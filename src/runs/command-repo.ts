@@ -11,6 +11,62 @@ export const commandRepo = {
     await tx.insertInto('run_commands').values(row).execute();
   },
 
+  /**
+   * What accepting a command needs to know, read in one statement: the run's status (null:
+   * no such run), the run an existing command with this id belongs to (null: the id is new) and
+   * the audit chain's head (null: empty). Call it holding the outbox lock, so the head stays true.
+   */
+  async issueContext(
+    tx: Executor,
+    runId: string,
+    commandId: string,
+  ): Promise<{ runStatus: string | null; takenBy: string | null; auditHead: string | null }> {
+    const r = await tx
+      .selectNoFrom((eb) => [
+        eb.selectFrom('runs').select('status').where('id', '=', runId).as('run_status'),
+        eb.selectFrom('run_commands').select('run_id').where('id', '=', commandId).as('taken_by'),
+        eb.selectFrom('control_audit').select('entry_hash').orderBy('seq', 'desc').limit(1).as('audit_head'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { runStatus: r.run_status ?? null, takenBy: r.taken_by ?? null, auditHead: r.audit_head ?? null };
+  },
+
+  /** The command (undefined: unknown id) and the audit chain's head, in one statement; under the outbox lock. */
+  async ackContext(
+    tx: Executor,
+    commandId: string,
+  ): Promise<{ command: CommandRow | undefined; auditHead: string | null }> {
+    const r = await tx
+      .selectFrom('run_commands')
+      .selectAll()
+      .select((eb) =>
+        eb.selectFrom('control_audit').select('entry_hash').orderBy('seq', 'desc').limit(1).as('audit_head'),
+      )
+      .where('id', '=', commandId)
+      .executeTakeFirst();
+    if (!r) return { command: undefined, auditHead: null };
+    const { audit_head, ...command } = r;
+    return { command, auditHead: audit_head ?? null };
+  },
+
+  /**
+   * Undoes the delivery stamp of a command handed to a poll that went away before it got it:
+   * deliverable again at once, as if never delivered.
+   */
+  async undoHandoff(db: Executor, id: string, now: number): Promise<void> {
+    await db
+      .updateTable('run_commands')
+      .set((eb) => ({
+        delivered_at: null,
+        visible_at: now,
+        delivery_count: eb('delivery_count', '-', 1),
+      }))
+      .where('id', '=', id)
+      .where('acknowledged_at', 'is', null)
+      .where('delivery_count', '=', 1)
+      .execute();
+  },
+
   async get(db: Executor, id: string): Promise<CommandRow | undefined> {
     return db.selectFrom('run_commands').selectAll().where('id', '=', id).executeTakeFirst();
   },

@@ -1,12 +1,12 @@
 import type { Principal } from '../auth/model.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
-import type { PollWaiters } from '../jobs/poll-waiters.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, type FieldError, invalid, notFound } from '../shared/errors.js';
 import type { Executor, Store } from '../store/database.js';
-import { appendAudit, type RequestMeta } from './audit-service.js';
+import { appendAudit, knownAuditHead, type RequestMeta } from './audit-service.js';
 import { type CommandRow, commandRepo } from './command-repo.js';
+import type { CommandWaiters, Reservation } from './command-waiters.js';
 import {
   type CommandType,
   commandAllowed,
@@ -102,11 +102,16 @@ export class CommandService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly waiters: PollWaiters,
+    /** The long-polls waiting for commands (tests look at them). */
+    readonly waiters: CommandWaiters,
     private readonly policy: CommandPolicy,
   ) {}
 
-  /** 202 with the new command, or 200 with the stored one for a repeated id. */
+  /**
+   * 202 with the new command, or 200 with the stored one for a repeated id. When a learner's
+   * long-poll is waiting, the command is handed to it: the delivery is stamped in the same
+   * insert and the poll gets the row the moment the write commits.
+   */
   async issue(
     runId: string,
     env: CommandEnvelope,
@@ -114,82 +119,110 @@ export class CommandService {
   ): Promise<{ created: boolean; command: CommandView }> {
     const now = this.clock.now();
     const payload = env.payload ?? {};
-    const result = await this.store.write(async (tx) => {
-      const run = await runRepo.get(tx, runId);
-      if (!run) throw notFound('run', runId);
-      const existing = await commandRepo.get(tx, env.id);
-      if (existing) {
-        if (existing.run_id !== runId)
-          throw conflict('COMMAND_ID_IN_USE', `command id ${env.id} belongs to another run`);
-        return { created: false, row: existing };
-      }
-      const errors = validatePayload(env.type, payload);
-      if (errors.length > 0) throw invalid(errors, `${env.type} command is invalid`);
-      const allowed = commandAllowed(env.type, run.status as RunStatus);
-      if (!allowed.ok)
-        throw new AppError(422, 'INVALID_STATE_TRANSITION', `${env.type} refused: ${allowed.why}`, [
-          { field: 'type', code: 'INVALID_STATE_TRANSITION', message: allowed.why },
-        ]);
-      const row: Omit<CommandRow, 'seq'> = {
-        id: env.id,
-        run_id: runId,
-        type: env.type,
-        payload: JSON.stringify(payload),
-        actor_type: env.actor.type,
-        actor_id: env.actor.id,
-        issued_at: Date.parse(env.issued_at),
-        created_at: now,
-        delivered_at: null,
-        acknowledged_at: null,
-        delivery_count: 0,
-        visible_at: now,
-      };
-      await commandRepo.insert(tx, row);
-      await outboxRepo.append(
-        tx,
-        [
-          event('command.issued', runId, {
-            run_id: runId,
-            command_id: env.id,
-            type: env.type,
-            actor: env.actor.id,
-          }),
-        ],
-        now,
-      );
-      await appendAudit(
-        tx,
-        {
+    const handoff: { reservation: Reservation | null } = { reservation: null };
+    let result: { created: boolean; row: CommandRow };
+    try {
+      result = await this.store.write(async (tx) => {
+        const context = await commandRepo.issueContext(tx, runId, env.id);
+        if (context.runStatus === null) throw notFound('run', runId);
+        if (context.takenBy !== null) {
+          if (context.takenBy !== runId)
+            throw conflict('COMMAND_ID_IN_USE', `command id ${env.id} belongs to another run`);
+          const existing = await commandRepo.get(tx, env.id);
+          if (existing) return { created: false, row: existing };
+        }
+        const errors = validatePayload(env.type, payload);
+        if (errors.length > 0) throw invalid(errors, `${env.type} command is invalid`);
+        const allowed = commandAllowed(env.type, context.runStatus as RunStatus);
+        if (!allowed.ok)
+          throw new AppError(422, 'INVALID_STATE_TRANSITION', `${env.type} refused: ${allowed.why}`, [
+            { field: 'type', code: 'INVALID_STATE_TRANSITION', message: allowed.why },
+          ]);
+        handoff.reservation ??= this.waiters.reserve(runId);
+        const handed = handoff.reservation !== null;
+        const row: Omit<CommandRow, 'seq'> = {
+          id: env.id,
           run_id: runId,
-          action: `command.${env.type}`,
-          actor: env.actor,
-          envelope: { ...env, payload },
-          request: meta,
-        },
-        now,
-      );
-      return { created: true, row: { ...row, seq: 0 } };
-    });
-    if (result.created) this.waiters.wake([runId]);
+          type: env.type,
+          payload: JSON.stringify(payload),
+          actor_type: env.actor.type,
+          actor_id: env.actor.id,
+          issued_at: Date.parse(env.issued_at),
+          created_at: now,
+          delivered_at: handed ? now : null,
+          acknowledged_at: null,
+          delivery_count: handed ? 1 : 0,
+          visible_at: handed ? now + this.policy.visibilityTimeoutMs : now,
+        };
+        await commandRepo.insert(tx, row);
+        await outboxRepo.append(
+          tx,
+          [
+            event('command.issued', runId, {
+              run_id: runId,
+              command_id: env.id,
+              type: env.type,
+              actor: env.actor.id,
+            }),
+          ],
+          now,
+        );
+        knownAuditHead(tx, context.auditHead);
+        await appendAudit(
+          tx,
+          {
+            run_id: runId,
+            action: `command.${env.type}`,
+            actor: env.actor,
+            envelope: { ...env, payload },
+            request: meta,
+          },
+          now,
+        );
+        return { created: true, row: { ...row, seq: 0 } };
+      });
+    } catch (err) {
+      handoff.reservation?.release();
+      throw err;
+    }
+    const { reservation } = handoff;
+    if (!result.created) {
+      reservation?.release();
+    } else if (reservation === null) {
+      this.waiters.wake([runId]);
+    } else if (!reservation.deliver(result.row)) {
+      // The poll went away between the insert and the commit: deliverable again at once.
+      await commandRepo.undoHandoff(this.store.db, env.id, now);
+      this.waiters.wake([runId]);
+      const row = await commandRepo.get(this.store.db, env.id);
+      if (row) result = { created: true, row };
+    }
     return { created: result.created, command: commandView(result.row) };
   }
 
   /**
-   * Long-poll: the oldest deliverable command the moment there is one (woken by the write),
-   * or null when `waitMs` passes. A delivery is claimed atomically, so racing polls never
-   * both take it; an unacknowledged one becomes deliverable again after the visibility timeout.
+   * Long-poll: the oldest deliverable command the moment there is one (handed over by the
+   * write, see `issue`), or null when `waitMs` passes. A delivery is claimed atomically, so
+   * racing polls never both take it; an unacknowledged one becomes deliverable again after the
+   * visibility timeout.
    */
   async next(runId: string, waitMs: number, signal?: AbortSignal): Promise<CommandView | null> {
     await this.mustExist(this.store.db, runId);
     const deadline = Date.now() + waitMs;
     for (;;) {
+      if (signal?.aborted) return null;
       const got = await this.tryDeliver(runId);
       if (got) return got;
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return null;
       const visibleAt = await commandRepo.nextVisibleAt(this.store.db, runId);
       const untilVisible = visibleAt === null ? left : Math.max(1, visibleAt - this.clock.now());
-      await this.waiters.wait(runId, Math.min(left, untilVisible, this.policy.recheckMs), signal);
+      const handed = await this.waiters.wait(
+        runId,
+        Math.min(left, untilVisible, this.policy.recheckMs),
+        signal,
+      );
+      if (handed) return commandView(handed);
     }
   }
 
@@ -213,9 +246,10 @@ export class CommandService {
   ): Promise<CommandView> {
     const now = this.clock.now();
     const row = await this.store.write(async (tx) => {
-      const cmd = await commandRepo.get(tx, commandId);
+      const { command: cmd, auditHead } = await commandRepo.ackContext(tx, commandId);
       if (!cmd || cmd.run_id !== runId) throw notFound('command', commandId);
       if (cmd.acknowledged_at !== null) return cmd;
+      knownAuditHead(tx, auditHead);
       await commandRepo.acknowledge(tx, commandId, now);
       const acked = { ...cmd, acknowledged_at: now, delivered_at: cmd.delivered_at ?? now };
       const events: NewEvent[] = [

@@ -9,7 +9,6 @@ import {
   type Driver,
   Kysely,
   Migrator,
-  PostgresDialect,
   SqliteAdapter,
   type SqliteDatabase,
   SqliteDialect,
@@ -22,6 +21,7 @@ import pg from 'pg';
 import { openCommitHooks, runCommitHooks } from './commit-hooks.js';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
+import { OUTBOX_LOCK_KEY, OutboxPostgresDialect } from './postgres-dialect.js';
 import type { DB } from './schema.js';
 
 export type Tx = Transaction<DB>;
@@ -137,7 +137,7 @@ export class Store {
         max: opts.pgPoolSize ?? 10,
         ...(schema ? { options: `-c search_path=${schema}` } : {}),
       });
-      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      const db = new Kysely<DB>({ dialect: new OutboxPostgresDialect({ pool }) });
       const safe = url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
       return new Store(db, 'postgres', schema ? `${safe} (schema ${schema})` : safe);
     }
@@ -176,9 +176,16 @@ export class Store {
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
 
-  /** Runs fn in one transaction; on commit, listeners of onCommit() are told. */
-  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const result = await this.db.transaction().execute(async (tx) => {
+  /**
+   * Runs fn in one transaction; on commit, listeners of onCommit() are told. `write` makes it
+   * a store write (see `write`).
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { write?: boolean } = {}): Promise<T> {
+    const builder =
+      opts.write && this.caps.advisoryLocks
+        ? this.db.transaction().setAccessMode('read write')
+        : this.db.transaction();
+    const result = await builder.execute(async (tx) => {
       openCommitHooks(tx);
       const r = await fn(tx);
       await runCommitHooks(tx);
@@ -189,28 +196,19 @@ export class Store {
   }
 
   /**
-   * A state-changing transaction: takes the outbox lock first (Postgres), so writers that
-   * append events serialise in one order and can never deadlock on it.
+   * A state-changing transaction. On Postgres it takes the outbox lock first, in the same round
+   * trip as BEGIN (OutboxPostgresDialect begins `read write` transactions that way): writers
+   * that append events then serialise, so event sequence numbers become visible in commit order
+   * and the relay can never skip a late-committing lower number, and they can never deadlock on
+   * the lock. SQLite already has a single writer.
    */
   async write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction(async (tx) => {
-      await this.lockOutbox(tx);
-      return fn(tx);
-    });
+    return this.transaction(fn, { write: true });
   }
 
   onCommit(listener: () => void): () => void {
     this.commits.on('commit', listener);
     return () => this.commits.off('commit', listener);
-  }
-
-  /**
-   * Serialises outbox writers on Postgres, so event sequence numbers become visible in
-   * commit order and the relay can never skip a late-committing lower number. SQLite already
-   * has a single writer.
-   */
-  async lockOutbox(tx: Tx): Promise<void> {
-    if (this.caps.advisoryLocks) await sql`select pg_advisory_xact_lock(7878001)`.execute(tx);
   }
 
   /**

@@ -389,6 +389,44 @@ forEachDialect((dialect) => {
     expect((await rejected(learner.ackCommand(runId, randomUUID()))).status).toBe(404);
   });
 
+  it('hands a command to exactly one of the waiting polls; a poll gone before the commit leaves it deliverable', async () => {
+    const { t, runId, learner } = await setup();
+    const waiters = t.ctl.commands.waiters;
+    await learner.heartbeat(runId, hb(runId));
+    const polls = [learner.nextCommand(runId, 1), learner.nextCommand(runId, 1)];
+    await eventually(async () => expect(waiters.count(runId)).toBe(2));
+    const cmd = envelope('tune', { learning_rate: 0.02 });
+    const accepted = await t.admin.sendCommand(runId, cmd);
+    // Handed over in the accepting write: stamped delivered once, hidden until acknowledged.
+    expect(accepted).toMatchObject({ id: cmd.id, delivery_count: 1 });
+    expect(accepted.delivered_at).not.toBeNull();
+    const got = await Promise.all(polls);
+    expect(got.filter((c) => c?.id === cmd.id)).toHaveLength(1);
+    expect(got.filter((c) => c === null)).toHaveLength(1);
+    expect(await learner.nextCommand(runId, 0)).toBeNull();
+
+    // The waiting poll's client goes away after the write reserved it and before the commit.
+    const abort = new AbortController();
+    const gone = t.ctl.commands.next(runId, 5_000, abort.signal);
+    await eventually(async () => expect(waiters.count(runId)).toBe(1));
+    const reserve = waiters.reserve.bind(waiters);
+    waiters.reserve = (id) => {
+      const reservation = reserve(id);
+      abort.abort();
+      return reservation;
+    };
+    const second = envelope('tune', { learning_rate: 0.03 });
+    let issued: Awaited<ReturnType<typeof t.admin.sendCommand>>;
+    try {
+      issued = await t.admin.sendCommand(runId, second);
+    } finally {
+      waiters.reserve = reserve;
+    }
+    expect(await gone).toBeNull();
+    expect(issued).toMatchObject({ id: second.id, delivery_count: 0, delivered_at: null });
+    expect(await learner.nextCommand(runId, 0)).toMatchObject({ id: second.id, delivery_count: 1 });
+  });
+
   it('redelivers a command not acknowledged within the visibility timeout, then stops once acked', async () => {
     const { t, runId, learner, clock } = await setup({ commandVisibilityTimeoutMs: '300ms' });
     await learner.heartbeat(runId, hb(runId));

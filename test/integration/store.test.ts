@@ -188,6 +188,59 @@ forEachDialect((dialect) => {
     }
   });
 
+  it('serialises store writes: a second write begins only after the first commits, so events commit in seq order', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const { store } = ts;
+      const order: string[] = [];
+      let release = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let firstBegan = () => {};
+      const began = new Promise<void>((r) => {
+        firstBegan = r;
+      });
+      const append = (tx: Parameters<Parameters<Store['write']>[0]>[0], name: string) =>
+        tx
+          .insertInto('events')
+          .values({ id: `evt_${name}`, type: 'test.order', entity_id: name, payload: '{}', created_at: 0 })
+          .execute();
+      const first = store.write(async (tx) => {
+        order.push('first began');
+        firstBegan();
+        await held;
+        await append(tx, 'first');
+        order.push('first done');
+      });
+      await began;
+      const second = store.write(async (tx) => {
+        order.push('second began');
+        await append(tx, 'second');
+      });
+      // On Postgres, a transaction that is not a write never waits for the outbox lock.
+      if (dialect === 'postgres')
+        await store.transaction(async (tx) => {
+          await tx.selectFrom('events').select('seq').execute();
+        });
+      await new Promise((r) => setTimeout(r, 200));
+      const beforeRelease = [...order];
+      release();
+      await Promise.all([first, second]);
+      expect(beforeRelease).toEqual(['first began']);
+      expect(order).toEqual(['first began', 'first done', 'second began']);
+      const rows = await store.db
+        .selectFrom('events')
+        .select('entity_id')
+        .where('type', '=', 'test.order')
+        .orderBy('seq')
+        .execute();
+      expect(rows.map((r) => r.entity_id)).toEqual(['first', 'second']);
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
   if (dialect === 'sqlite') {
     it('opens SQLite in WAL mode with synchronous=FULL, so a commit is durable when acknowledged', async () => {
       const ts = await freshStore('sqlite');
