@@ -1,6 +1,6 @@
 import type { Insertable } from 'kysely';
 import { newId } from '../shared/ids.js';
-import { beforeCommit } from '../store/commit-hooks.js';
+import { beforeCommit, noteEventTypes } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
 import type { EventsTable } from '../store/schema.js';
 import { currentTraceparent, normalizeTraceparent } from '../tracing/context.js';
@@ -15,6 +15,10 @@ const buffers = new WeakMap<object, EventRow[]>();
  */
 async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
   if (rows.length === 0) return;
+  noteEventTypes(
+    tx,
+    rows.map((r) => r.type),
+  );
   let buffer = buffers.get(tx);
   if (!buffer) {
     const fresh: EventRow[] = [];

@@ -147,7 +147,7 @@ export class EventRelay {
 
   start(): void {
     this.stopped = false;
-    this.stopCommitListener = this.store.onCommit(() => this.kick());
+    this.stopCommitListener = this.store.onCommit((c) => this.kick(c.eventTypes));
     this.timer = setInterval(() => this.kick(), this.pollMs);
     this.kick();
   }
@@ -179,10 +179,16 @@ export class EventRelay {
   }
 
   /** Asks every lane for a delivery round soon; calls during a round coalesce into one more. */
-  kick(): void {
+  /**
+   * Wakes the lanes to read the log. With `types` (the event types a local commit wrote), only
+   * lanes that match one of them: a lane skipped now reads those events with its next round,
+   * filtered as ever, so nothing is lost; it is just not woken for events it would not deliver.
+   */
+  kick(types?: ReadonlySet<string>): void {
+    if (types?.size === 0) return;
     // Reads started before this signal may not see what it announces; lanes woken now read anew.
     this.reads.clear();
-    for (const lane of this.lanes.values()) this.kickLane(lane);
+    for (const lane of this.lanes.values()) if (!types || matchesAny(lane.match, types)) this.kickLane(lane);
   }
 
   /** Ends a lane's backoff and delivers now (e.g. the NATS connection is back). */
@@ -448,4 +454,9 @@ export class EventRelay {
         this.log.warn({ err, subscriber: lane.name, failures: lane.failures }, 'event sink failed; retrying');
     }
   }
+}
+
+function matchesAny(match: (type: string) => boolean, types: ReadonlySet<string>): boolean {
+  for (const t of types) if (match(t)) return true;
+  return false;
 }

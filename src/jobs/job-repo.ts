@@ -188,6 +188,17 @@ export const jobRepo = {
   },
 
   /** How many jobs are pending, and the smallest request among them in each dimension. */
+  /** Whether any job is pending (one index probe). */
+  async anyPending(db: Executor): Promise<boolean> {
+    const r = await db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', '=', 'PENDING')
+      .limit(1)
+      .executeTakeFirst();
+    return r !== undefined;
+  },
+
   async smallestPending(
     db: Executor,
   ): Promise<{ n: number; cpu: number; memory_mb: number; gpu: number; maxSeq: number }> {

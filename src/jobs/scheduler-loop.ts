@@ -126,6 +126,20 @@ export class SchedulerLoop {
     const full = opts.full ?? true;
     const started = performance.now();
     const now = this.clock.now();
+    // Nothing pending, nothing to place, expire or explain: one read, and the write (with the
+    // outbox lock other writers queue behind) is never begun. A job submitted meanwhile kicks
+    // a pass of its own.
+    if (!(await jobRepo.anyPending(this.store.db))) {
+      const stats = {
+        pending: 0,
+        placed: 0,
+        expired: 0,
+        workers: 0,
+        durationMs: performance.now() - started,
+      };
+      this.onPass(stats);
+      return stats;
+    }
     const result = await this.store.write(async (tx) => {
       if (!(await this.store.tryLeaderLock(tx, 'scheduler'))) return null;
       const expired = full ? await this.expire(tx, now) : 0;

@@ -31,22 +31,55 @@ export const commandRepo = {
     return { runStatus: r.run_status ?? null, takenBy: r.taken_by ?? null, auditHead: r.audit_head ?? null };
   },
 
-  /** The command (undefined: unknown id) and the audit chain's head, in one statement; under the outbox lock. */
+  /**
+   * The command (undefined: unknown id), its run's status and the audit chain's head, in one
+   * statement; call it under the outbox lock.
+   */
   async ackContext(
     tx: Executor,
     commandId: string,
-  ): Promise<{ command: CommandRow | undefined; auditHead: string | null }> {
+  ): Promise<{ command: CommandRow | undefined; runStatus: string | null; auditHead: string | null }> {
     const r = await tx
       .selectFrom('run_commands')
-      .selectAll()
-      .select((eb) =>
+      .selectAll('run_commands')
+      .select((eb) => [
+        eb
+          .selectFrom('runs')
+          .select('runs.status')
+          .whereRef('runs.id', '=', 'run_commands.run_id')
+          .as('run_status'),
         eb.selectFrom('control_audit').select('entry_hash').orderBy('seq', 'desc').limit(1).as('audit_head'),
-      )
-      .where('id', '=', commandId)
+      ])
+      .where('run_commands.id', '=', commandId)
       .executeTakeFirst();
-    if (!r) return { command: undefined, auditHead: null };
-    const { audit_head, ...command } = r;
-    return { command, auditHead: audit_head ?? null };
+    if (!r) return { command: undefined, runStatus: null, auditHead: null };
+    const { audit_head, run_status, ...command } = r;
+    return { command, runStatus: run_status ?? null, auditHead: audit_head ?? null };
+  },
+
+  /**
+   * What a long-poll that found nothing to deliver needs, in one statement: whether the run
+   * exists and when its next unacknowledged command becomes deliverable (null: none).
+   */
+  async pollState(
+    db: Executor,
+    runId: string,
+  ): Promise<{ runExists: boolean; nextVisibleAt: number | null }> {
+    const r = await db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('runs').select('id').where('id', '=', runId).as('run_id'),
+        eb
+          .selectFrom('run_commands')
+          .select((e) => e.fn.min('visible_at').as('t'))
+          .where('run_id', '=', runId)
+          .where('acknowledged_at', 'is', null)
+          .as('next_visible_at'),
+      ])
+      .executeTakeFirstOrThrow();
+    return {
+      runExists: r.run_id !== null,
+      nextVisibleAt: r.next_visible_at == null ? null : Number(r.next_visible_at),
+    };
   },
 
   /**
@@ -108,17 +141,6 @@ export const commandRepo = {
       .where('visible_at', '<=', now)
       .returningAll()
       .executeTakeFirst();
-  },
-
-  /** When the next of the run's unacknowledged commands becomes deliverable (null: none). */
-  async nextVisibleAt(db: Executor, runId: string): Promise<number | null> {
-    const r = await db
-      .selectFrom('run_commands')
-      .select((eb) => eb.fn.min('visible_at').as('t'))
-      .where('run_id', '=', runId)
-      .where('acknowledged_at', 'is', null)
-      .executeTakeFirst();
-    return r?.t == null ? null : Number(r.t);
   },
 
   /** A command the learner reports holding counts as delivered even if no poll returned it. */

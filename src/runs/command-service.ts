@@ -207,15 +207,16 @@ export class CommandService {
    * visibility timeout.
    */
   async next(runId: string, waitMs: number, signal?: AbortSignal): Promise<CommandView | null> {
-    await this.mustExist(this.store.db, runId);
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (signal?.aborted) return null;
+      // Claim first: an unknown run has nothing to claim, and is found out just below.
       const got = await this.tryDeliver(runId);
       if (got) return got;
+      const { runExists, nextVisibleAt: visibleAt } = await commandRepo.pollState(this.store.db, runId);
+      if (!runExists) throw notFound('run', runId);
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return null;
-      const visibleAt = await commandRepo.nextVisibleAt(this.store.db, runId);
       const untilVisible = visibleAt === null ? left : Math.max(1, visibleAt - this.clock.now());
       const handed = await this.waiters.wait(
         runId,
@@ -246,7 +247,7 @@ export class CommandService {
   ): Promise<CommandView> {
     const now = this.clock.now();
     const row = await this.store.write(async (tx) => {
-      const { command: cmd, auditHead } = await commandRepo.ackContext(tx, commandId);
+      const { command: cmd, runStatus, auditHead } = await commandRepo.ackContext(tx, commandId);
       if (!cmd || cmd.run_id !== runId) throw notFound('command', commandId);
       if (cmd.acknowledged_at !== null) return cmd;
       knownAuditHead(tx, auditHead);
@@ -255,7 +256,10 @@ export class CommandService {
       const events: NewEvent[] = [
         event('command.acknowledged', runId, { run_id: runId, command_id: commandId, type: cmd.type }),
       ];
-      const run = await runRepo.get(tx, runId);
+      // Only a command that moves the run needs the whole run (for its status event).
+      const moves =
+        runStatus !== null && statusAfterAck(cmd.type as CommandType, runStatus as RunStatus) !== null;
+      const run = moves ? await runRepo.get(tx, runId) : undefined;
       if (run) {
         const status = statusAfterAck(cmd.type as CommandType, run.status as RunStatus);
         if (status) {

@@ -4,7 +4,7 @@ import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/database.js';
 import { escalate, healthAt, type LivenessPolicy, type RunHealth, WATCHED_STATUSES } from './model.js';
-import { runRepo } from './run-repo.js';
+import { type RunRow, runRepo } from './run-repo.js';
 import { statusEvent } from './views.js';
 
 const PAGE = 500;
@@ -40,18 +40,22 @@ export class LivenessMonitor {
   /** One sweep; returns the runs whose health changed (null when another replica holds the lock). */
   async sweep(): Promise<Array<{ run_id: string; health: RunHealth }> | null> {
     const now = this.clock.now();
+    // Look first without the outbox lock: most sweeps change nothing, and then no write (which
+    // other writers would queue behind) is begun.
+    const silent = await runRepo.silentSince(
+      this.store.db,
+      WATCHED_STATUSES,
+      now - this.policy.staleAfterMs,
+      PAGE,
+    );
+    if (!silent.some((run) => this.healthNow(run, now) !== null)) return [];
     return this.store.write(async (tx) => {
       if (!(await this.store.tryLeaderLock(tx, 'runs.liveness'))) return null;
       const changed: Array<{ run_id: string; health: RunHealth }> = [];
       const rows = await runRepo.silentSince(tx, WATCHED_STATUSES, now - this.policy.staleAfterMs, PAGE);
       for (const run of rows) {
-        if (run.last_heartbeat_at === null) continue;
-        const current = run.health as RunHealth;
-        const health = escalate(
-          current,
-          healthAt(run.last_heartbeat_at, run.liveness_extension_ms, now, this.policy),
-        );
-        if (health === current) continue;
+        const health = this.healthNow(run, now);
+        if (health === null || run.last_heartbeat_at === null) continue;
         await runRepo.update(tx, run.id, { health, updated_at: now });
         const events: NewEvent[] = [
           event('run.status', run.id, statusEvent({ ...run, health }, run, 'liveness')),
@@ -70,5 +74,16 @@ export class LivenessMonitor {
       }
       return changed;
     });
+  }
+
+  /** The health a silent run should move to now; null when it stays as it is. */
+  private healthNow(run: RunRow, now: number): RunHealth | null {
+    if (run.last_heartbeat_at === null) return null;
+    const current = run.health as RunHealth;
+    const health = escalate(
+      current,
+      healthAt(run.last_heartbeat_at, run.liveness_extension_ms, now, this.policy),
+    );
+    return health === current ? null : health;
   }
 }

@@ -30,7 +30,11 @@ export class StatusStream {
 
   async start(pollMs = 500): Promise<void> {
     this.cursor = await statusEventRepo.latestSeq(this.store.db);
-    this.stopCommits = this.store.onCommit(() => this.kick());
+    // Only commits that wrote a run-status event have anything for the tail (other replicas'
+    // commits are found by the timer).
+    this.stopCommits = this.store.onCommit((c) => {
+      if (c.eventTypes.has('run.status')) this.kick();
+    });
     this.timer = setInterval(() => this.kick(), pollMs);
   }
 

@@ -25,6 +25,11 @@ import { OUTBOX_LOCK_KEY, OutboxPostgresDialect } from './postgres-dialect.js';
 import type { DB } from './schema.js';
 
 export type Tx = Transaction<DB>;
+
+/** What a committed transaction wrote to the outbox: its event types (empty: none). */
+export interface CommitInfo {
+  eventTypes: ReadonlySet<string>;
+}
 export type Executor = Kysely<DB> | Tx;
 
 // Postgres returns int8 as strings by default; every bigint here is an epoch-ms time or a
@@ -185,13 +190,14 @@ export class Store {
       opts.write && this.caps.advisoryLocks
         ? this.db.transaction().setAccessMode('read write')
         : this.db.transaction();
+    let eventTypes: ReadonlySet<string> = new Set();
     const result = await builder.execute(async (tx) => {
       openCommitHooks(tx);
       const r = await fn(tx);
-      await runCommitHooks(tx);
+      eventTypes = await runCommitHooks(tx);
       return r;
     });
-    this.commits.emit('commit');
+    this.commits.emit('commit', { eventTypes } satisfies CommitInfo);
     return result;
   }
 
@@ -206,7 +212,8 @@ export class Store {
     return this.transaction(fn, { write: true });
   }
 
-  onCommit(listener: () => void): () => void {
+  /** Tells `listener` of every transaction this store commits, with the event types it wrote. */
+  onCommit(listener: (info: CommitInfo) => void): () => void {
     this.commits.on('commit', listener);
     return () => this.commits.off('commit', listener);
   }

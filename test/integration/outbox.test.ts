@@ -263,4 +263,38 @@ forEachDialect((dialect) => {
       await relay.stop();
     }
   });
+
+  it('a commit wakes only the lanes whose pattern matches an event it wrote; a skipped lane still gets every event later', async () => {
+    const t = await start({ workers: 0 });
+    await t.ctl.relay.stop();
+    const relay = new EventRelay(t.ctl.store, systemClock, pino({ level: 'silent' }), { pollMs: 60_000 });
+    const kills: string[] = [];
+    try {
+      relay.start();
+      await relay.subscribe('test-kills', 'job.state_changed', (e) => {
+        kills.push((e.payload as { job_id: string }).job_id);
+      });
+      const reads = vi.spyOn(outboxRepo, 'readAfter');
+      const seen: Array<ReadonlySet<string>> = [];
+      const stop = t.ctl.store.onCommit((c) => seen.push(c.eventTypes));
+      try {
+        // Submissions write job.submitted only: nothing for this lane, so it reads nothing.
+        const a = await t.admin.launchJob({ command: ['true'] });
+        const b = await t.admin.launchJob({ command: ['true'] });
+        expect(seen.some((types) => types.has('job.submitted'))).toBe(true);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(reads).not.toHaveBeenCalled();
+        // A kill writes job.state_changed: the lane wakes and reads past the skipped events.
+        await t.admin.terminateJob(b.job_id);
+        await eventually(() => kills.includes(b.job_id));
+        expect(reads).toHaveBeenCalled();
+        expect(kills).not.toContain(a.job_id);
+      } finally {
+        stop();
+        reads.mockRestore();
+      }
+    } finally {
+      await relay.stop();
+    }
+  });
 });

@@ -387,6 +387,9 @@ forEachDialect((dialect) => {
     expect(await learner.ackCommand(runId, cmd.id)).toEqual(acked);
     expect((await t.admin.getRun(runId)).status).toBe('paused');
     expect((await rejected(learner.ackCommand(runId, randomUUID()))).status).toBe(404);
+    // An admin's long-poll on a run that does not exist: 404 at once, not a wait.
+    const unknown = await rejected(t.admin.nextCommand('run_nope', 5));
+    expect(unknown.status).toBe(404);
   });
 
   it('hands a command to exactly one of the waiting polls; a poll gone before the commit leaves it deliverable', async () => {
