@@ -2,27 +2,15 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type DialectAdapter,
-  type Driver,
-  Kysely,
-  Migrator,
-  SqliteAdapter,
-  type SqliteDatabase,
-  SqliteDialect,
-  type SqliteDialectConfig,
-  SqliteDriver,
-  sql,
-  type Transaction,
-} from 'kysely';
+import { Kysely, Migrator, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { openCommitHooks, runCommitHooks } from './commit-hooks.js';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
 import { OUTBOX_LOCK_KEY, OutboxPostgresDialect } from './postgres-dialect.js';
 import type { DB } from './schema.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
+import { RunplaneSqliteDialect, WalSync } from './sqlite-dialect.js';
 
 export type Tx = Transaction<DB>;
 
@@ -36,60 +24,6 @@ export type Executor = Kysely<DB> | Tx;
 // sequence number, both well inside Number.MAX_SAFE_INTEGER.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
-
-/**
- * SQLite as runplane uses it. Transactions take the write lock when they begin (BEGIN IMMEDIATE),
- * so a second process waits for it (busy_timeout) instead of failing once its read snapshot is
- * stale. Migrations run inside that transaction: SQLite has transactional DDL, though Kysely's
- * adapter says otherwise and would migrate statement by statement with no lock. So a migration
- * applies entirely or not at all (a crash cannot leave half a schema), and two processes that
- * migrate one file at once apply it once.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
-}
-
-class RunplaneSqliteDialect extends SqliteDialect {
-  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
-    super(sqliteConfig);
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.sqliteConfig);
-  }
-  override createAdapter(): DialectAdapter {
-    return new TransactionalDdlSqliteAdapter();
-  }
-}
-
-/**
- * Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep the
- * compiled ones (bounded: `IN (?, ?, …)` lists make many distinct texts).
- */
-function withStatementCache(database: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
-  return {
-    close: () => {
-      database.close();
-    },
-    prepare: (text: string) => {
-      let stmt = cache.get(text);
-      if (!stmt) {
-        if (cache.size >= 1000) cache.clear();
-        stmt = database.prepare(text);
-        cache.set(text, stmt);
-      }
-      return stmt;
-    },
-  };
-}
 
 export interface StoreOptions {
   /** Postgres schema to use (created if missing); tests use one per test. */
@@ -110,6 +44,9 @@ export class Store {
     readonly db: Kysely<DB>,
     readonly dialect: DialectName,
     readonly description: string,
+    /** SQLite: makes each commit durable before it is acknowledged (see WalSync). */
+    readonly wal: WalSync | null = null,
+    private readonly checkpointer: WalCheckpointer | null = null,
   ) {
     this.caps = CAPABILITIES[dialect];
     this.commits.setMaxListeners(0);
@@ -149,16 +86,22 @@ export class Store {
     const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : url;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const database = new SQLite(file);
-    // WAL for concurrent readers; synchronous=FULL so an acknowledged commit survives power loss,
-    // not only kill -9. Throughput comes from batching writes, not from weaker durability.
+    // WAL for concurrent readers. An acknowledged commit survives power loss, not only kill -9:
+    // with synchronous=NORMAL SQLite leaves the WAL unsynced at COMMIT, and WalSync syncs it
+    // (on the thread pool, shared by the commits that land meanwhile) before the store returns.
+    // An in-memory database has no file to sync.
     database.pragma('journal_mode = WAL');
-    database.pragma('synchronous = FULL');
+    const memory = file === ':memory:';
+    database.pragma(memory ? 'synchronous = FULL' : 'synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const db = new Kysely<DB>({
-      dialect: new RunplaneSqliteDialect({ database: withStatementCache(database) }),
-    });
-    return new Store(db, 'sqlite', `sqlite:${file}`);
+    const wal = memory ? null : new WalSync(`${file}-wal`, database);
+    // Checkpoints run on a thread of their own (WalCheckpointer); the automatic one, at 10x
+    // SQLite's default size, is only a safety net.
+    const checkpointer = memory ? null : new WalCheckpointer(file);
+    if (checkpointer) database.pragma('wal_autocheckpoint = 10000');
+    const db = new Kysely<DB>({ dialect: new RunplaneSqliteDialect(database, wal) });
+    return new Store(db, 'sqlite', `sqlite:${file}`, wal, checkpointer);
   }
 
   /** Applies pending migrations under the migrator's lock; idempotent. */
@@ -177,6 +120,7 @@ export class Store {
       ...(ledgerSchema ? { migrationTableSchema: ledgerSchema } : {}),
     });
     const { error, results } = await migrator.migrateToLatest();
+    await this.wal?.sync();
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
@@ -197,6 +141,7 @@ export class Store {
       eventTypes = await runCommitHooks(tx);
       return r;
     });
+    await this.wal?.sync();
     this.commits.emit('commit', { eventTypes } satisfies CommitInfo);
     return result;
   }
@@ -234,6 +179,8 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    await this.wal?.sync();
+    await this.checkpointer?.stop();
     await this.db.destroy();
   }
 }

@@ -17,6 +17,29 @@ async function placement(t: TestController, ids: string[]): Promise<Array<string
 forEachDialect((dialect) => {
   const start = controllers(dialect);
 
+  it('a pass with no pending job begins no write (and takes no outbox lock); one with a pending job places it', async () => {
+    const t = await start({ workers: 0 });
+    await ManualWorker.register(t, 'idle', { cpu: 1 });
+    // Passes run by hand from here; count the writes they begin.
+    await t.ctl.scheduler.stop();
+    const store = t.ctl.store;
+    const write = store.write.bind(store);
+    let passWrites = 0;
+    store.write = ((fn) => {
+      if (new Error().stack?.includes('SchedulerLoop.pass')) passWrites += 1;
+      return write(fn);
+    }) as typeof store.write;
+    try {
+      expect(await t.ctl.scheduler.pass()).toMatchObject({ pending: 0, placed: 0 });
+      expect(passWrites).toBe(0);
+      await t.admin.launchJob({ command: ['true'] });
+      expect(await t.ctl.scheduler.pass()).toMatchObject({ pending: 1, placed: 1 });
+      expect(passWrites).toBe(1);
+    } finally {
+      store.write = write;
+    }
+  });
+
   it('keeps jobs PENDING until a worker with enough capacity registers through the API', async () => {
     const t = await start({ workers: 0 });
     const { job_id } = await t.admin.launchJob({ command: ['true'], resources: { cpu: 2 } });

@@ -3,7 +3,7 @@
  * and durability of acknowledged writes across a close and reopen.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { startController } from '../../src/runtime.js';
 import { Store } from '../../src/store/database.js';
 import { migrationsFor } from '../../src/store/migrations/index.js';
 import { schemaSnapshot } from '../../src/store/schema-snapshot.js';
-import { ADMIN } from '../helpers/controller.js';
+import { ADMIN, eventually } from '../helpers/controller.js';
 import { PG_URL } from '../helpers/services.js';
 import { type DialectUnderTest, dropSchema, freshStore } from '../helpers/store.js';
 import { forEachDialect } from './support.js';
@@ -242,13 +242,77 @@ forEachDialect((dialect) => {
   });
 
   if (dialect === 'sqlite') {
-    it('opens SQLite in WAL mode with synchronous=FULL, so a commit is durable when acknowledged', async () => {
+    it('checkpoints the WAL from its own thread, long before the automatic checkpoint would', async () => {
       const ts = await freshStore('sqlite');
       try {
-        const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(ts.store.db);
-        const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(ts.store.db);
+        const file = join(ts.dir, 'runplane.db');
+        const before = statSync(file).size;
+        // About 400 KiB of rows: ~100 pages, far below the 10,000 of the automatic checkpoint.
+        await ts.store.write(async (tx) => {
+          for (let i = 0; i < 200; i++)
+            await tx
+              .insertInto('events')
+              .values({
+                id: `evt_ck_${i}`,
+                type: 'test.ck',
+                entity_id: 'x',
+                payload: 'x'.repeat(2000),
+                created_at: 0,
+              })
+              .execute();
+        });
+        await eventually(() => expect(statSync(file).size).toBeGreaterThan(before + 200 * 1024), 5000);
+      } finally {
+        await ts.cleanup();
+      }
+    });
+
+    it('opens SQLite in WAL mode; every write is fdatasync-ed before it returns, a read never waits for one', async () => {
+      const ts = await freshStore('sqlite');
+      try {
+        const { store } = ts;
+        const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db);
+        const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(store.db);
         expect(mode.rows[0]?.journal_mode).toBe('wal');
-        expect(sync.rows[0]?.synchronous).toBe(2);
+        // NORMAL: SQLite does not sync at COMMIT; the store's WalSync does, off the event loop.
+        expect(sync.rows[0]?.synchronous).toBe(1);
+        const wal = store.wal;
+        if (!wal) throw new Error('a file database has a WAL sync');
+        const row = (id: string) => ({ id, type: 'test.sync', entity_id: id, payload: '{}', created_at: 0 });
+        let before = wal.syncs;
+        await store.write(async (tx) => {
+          await tx.insertInto('events').values(row('evt_in_tx')).execute();
+        });
+        expect(wal.syncs).toBeGreaterThan(before);
+        before = wal.syncs;
+        await store.db.insertInto('events').values(row('evt_autocommit')).execute();
+        expect(wal.syncs).toBeGreaterThan(before);
+        before = wal.syncs;
+        await store.db.selectFrom('events').selectAll().execute();
+        await store.transaction(async (tx) => {
+          await tx.selectFrom('events').selectAll().execute();
+        });
+        await store
+          .write(async (tx) => {
+            await tx.insertInto('events').values(row('evt_rolled_back')).execute();
+            throw new Error('roll back');
+          })
+          .catch(() => undefined);
+        expect(wal.syncs).toBe(before);
+        // Many commits at once share fdatasync calls.
+        before = wal.syncs;
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.write(async (tx) => {
+              await tx
+                .insertInto('events')
+                .values(row(`evt_group_${i}`))
+                .execute();
+            }),
+          ),
+        );
+        expect(wal.syncs - before).toBeGreaterThan(0);
+        expect(wal.syncs - before).toBeLessThan(20);
       } finally {
         await ts.cleanup();
       }

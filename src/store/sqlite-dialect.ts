@@ -1,0 +1,214 @@
+import { closeSync, fdatasync, openSync } from 'node:fs';
+import type SQLite from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type Driver,
+  type QueryResult,
+  SqliteAdapter,
+  type SqliteDatabase,
+  SqliteDialect,
+  SqliteDriver,
+} from 'kysely';
+
+/**
+ * Makes commits durable off the event loop. The database runs with `synchronous = NORMAL`
+ * (in WAL mode SQLite then syncs only at checkpoints), and every commit that wrote is made
+ * durable here by an `fdatasync` of the WAL file on libuv's thread pool before it is
+ * acknowledged: the store awaits `sync()` after each transaction, and a write outside a
+ * transaction awaits it before its result is returned. Commits that land while a sync runs share
+ * the next one (group commit), and the event loop keeps serving requests meanwhile instead of
+ * blocking in `fsync` inside COMMIT as `synchronous = FULL` would. A commit is durable against
+ * power loss once acknowledged, exactly as with FULL.
+ */
+export class WalSync {
+  /** Commits that wrote, counted; `synced` is the count covered by a finished fdatasync. */
+  private committed = 0;
+  private synced = 0;
+  private fd: number | null = null;
+  private running: Promise<void> | null = null;
+  /** The sync after the running one, shared by every commit made while that one runs. */
+  private queued: Promise<void> | null = null;
+  /** Writes made in the open transaction (SQLite has one connection, so one transaction). */
+  private txWrote = false;
+  /** A write outside a transaction waits for its sync before the statement's result is returned. */
+  autocommitPending = false;
+  /** Finished fdatasync calls (tests and metrics). */
+  syncs = 0;
+
+  constructor(
+    private readonly walPath: string,
+    private readonly database: SQLite.Database,
+  ) {}
+
+  /** Called after each statement that may write; counts the commits that need a sync. */
+  afterStatement(text: string, writes: boolean): void {
+    if (this.database.inTransaction) {
+      if (writes) this.txWrote = true;
+      return;
+    }
+    const ended = /^\s*(commit|end|rollback)\b/i.exec(text)?.[1]?.toLowerCase();
+    if (ended) {
+      if (ended !== 'rollback' && this.txWrote) this.committed += 1;
+      this.txWrote = false;
+    } else if (writes) {
+      this.committed += 1;
+      this.autocommitPending = true;
+    }
+  }
+
+  /** Resolves once every commit made so far is on disk. */
+  async sync(): Promise<void> {
+    const target = this.committed;
+    while (this.synced < target) {
+      if (!this.running) {
+        await this.startFlush();
+      } else {
+        // The running fdatasync may have begun before this commit: wait for the next one.
+        if (!this.queued) {
+          const running = this.running;
+          const next = running.catch(() => undefined).then(() => this.running ?? this.startFlush());
+          this.queued = next;
+          const clear = () => {
+            if (this.queued === next) this.queued = null;
+          };
+          next.then(clear, clear);
+        }
+        await this.queued;
+      }
+    }
+  }
+
+  private startFlush(): Promise<void> {
+    const covers = this.committed;
+    const flush = (async () => {
+      this.fd ??= openSync(this.walPath, 'r');
+      const fd = this.fd;
+      await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+      this.syncs += 1;
+      this.synced = Math.max(this.synced, covers);
+    })();
+    this.running = flush;
+    const clear = () => {
+      if (this.running === flush) this.running = null;
+    };
+    flush.then(clear, clear);
+    return flush;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/**
+ * Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep the
+ * compiled ones (bounded: `IN (?, ?, …)` lists make many distinct texts). Each statement that
+ * can write, or ends a transaction, tells the WAL sync when it has run.
+ */
+function withStatementCache(database: SQLite.Database, wal: WalSync | null): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  const track = (text: string, stmt: SQLite.Statement): SQLite.Statement => {
+    // Of the transaction control statements (BEGIN IMMEDIATE counts as a write to SQLite) only
+    // the end of a transaction matters here.
+    const control = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i.exec(text)?.[1]?.toLowerCase();
+    const writes = !stmt.readonly && control === undefined;
+    const ends = control === 'commit' || control === 'end' || control === 'rollback';
+    if (!wal || (!writes && !ends)) return stmt;
+    const s = stmt as unknown as Record<'run' | 'all' | 'get', (...a: unknown[]) => unknown>;
+    for (const method of ['run', 'all', 'get'] as const) {
+      const original = s[method].bind(stmt);
+      s[method] = (...args: unknown[]) => {
+        try {
+          return original(...args);
+        } finally {
+          wal.afterStatement(text, writes);
+        }
+      };
+    }
+    return stmt;
+  };
+  return {
+    close: () => {
+      wal?.close();
+      database.close();
+    },
+    prepare: (text: string) => {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        if (cache.size >= 1000) cache.clear();
+        stmt = track(text, database.prepare(text));
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
+/**
+ * SQLite as runplane uses it. Transactions take the write lock when they begin (BEGIN IMMEDIATE),
+ * so a second process waits for it (busy_timeout) instead of failing once its read snapshot is
+ * stale. Migrations run inside that transaction: SQLite has transactional DDL, though Kysely's
+ * adapter says otherwise and would migrate statement by statement with no lock. So a migration
+ * applies entirely or not at all (a crash cannot leave half a schema), and two processes that
+ * migrate one file at once apply it once. A write outside a transaction returns once durable.
+ */
+class RunplaneSqliteDriver extends SqliteDriver {
+  constructor(
+    config: ConstructorParameters<typeof SqliteDriver>[0],
+    private readonly wal: WalSync | null,
+  ) {
+    super(config);
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
+    const wal = this.wal;
+    if (!wal) return connection;
+    return {
+      executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+        const result = await connection.executeQuery<R>(query);
+        if (wal.autocommitPending) {
+          wal.autocommitPending = false;
+          await wal.sync();
+        }
+        return result;
+      },
+      streamQuery: <R>(query: CompiledQuery, chunkSize: number) =>
+        connection.streamQuery<R>(query, chunkSize),
+    };
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+export class RunplaneSqliteDialect extends SqliteDialect {
+  private readonly database: SqliteDatabase;
+
+  constructor(
+    raw: SQLite.Database,
+    private readonly wal: WalSync | null,
+  ) {
+    const database = withStatementCache(raw, wal);
+    super({ database });
+    this.database = database;
+  }
+
+  override createDriver(): Driver {
+    return new RunplaneSqliteDriver({ database: this.database }, this.wal);
+  }
+
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
