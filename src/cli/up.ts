@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { type Config, ConfigError, loadConfig } from '../config.js';
-import { startController } from '../runtime.js';
 import { CliError, EXIT, type GlobalOptions } from './context.js';
 
 interface UpOptions {
@@ -143,6 +142,9 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
         if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
         throw err;
       }
+      // Loaded here, not at the top: every other command (a worker above all, whose spawns cost
+      // more the larger its process is) then starts without the controller's modules.
+      const { startController } = await import('../runtime.js');
       const ctl = await startController(config);
       process.stderr.write(
         `runplane is up at ${ctl.url}  (store: ${ctl.store.description}, workers: ${config.workers})\n` +
