@@ -310,18 +310,15 @@ export const jobRepo = {
     set: Partial<Pick<JobRow, 'state' | 'reason' | 'finished_at'>>,
     now: number,
   ): Promise<Set<string>> {
-    const moved = new Set<string>();
-    for (const chunk of chunks(ids, 500)) {
-      const rows = await tx
+    return movedIds(ids, (chunk) =>
+      tx
         .updateTable('jobs')
         .set({ ...set, updated_at: now })
         .where('id', 'in', chunk)
         .where('state', 'in', expected)
         .returning('id')
-        .execute();
-      for (const r of rows) moved.add(r.id);
-    }
-    return moved;
+        .execute(),
+    );
   },
 
   async countByState(db: Executor): Promise<Array<{ state: string; n: number }>> {
@@ -398,7 +395,6 @@ export const jobRepo = {
     }));
   },
 
-  /** Moves an attempt to a new state if it is still in one of `expected`. */
   /** Moves many attempts that are in an expected state; returns the ids that moved. */
   async transitionAttempts(
     tx: Executor,
@@ -406,20 +402,18 @@ export const jobRepo = {
     expected: readonly string[],
     set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
   ): Promise<Set<string>> {
-    const moved = new Set<string>();
-    for (const chunk of chunks(ids, 500)) {
-      const rows = await tx
+    return movedIds(ids, (chunk) =>
+      tx
         .updateTable('attempts')
         .set(set)
         .where('id', 'in', chunk)
         .where('state', 'in', expected)
         .returning('id')
-        .execute();
-      for (const r of rows) moved.add(r.id);
-    }
-    return moved;
+        .execute(),
+    );
   },
 
+  /** Moves an attempt to a new state if it is still in one of `expected`. */
   async transitionAttempt(
     tx: Executor,
     id: string,
@@ -439,4 +433,14 @@ export const jobRepo = {
 /** The key of a job name under its parent (`parent_key` is '' for top-level jobs). */
 export function nameKey(parentKey: string, name: string): string {
   return `${parentKey}\u0000${name}`;
+}
+
+/** Runs a conditional state update over `ids` in chunks of 500; the ids it moved. */
+async function movedIds(
+  ids: readonly string[],
+  update: (chunk: string[]) => Promise<Array<{ id: string }>>,
+): Promise<Set<string>> {
+  const moved = new Set<string>();
+  for (const chunk of chunks(ids, 500)) for (const r of await update(chunk)) moved.add(r.id);
+  return moved;
 }

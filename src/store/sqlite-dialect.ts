@@ -42,20 +42,22 @@ export class WalSync {
     private readonly database: SQLite.Database,
   ) {}
 
-  /** Called after each statement that may write; counts the commits that need a sync. */
-  afterStatement(text: string, writes: boolean): void {
+  /**
+   * Called after each statement that writes or ends a transaction; counts the commits that need
+   * a sync. `kind` is decided once per prepared statement (see `statementKind`).
+   */
+  afterStatement(kind: StatementKind): void {
     if (this.database.inTransaction) {
-      if (writes) this.txWrote = true;
+      if (kind === 'write') this.txWrote = true;
       return;
     }
-    const ended = /^\s*(commit|end|rollback)\b/i.exec(text)?.[1]?.toLowerCase();
-    if (ended) {
-      if (ended !== 'rollback' && this.txWrote) this.committed += 1;
-      this.txWrote = false;
-    } else if (writes) {
+    if (kind === 'write') {
       this.committed += 1;
       this.autocommitPending = true;
+      return;
     }
+    if (kind === 'commit' && this.txWrote) this.committed += 1;
+    this.txWrote = false;
   }
 
   /** Resolves once every commit made so far is on disk. */
@@ -103,6 +105,20 @@ export class WalSync {
   }
 }
 
+type StatementKind = 'write' | 'commit' | 'rollback';
+
+/**
+ * What a statement means to the WAL sync: a write, the end of a transaction, or nothing (null).
+ * Of the transaction control statements only the end matters (BEGIN IMMEDIATE counts as a
+ * write to SQLite).
+ */
+function statementKind(text: string, stmt: SQLite.Statement): StatementKind | null {
+  const control = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i.exec(text)?.[1]?.toLowerCase();
+  if (control === undefined) return stmt.readonly ? null : 'write';
+  if (control === 'commit' || control === 'end') return 'commit';
+  return control === 'rollback' ? 'rollback' : null;
+}
+
 /**
  * Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep the
  * compiled ones (bounded: `IN (?, ?, …)` lists make many distinct texts). Each statement that
@@ -111,12 +127,8 @@ export class WalSync {
 function withStatementCache(database: SQLite.Database, wal: WalSync | null): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
   const track = (text: string, stmt: SQLite.Statement): SQLite.Statement => {
-    // Of the transaction control statements (BEGIN IMMEDIATE counts as a write to SQLite) only
-    // the end of a transaction matters here.
-    const control = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i.exec(text)?.[1]?.toLowerCase();
-    const writes = !stmt.readonly && control === undefined;
-    const ends = control === 'commit' || control === 'end' || control === 'rollback';
-    if (!wal || (!writes && !ends)) return stmt;
+    const kind = statementKind(text, stmt);
+    if (!wal || kind === null) return stmt;
     const s = stmt as unknown as Record<'run' | 'all' | 'get', (...a: unknown[]) => unknown>;
     for (const method of ['run', 'all', 'get'] as const) {
       const original = s[method].bind(stmt);
@@ -124,7 +136,7 @@ function withStatementCache(database: SQLite.Database, wal: WalSync | null): Sql
         try {
           return original(...args);
         } finally {
-          wal.afterStatement(text, writes);
+          wal.afterStatement(kind);
         }
       };
     }
