@@ -1,5 +1,6 @@
 import type { Insertable } from 'kysely';
 import { newId } from '../shared/ids.js';
+import { bulkStatement } from '../store/bulk-sql.js';
 import { beforeCommit, noteEventTypes } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
 import type { EventsTable } from '../store/schema.js';
@@ -8,6 +9,13 @@ import type { NewEvent, StoredEvent } from './catalog.js';
 
 type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
 const buffers = new WeakMap<object, EventRow[]>();
+
+/** Every state change appends events, so this statement is built once per row count. */
+const insertRows = bulkStatement<EventRow>({
+  columns: ['id', 'type', 'entity_id', 'payload', 'created_at', 'traceparent'],
+  statement: (tuples) =>
+    `insert into events (id, type, entity_id, payload, created_at, traceparent) values ${tuples}`,
+});
 
 /**
  * Inside a store transaction the rows are buffered and written in order, in one statement per
@@ -27,14 +35,6 @@ async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
     buffer = fresh;
   }
   buffer.push(...rows);
-}
-
-async function insertRows(tx: Executor, rows: readonly EventRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 500)
-    await tx
-      .insertInto('events')
-      .values(rows.slice(i, i + 500))
-      .execute();
 }
 
 /** SQL for the transactional outbox, subscriber cursors and the content hashes of published events. */

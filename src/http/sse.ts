@@ -7,6 +7,8 @@ export interface EventSource {
   after(seq: number, limit?: number): Promise<StoredEvent[]>;
   /** The newest sequence number the source has seen. */
   readonly head: number;
+  /** Brings `head` up to the newest committed event (a stream that starts at the present). */
+  catchUp?(): Promise<void>;
   /** Called whenever new events may be available; returns an unsubscribe function. */
   subscribe(listener: () => void): () => void;
 }
@@ -27,16 +29,18 @@ export interface SseOptions {
  * without it the stream starts at the present. Consumers are level-triggered: on reconnect
  * they reconcile from the REST API.
  */
-export function serveEvents(
+export async function serveEvents(
   source: EventSource,
   req: FastifyRequest,
   reply: FastifyReply,
   o: SseOptions,
-): void {
+): Promise<void> {
   const header = req.headers['last-event-id'];
   const fromQuery = (req.query as { last_event_id?: string } | undefined)?.last_event_id;
   const resume = Number(Array.isArray(header) ? header[0] : (header ?? fromQuery));
-  let cursor = Number.isFinite(resume) && resume >= 0 ? resume : source.head;
+  const resumes = Number.isFinite(resume) && resume >= 0;
+  if (!resumes) await source.catchUp?.();
+  let cursor = resumes ? resume : source.head;
 
   reply.hijack();
   const res = reply.raw;

@@ -7,7 +7,7 @@ import { currentTraceparent } from '../tracing/context.js';
 import { commandRepo } from './command-repo.js';
 import { metricRepo } from './metric-repo.js';
 import { isEnded, type RunStatus, statusAfterHeartbeat } from './model.js';
-import { type RunRow, runRepo } from './run-repo.js';
+import { type HeartbeatState, runRepo } from './run-repo.js';
 import type { Heartbeat, HeartbeatAccepted } from './schemas.js';
 import { mergeSummary, parseSummary, statusEvent } from './views.js';
 
@@ -94,10 +94,16 @@ export class HeartbeatService {
   }
 
   private async apply(tx: Tx, batch: Pending[], now: number): Promise<Array<HeartbeatAccepted | AppError>> {
-    const runs = new Map<string, RunRow>();
-    for (const r of await runRepo.getMany(tx, [...new Set(batch.map((b) => b.runId))])) runs.set(r.id, r);
+    const runs = new Map<string, HeartbeatState>();
+    for (const r of await runRepo.heartbeatStates(tx, [...new Set(batch.map((b) => b.runId))]))
+      runs.set(r.id, r);
     const out: Array<HeartbeatAccepted | AppError> = [];
-    const accepted: Array<{ before: RunRow; after: RunRow; hb: Heartbeat; traceparent: string | null }> = [];
+    const accepted: Array<{
+      before: HeartbeatState;
+      after: HeartbeatState;
+      hb: Heartbeat;
+      traceparent: string | null;
+    }> = [];
     for (const item of batch) {
       const run = runs.get(item.runId);
       if (!run) {
@@ -123,8 +129,19 @@ export class HeartbeatService {
     }
     // The throttle refuses a run's second heartbeat in one batch unless the minimum interval is
     // zero; keep the last state of each run for the one UPDATE.
-    const last = new Map(accepted.map((a) => [a.after.id, a.after]));
-    await runRepo.applyHeartbeats(tx, [...last.values()]);
+    const first = new Map<string, HeartbeatState>();
+    const last = new Map<string, HeartbeatState>();
+    for (const a of accepted) {
+      if (!first.has(a.after.id)) first.set(a.after.id, a.before);
+      last.set(a.after.id, a.after);
+    }
+    await runRepo.applyHeartbeats(
+      tx,
+      [...last.values()].map((row) => {
+        const before = first.get(row.id);
+        return { row, statusChanged: before?.status !== row.status || before.health !== row.health };
+      }),
+    );
     await metricRepo.upsert(tx, [
       ...new Map(
         accepted.flatMap(({ after, hb }) => [
@@ -156,7 +173,7 @@ export class HeartbeatService {
   }
 
   /** The seed's rules, in order: ended run, throttle (429), monotonic step and checkpoint (409). */
-  private check(run: RunRow, hb: Heartbeat, now: number): true | AppError {
+  private check(run: HeartbeatState, hb: Heartbeat, now: number): true | AppError {
     if (isEnded(run.status as RunStatus))
       return conflict(
         'RUN_ENDED',
@@ -186,7 +203,7 @@ export class HeartbeatService {
   }
 
   /** The run as an accepted heartbeat leaves it. */
-  private next(run: RunRow, hb: Heartbeat, now: number): RunRow {
+  private next(run: HeartbeatState, hb: Heartbeat, now: number): HeartbeatState {
     const metrics = { loss: hb.loss, samples_per_sec: hb.samples_per_sec };
     return {
       ...run,
@@ -201,8 +218,6 @@ export class HeartbeatService {
       queued_commands: hb.queued_commands === undefined ? null : JSON.stringify(hb.queued_commands),
       summary: JSON.stringify(mergeSummary(parseSummary(run.summary), hb.step, metrics)),
       last_heartbeat_at: now,
-      liveness_extension_ms: 0,
-      updated_at: now,
     };
   }
 

@@ -1,24 +1,22 @@
 import type { Selectable } from 'kysely';
+import { bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import type { RunMetricsTable } from '../store/schema.js';
 
 export type MetricRow = Selectable<RunMetricsTable>;
 
+/** Every heartbeat writes two points, so this statement is built once per batch size. */
+const upsertPoints = bulkStatement<MetricRow>({
+  columns: ['run_id', 'name', 'step', 'value', 'recorded_at'],
+  statement: (tuples) =>
+    `insert into run_metrics (run_id, name, step, value, recorded_at) values ${tuples}
+     on conflict (run_id, name, step) do update set value = excluded.value, recorded_at = excluded.recorded_at`,
+});
+
 /** SQL of the run_metrics series: one row per (run, metric, step); a re-reported step replaces it. */
 export const metricRepo = {
   async upsert(tx: Executor, rows: readonly MetricRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 500) {
-      await tx
-        .insertInto('run_metrics')
-        .values(rows.slice(i, i + 500))
-        .onConflict((oc) =>
-          oc.columns(['run_id', 'name', 'step']).doUpdateSet((eb) => ({
-            value: eb.ref('excluded.value'),
-            recorded_at: eb.ref('excluded.recorded_at'),
-          })),
-        )
-        .execute();
-    }
+    await upsertPoints(tx, rows);
   },
 
   async series(

@@ -1,4 +1,5 @@
-import { type Selectable, sql, type Updateable } from 'kysely';
+import type { Selectable, Updateable } from 'kysely';
+import { bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import type { RunsTable } from '../store/schema.js';
 
@@ -15,6 +16,74 @@ export interface RunFilter {
   beforeSeq?: number | undefined;
   limit: number;
 }
+
+/** What a heartbeat reads of its run and writes back: the run's liveness and progress. */
+export type HeartbeatState = Pick<
+  RunRow,
+  | 'id'
+  | 'status'
+  | 'health'
+  | 'step'
+  | 'samples_per_sec'
+  | 'loss'
+  | 'checkpoint_version'
+  | 'last_error'
+  | 'notes'
+  | 'queued_commands'
+  | 'summary'
+  | 'last_heartbeat_at'
+>;
+
+/** A run as an accepted heartbeat leaves it; `statusChanged`: its status or health moved. */
+export interface HeartbeatWrite {
+  row: HeartbeatState;
+  statusChanged: boolean;
+}
+
+const HEARTBEAT_COLUMNS = [
+  'id',
+  'status',
+  'step',
+  'samples_per_sec',
+  'loss',
+  'checkpoint_version',
+  'last_error',
+  'notes',
+  'queued_commands',
+  'summary',
+  'last_heartbeat_at',
+] as const satisfies ReadonlyArray<keyof HeartbeatState>;
+const HEARTBEAT_TYPES = [
+  'text',
+  'text',
+  'bigint',
+  'double precision',
+  'double precision',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'text',
+  'bigint',
+];
+const heartbeatTuple = (ph: readonly string[]): string =>
+  `(${ph.map((p, i) => `CAST(${p} AS ${HEARTBEAT_TYPES[i]})`).join(', ')})`;
+const HEARTBEAT_SET = `step = v.column3, samples_per_sec = v.column4, loss = v.column5,
+  checkpoint_version = v.column6, last_error = v.column7, notes = v.column8,
+  queued_commands = v.column9, summary = v.column10, last_heartbeat_at = v.column11,
+  liveness_extension_ms = 0, updated_at = v.column11`;
+const heartbeatWithStatus = bulkStatement<HeartbeatState>({
+  columns: HEARTBEAT_COLUMNS,
+  tuple: heartbeatTuple,
+  statement: (tuples) => `UPDATE runs SET status = v.column2, health = 'healthy', ${HEARTBEAT_SET}
+    FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
+});
+const heartbeatSameStatus = bulkStatement<HeartbeatState>({
+  columns: HEARTBEAT_COLUMNS,
+  tuple: heartbeatTuple,
+  statement: (tuples) =>
+    `UPDATE runs SET ${HEARTBEAT_SET} FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
+});
 
 /** SQL of the runs table and its labels. */
 export const runRepo = {
@@ -42,30 +111,32 @@ export const runRepo = {
     return db.selectFrom('runs').selectAll().where('id', 'in', ids).execute();
   },
 
+  /** The heartbeat state of each run that exists (the columns a heartbeat checks and merges). */
+  async heartbeatStates(db: Executor, ids: readonly string[]): Promise<HeartbeatState[]> {
+    if (ids.length === 0) return [];
+    return db
+      .selectFrom('runs')
+      .select([...HEARTBEAT_COLUMNS, 'health'])
+      .where('id', 'in', ids)
+      .execute();
+  },
+
   async update(tx: Executor, id: string, patch: RunPatch): Promise<void> {
     await tx.updateTable('runs').set(patch).where('id', '=', id).execute();
   },
 
   /**
-   * Applies a batch of accepted heartbeats in one statement (UPDATE … FROM VALUES; both dialects
-   * name the VALUES columns column1…): a burst of learners costs one round trip, not one each.
+   * Applies a batch of accepted heartbeats in one statement per kind (UPDATE … FROM VALUES; both
+   * dialects name the VALUES columns column1…): a burst of learners costs one round trip, not
+   * one each. Rows whose status and health stay as they were are written without those columns,
+   * so SQLite leaves the status and health indexes alone (it rewrites an index whose column is
+   * set, even to the same value).
    */
-  async applyHeartbeats(tx: Executor, rows: readonly RunRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const values = sql.join(
-      rows.map(
-        (r) => sql`(CAST(${r.id} AS text), CAST(${r.status} AS text), CAST(${r.step} AS bigint),
-          CAST(${r.samples_per_sec} AS double precision), CAST(${r.loss} AS double precision),
-          CAST(${r.checkpoint_version} AS bigint), CAST(${r.last_error} AS text), CAST(${r.notes} AS text),
-          CAST(${r.queued_commands} AS text), CAST(${r.summary} AS text), CAST(${r.last_heartbeat_at} AS bigint))`,
-      ),
-    );
-    await sql`UPDATE runs SET status = v.column2, health = 'healthy', step = v.column3,
-        samples_per_sec = v.column4, loss = v.column5, checkpoint_version = v.column6,
-        last_error = v.column7, notes = v.column8, queued_commands = v.column9, summary = v.column10,
-        last_heartbeat_at = v.column11, liveness_extension_ms = 0, updated_at = v.column11
-      FROM (VALUES ${values}) AS v
-      WHERE runs.id = v.column1`.execute(tx);
+  async applyHeartbeats(tx: Executor, rows: readonly HeartbeatWrite[]): Promise<void> {
+    const moved = rows.filter((r) => r.statusChanged).map((r) => r.row);
+    const kept = rows.filter((r) => !r.statusChanged).map((r) => r.row);
+    if (moved.length > 0) await heartbeatWithStatus(tx, moved);
+    if (kept.length > 0) await heartbeatSameStatus(tx, kept);
   },
 
   async list(db: Executor, f: RunFilter): Promise<RunRow[]> {

@@ -15,9 +15,13 @@ interface StatusPayload {
 }
 
 /** GET /stream/runs: the seed's compact run-status documents as server-sent events. */
-export function serveStatusStream(stream: StatusStream, req: FastifyRequest, reply: FastifyReply): void {
+export function serveStatusStream(
+  stream: StatusStream,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const only = (req.query as { run_id?: string } | undefined)?.run_id;
-  serveEvents(stream, req, reply, {
+  return serveEvents(stream, req, reply, {
     name: 'run-status',
     format: (ev) => {
       const p = ev.payload as StatusPayload;

@@ -9,9 +9,11 @@ const RING = 10_000;
 
 /**
  * Follows `run.status` events in the outbox for live readers (server-sent events). One tail
- * per process reads new events after each commit (and on a timer, for other replicas' writes)
- * into a ring of recent events; each reader keeps its own cursor and reads from the ring, or
- * from the store when it has fallen further behind than the ring holds.
+ * per process reads new events into a ring of recent events: after each commit that wrote one
+ * while anyone is reading, and on a timer (for other replicas' writes, and to keep the ring
+ * current when nobody reads, without a read after every heartbeat commit). Each reader keeps its
+ * own cursor and reads from the ring, or from the store when it has fallen further behind than
+ * the ring holds.
  */
 export class StatusStream {
   private readonly ring: StoredEvent[] = [];
@@ -33,7 +35,7 @@ export class StatusStream {
     // Only commits that wrote a run-status event have anything for the tail (other replicas'
     // commits are found by the timer).
     this.stopCommits = this.store.onCommit((c) => {
-      if (c.eventTypes.has('run.status')) this.kick();
+      if (c.eventTypes.has('run.status') && this.listeners.size > 0) this.kick();
     });
     this.timer = setInterval(() => this.kick(), pollMs);
   }
@@ -48,12 +50,20 @@ export class StatusStream {
 
   subscribe(listener: StatusListener): () => void {
     this.listeners.add(listener);
+    this.kick();
     return () => this.listeners.delete(listener);
   }
 
   /** The newest sequence number the tail has read. */
   get head(): number {
     return this.cursor;
+  }
+
+  /** Reads up to the newest committed status event (a reader starting at the present). */
+  async catchUp(): Promise<void> {
+    this.kick();
+    do await this.idle;
+    while (this.reading);
   }
 
   /** Status events after `seq`, oldest first, at most `limit`. */

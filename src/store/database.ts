@@ -7,7 +7,7 @@ import pg from 'pg';
 import { openCommitHooks, runCommitHooks } from './commit-hooks.js';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
-import { OUTBOX_LOCK_KEY, OutboxPostgresDialect } from './postgres-dialect.js';
+import { OutboxPostgresDialect, PreparingClient } from './postgres-dialect.js';
 import type { DB } from './schema.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 import { RunplaneSqliteDialect, WalSync } from './sqlite-dialect.js';
@@ -75,6 +75,7 @@ export class Store {
         }
       }
       const pool = new pg.Pool({
+        Client: PreparingClient,
         connectionString: url,
         max: opts.pgPoolSize ?? 10,
         ...(schema ? { options: `-c search_path=${schema}` } : {}),

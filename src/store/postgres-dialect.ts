@@ -6,6 +6,7 @@ import {
   type PostgresDialectConfig,
   PostgresDriver,
 } from 'kysely';
+import pg from 'pg';
 
 /** The advisory lock every outbox writer holds until it commits (see Store.write). */
 export const OUTBOX_LOCK_KEY = 7878001;
@@ -38,5 +39,40 @@ class OutboxPostgresDriver extends PostgresDriver {
     await connection.executeQuery(
       CompiledQuery.raw(`start transaction read write; select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`),
     );
+  }
+}
+
+/** Statement texts given a server-side name, at most this many (each connection keeps them). */
+const MAX_NAMED = 2000;
+const named = new Map<string, string>();
+
+/**
+ * Whether a text may be kept prepared. Not one whose result columns are `*`: once another
+ * process's migration adds a column, Postgres refuses to run such a prepared statement again
+ * ("cached plan must not change result type") on every connection that holds it.
+ */
+function preparable(text: string): boolean {
+  return !text.replaceAll('count(*)', '').includes('*');
+}
+
+/**
+ * A pg client that runs each parameterised statement as a named prepared statement: Postgres
+ * parses and plans a text once per connection instead of on every execution (the query builder
+ * sends the same few texts over and over). Texts past the first MAX_NAMED (long `IN (…)` lists
+ * make many) and texts that select `*` run unnamed, as pg runs them by default.
+ */
+export class PreparingClient extends pg.Client {
+  // pg's overloads cannot be restated; every call shape goes on to pg unchanged but this one.
+  override query(config: unknown, values?: unknown, callback?: unknown): never {
+    const q = super.query as (...a: unknown[]) => never;
+    if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
+      let name = named.get(config);
+      if (name === undefined && named.size < MAX_NAMED && preparable(config)) {
+        name = `rp${named.size + 1}`;
+        named.set(config, name);
+      }
+      if (name !== undefined) return q.call(this, { name, text: config, values }, callback);
+    }
+    return q.call(this, config, values, callback);
   }
 }

@@ -12,6 +12,7 @@ import pino from 'pino';
 import { expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import { loadConfig } from '../../src/config.js';
+import { metricRepo } from '../../src/runs/metric-repo.js';
 import { startController } from '../../src/runtime.js';
 import { Store } from '../../src/store/database.js';
 import { migrationsFor } from '../../src/store/migrations/index.js';
@@ -240,6 +241,70 @@ forEachDialect((dialect) => {
       await ts.cleanup();
     }
   });
+
+  it('writes bulk statements of any size in chunks, each numbering its own placeholders', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const { store } = ts;
+      const points = (n: number, value: (i: number) => number) =>
+        Array.from({ length: n }, (_, i) => ({
+          run_id: `run_${i % 7}`,
+          name: 'loss',
+          step: i,
+          value: value(i),
+          recorded_at: i,
+        }));
+      // 1,201 rows: three statements of 500, 500 and 201 rows.
+      await store.write((tx) =>
+        metricRepo.upsert(
+          tx,
+          points(1201, (i) => i),
+        ),
+      );
+      // A re-reported step replaces its value (the upsert's conflict clause), in a 3-row chunk.
+      await store.write((tx) =>
+        metricRepo.upsert(
+          tx,
+          points(3, (i) => -i - 1),
+        ),
+      );
+      const rows = await store.db
+        .selectFrom('run_metrics')
+        .select(['step', 'value'])
+        .orderBy('step')
+        .execute();
+      expect(rows).toHaveLength(1201);
+      expect(rows.slice(0, 4).map((r) => r.value)).toEqual([-1, -2, -3, 3]);
+      expect(rows.at(-1)).toEqual({ step: 1200, value: 1200 });
+      expect(rows.every((r, i) => r.step === i)).toBe(true);
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
+  if (dialect === 'postgres') {
+    it('runs parameterised statements as named prepared statements, except those selecting *', async () => {
+      const ts = await freshStore('postgres');
+      try {
+        const { store } = ts;
+        const prepared = await store.transaction(async (tx) => {
+          // One connection for the whole transaction: its session's prepared statements.
+          for (let i = 0; i < 2; i++) {
+            await tx.selectFrom('runs').select(['id', 'status']).where('id', '=', `run_${i}`).execute();
+            await tx.selectFrom('runs').selectAll().where('id', '=', `run_${i}`).execute();
+          }
+          const r = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(
+            tx,
+          );
+          return r.rows.map((x) => x.statement);
+        });
+        expect(prepared).toContain('select "id", "status" from "runs" where "id" = $1');
+        expect(prepared.some((t) => t.includes('select *'))).toBe(false);
+      } finally {
+        await ts.cleanup();
+      }
+    });
+  }
 
   if (dialect === 'sqlite') {
     it('checkpoints the WAL from its own thread, long before the automatic checkpoint would', async () => {
