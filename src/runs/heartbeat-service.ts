@@ -36,7 +36,10 @@ const BATCH = 500;
  */
 export class HeartbeatService {
   private readonly queue: Pending[] = [];
-  private flushing = false;
+  /** A write has been started that has not yet taken its batch from the queue. */
+  private pending = false;
+  /** Writes started and not yet finished. */
+  private running = 0;
 
   constructor(
     private readonly store: Store,
@@ -62,35 +65,59 @@ export class HeartbeatService {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ runId, body, traceparent: currentTraceparent() ?? null, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule();
     });
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, BATCH);
-      const now = this.clock.now();
-      try {
-        const outcomes = await this.store.write((tx) => this.apply(tx, batch, now));
-        const accepted: string[] = [];
-        for (const [i, o] of outcomes.entries()) {
-          const item = batch[i];
-          if (!item) continue;
-          if (o instanceof AppError) item.reject(o);
-          else {
-            accepted.push(item.runId);
-            item.resolve(o);
+  /**
+   * Starts a write for the queued heartbeats unless one is already on its way that has not yet
+   * taken its batch. On SQLite a write starts only once the previous one is durable, so each
+   * batch takes everything that arrived meanwhile. On Postgres the next write may start while
+   * one is committing: it waits for the outbox lock, which it gets once that commit is durable,
+   * and then takes what arrived meanwhile, so the wait for BEGIN and the lock is not added to
+   * every batch.
+   */
+  private schedule(): void {
+    if (this.pending || this.queue.length === 0) return;
+    if (this.running > 0 && !this.store.caps.advisoryLocks) return;
+    this.pending = true;
+    this.running += 1;
+    setImmediate(() => this.writeBatch());
+  }
+
+  private writeBatch(): void {
+    let batch: Pending[] = [];
+    this.store
+      .write((tx) => {
+        this.pending = false;
+        batch = this.queue.splice(0, BATCH);
+        this.schedule();
+        return this.apply(tx, batch, this.clock.now());
+      })
+      .then(
+        (outcomes) => {
+          const accepted: string[] = [];
+          for (const [i, o] of outcomes.entries()) {
+            const item = batch[i];
+            if (!item) continue;
+            if (o instanceof AppError) item.reject(o);
+            else {
+              accepted.push(item.runId);
+              item.resolve(o);
+            }
           }
-        }
-        if (accepted.length > 0) this.onAccepted(accepted);
-      } catch (err) {
-        for (const item of batch) item.reject(err);
-      }
-    }
-    this.flushing = false;
+          if (accepted.length > 0) this.onAccepted(accepted);
+        },
+        (err: unknown) => {
+          for (const item of batch) item.reject(err);
+        },
+      )
+      .finally(() => {
+        // A write that failed before taking its batch (BEGIN refused) leaves the queue to the next.
+        if (batch.length === 0) this.pending = false;
+        this.running -= 1;
+        this.schedule();
+      });
   }
 
   private async apply(tx: Tx, batch: Pending[], now: number): Promise<Array<HeartbeatAccepted | AppError>> {

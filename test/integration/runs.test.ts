@@ -156,6 +156,63 @@ forEachDialect((dialect) => {
     expect((await t.admin.getRun(runId)).summary).toMatchObject({ val_loss: 0.9, 'eval/return': 12 });
   });
 
+  it('checks heartbeats that arrive together against each other, across overlapping batches', async () => {
+    const t = await start({ heartbeatMinIntervalMs: '0ms' });
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const r = await t.admin.createRun({ name: `burst-${i}` });
+        return { id: r.run_id, learner: new RunplaneClient(t.ctl.url, r.token) };
+      }),
+    );
+    // Every learner fires 20 heartbeats at once (steps 1..20; step 10 reports paused), so they
+    // land in several group commits in an arrival order nobody controls.
+    const outcomes = await Promise.all(
+      runs.flatMap((r) =>
+        Array.from({ length: 20 }, (_, k) => {
+          const step = k + 1;
+          const status = step === 10 ? ('paused' as const) : ('running' as const);
+          return r.learner.heartbeat(r.id, hb(r.id, { step, status, loss: step })).then(
+            () => ({ run: r.id, step, ok: true, code: '' }),
+            (err: { status?: number; code?: string }) => ({
+              run: r.id,
+              step,
+              ok: false,
+              code: err.code ?? '',
+            }),
+          );
+        }),
+      ),
+    );
+    for (const r of runs) {
+      const mine = outcomes.filter((o) => o.run === r.id);
+      const accepted = mine.filter((o) => o.ok).map((o) => o.step);
+      // A refusal is only ever a regression against a heartbeat accepted before it.
+      expect(mine.filter((o) => !o.ok).every((o) => o.code === 'STEP_REGRESSION')).toBe(true);
+      expect(accepted.length).toBeGreaterThan(0);
+      const last = Math.max(...accepted);
+      const run = await t.admin.getRun(r.id);
+      expect(run.step).toBe(last);
+      expect(run.loss).toBe(last);
+      expect(run.status).toBe(last === 10 ? 'paused' : 'running');
+      expect(run.health).toBe('healthy');
+      const series = await t.admin.getMetrics(r.id, { names: 'loss' });
+      expect(series.series.loss?.map((p) => p.step)).toEqual([...accepted].sort((a, b) => a - b));
+      const events = await t.ctl.store.db
+        .selectFrom('events')
+        .select('payload')
+        .where('type', '=', 'run.status')
+        .where('entity_id', '=', r.id)
+        .orderBy('seq')
+        .execute();
+      const steps = events
+        .map((e) => (JSON.parse(e.payload) as { step: number | null }).step)
+        .filter((x) => x !== null);
+      // One status event per accepted heartbeat, in commit order: steps never go back.
+      expect(steps).toHaveLength(accepted.length);
+      expect(steps).toEqual([...steps].sort((a, b) => (a ?? 0) - (b ?? 0)));
+    }
+  });
+
   it('downsamples long metric series, keeping the first and last points', async () => {
     const { t, runId, learner } = await setup();
     for (let step = 0; step < 50; step++) await learner.postMetrics(runId, { step, values: { x: step } });
