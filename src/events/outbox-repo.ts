@@ -1,25 +1,26 @@
 import type { Insertable } from 'kysely';
 import { newId } from '../shared/ids.js';
 import { bulkStatement } from '../store/bulk-sql.js';
-import { beforeCommit, noteEventTypes } from '../store/commit-hooks.js';
+import { noteEventTypes } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
+import { deferWrite } from '../store/deferred-writes.js';
 import type { EventsTable } from '../store/schema.js';
 import { currentTraceparent, normalizeTraceparent } from '../tracing/context.js';
 import type { NewEvent, StoredEvent } from './catalog.js';
 
 type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
-const buffers = new WeakMap<object, EventRow[]>();
 
 /** Every state change appends events, so this statement is built once per row count. */
 const insertRows = bulkStatement<EventRow>({
+  table: 'events',
   columns: ['id', 'type', 'entity_id', 'payload', 'created_at', 'traceparent'],
   statement: (tuples) =>
     `insert into events (id, type, entity_id, payload, created_at, traceparent) values ${tuples}`,
 });
 
 /**
- * Inside a store transaction the rows are buffered and written in order, in one statement per
- * 500, just before the commit; outside one they are written at once.
+ * Inside a store transaction the rows are written in order, in one statement, just before the
+ * commit (with the transaction's other deferred appends); outside one they are written at once.
  */
 async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -27,14 +28,7 @@ async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
     tx,
     rows.map((r) => r.type),
   );
-  let buffer = buffers.get(tx);
-  if (!buffer) {
-    const fresh: EventRow[] = [];
-    if (!beforeCommit(tx, () => insertRows(tx, fresh))) return insertRows(tx, rows);
-    buffers.set(tx, fresh);
-    buffer = fresh;
-  }
-  buffer.push(...rows);
+  await deferWrite(tx, insertRows, rows);
 }
 
 /** SQL for the transactional outbox, subscriber cursors and the content hashes of published events. */

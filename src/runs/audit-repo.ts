@@ -1,9 +1,32 @@
 import type { Insertable, Selectable } from 'kysely';
+import { bulkStatement } from '../store/bulk-sql.js';
 import type { Executor, Tx } from '../store/database.js';
+import { deferWrite } from '../store/deferred-writes.js';
 import type { AuditExportsTable, ControlAuditTable } from '../store/schema.js';
 
 export type AuditRow = Selectable<ControlAuditTable>;
 export type AuditExportRow = Selectable<AuditExportsTable>;
+type NewAuditRow = Omit<Insertable<ControlAuditTable>, 'seq'>;
+
+const insertEntries = bulkStatement<NewAuditRow>({
+  table: 'control_audit',
+  columns: [
+    'id',
+    'run_id',
+    'action',
+    'actor_type',
+    'actor_id',
+    'envelope',
+    'source_ip',
+    'user_agent',
+    'client_cert_fingerprint',
+    'created_at',
+    'prev_hash',
+    'entry_hash',
+  ],
+  statement: (tuples) => `insert into control_audit (id, run_id, action, actor_type, actor_id, envelope,
+    source_ip, user_agent, client_cert_fingerprint, created_at, prev_hash, entry_hash) values ${tuples}`,
+});
 
 /**
  * SQL for the audit chain and its export ledger. There is deliberately no update or delete
@@ -20,9 +43,9 @@ export const auditRepo = {
       .executeTakeFirst();
   },
 
-  async insert(tx: Tx, row: Insertable<ControlAuditTable>): Promise<number> {
-    const r = await tx.insertInto('control_audit').values(row).returning('seq').executeTakeFirstOrThrow();
-    return Number(r.seq);
+  /** Appends an entry just before the transaction commits (see deferWrite), after those before it. */
+  async append(tx: Tx, row: NewAuditRow): Promise<void> {
+    await deferWrite(tx, insertEntries, [row]);
   },
 
   /** Newest first, below `beforeSeq`; for the read-only view. */

@@ -45,7 +45,7 @@ export function knownAuditHead(tx: Tx, entryHash: string | null): void {
   if (!heads.has(tx)) heads.set(tx, entryHash ?? GENESIS_HASH);
 }
 
-export async function appendAudit(tx: Tx, input: AuditInput, now: number): Promise<AuditEntryView> {
+export async function appendAudit(tx: Tx, input: AuditInput, now: number): Promise<void> {
   const prev = heads.get(tx) ?? (await auditRepo.head(tx))?.entry_hash ?? GENESIS_HASH;
   const envelopeText = canonicalJson(input.envelope === undefined ? null : input.envelope);
   const content: AuditEntryContent = {
@@ -62,7 +62,7 @@ export async function appendAudit(tx: Tx, input: AuditInput, now: number): Promi
     prev_hash: prev,
   };
   const hash = entryHash(content);
-  const seq = await auditRepo.insert(tx, {
+  await auditRepo.append(tx, {
     id: content.id,
     run_id: content.run_id,
     action: content.action,
@@ -77,7 +77,6 @@ export async function appendAudit(tx: Tx, input: AuditInput, now: number): Promi
     entry_hash: hash,
   });
   heads.set(tx, hash);
-  return { ...content, seq, entry_hash: hash };
 }
 
 /**

@@ -1,14 +1,50 @@
 import type { Selectable } from 'kysely';
+import { bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
+import { deferWrite } from '../store/deferred-writes.js';
 import type { RunCommandsTable } from '../store/schema.js';
 
 export type CommandRow = Selectable<RunCommandsTable>;
 export type NewCommandRow = Omit<CommandRow, 'seq'>;
 
+const insertCommands = bulkStatement<NewCommandRow>({
+  table: 'run_commands',
+  columns: [
+    'id',
+    'run_id',
+    'type',
+    'payload',
+    'actor_type',
+    'actor_id',
+    'issued_at',
+    'created_at',
+    'delivered_at',
+    'acknowledged_at',
+    'delivery_count',
+    'visible_at',
+  ],
+  statement: (tuples) => `insert into run_commands (id, run_id, type, payload, actor_type, actor_id,
+    issued_at, created_at, delivered_at, acknowledged_at, delivery_count, visible_at) values ${tuples}`,
+});
+
+const acknowledgeCommands = bulkStatement<{ id: string; at: number }>({
+  table: 'run_commands',
+  update: true,
+  columns: ['id', 'at'],
+  tuple: ([id, at]) => `(CAST(${id} AS text), CAST(${at} AS bigint))`,
+  statement: (tuples) => `UPDATE run_commands SET acknowledged_at = v.column2,
+      delivered_at = coalesce(run_commands.delivered_at, v.column2)
+    FROM (VALUES ${tuples}) AS v WHERE run_commands.id = v.column1 AND run_commands.acknowledged_at IS NULL`,
+});
+
 /** SQL of the run_commands table: the command log and its delivery state. */
 export const commandRepo = {
+  /**
+   * Writes a new command just before the transaction commits, with its audit entry and event
+   * (see deferWrite): nothing in the accepting transaction reads it back.
+   */
   async insert(tx: Executor, row: NewCommandRow): Promise<void> {
-    await tx.insertInto('run_commands').values(row).execute();
+    await deferWrite(tx, insertCommands, [row]);
   },
 
   /**
@@ -153,16 +189,13 @@ export const commandRepo = {
       .execute();
   },
 
+  /**
+   * Stamps acknowledged_at (and delivered_at, if the command was never stamped delivered) just
+   * before the transaction commits, with the acknowledgement's audit entry and event (see
+   * deferWrite). Call it holding the outbox lock, having read the command as unacknowledged.
+   */
   async acknowledge(tx: Executor, id: string, now: number): Promise<void> {
-    await tx
-      .updateTable('run_commands')
-      .set((eb) => ({
-        acknowledged_at: now,
-        delivered_at: eb.fn.coalesce('delivered_at', eb.val(now)),
-      }))
-      .where('id', '=', id)
-      .where('acknowledged_at', 'is', null)
-      .execute();
+    await deferWrite(tx, acknowledgeCommands, [{ id, at: now }]);
   },
 
   async listForRun(db: Executor, runId: string): Promise<CommandRow[]> {

@@ -7,6 +7,7 @@ export type MetricRow = Selectable<RunMetricsTable>;
 
 /** Every heartbeat writes two points, so this statement is built once per batch size. */
 const upsertPoints = bulkStatement<MetricRow>({
+  table: 'run_metrics',
   columns: ['run_id', 'name', 'step', 'value', 'recorded_at'],
   statement: (tuples) =>
     `insert into run_metrics (run_id, name, step, value, recorded_at) values ${tuples}

@@ -73,12 +73,16 @@ const HEARTBEAT_SET = `step = v.column3, samples_per_sec = v.column4, loss = v.c
   queued_commands = v.column9, summary = v.column10, last_heartbeat_at = v.column11,
   liveness_extension_ms = 0, updated_at = v.column11`;
 const heartbeatWithStatus = bulkStatement<HeartbeatState>({
+  table: 'runs',
+  update: true,
   columns: HEARTBEAT_COLUMNS,
   tuple: heartbeatTuple,
   statement: (tuples) => `UPDATE runs SET status = v.column2, health = 'healthy', ${HEARTBEAT_SET}
     FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
 });
 const heartbeatSameStatus = bulkStatement<HeartbeatState>({
+  table: 'runs',
+  update: true,
   columns: HEARTBEAT_COLUMNS,
   tuple: heartbeatTuple,
   statement: (tuples) =>

@@ -3,11 +3,16 @@ import type { Executor } from './database.js';
 
 /**
  * A multi-row statement over a fixed list of columns, for the hot write paths (heartbeat
- * batches, metric points, outbox events). Its SQL text is built once per dialect and row count
- * and then reused, where the query builder would rebuild and recompile the same statement for
- * every batch: for a batch of a few rows that costs more than the database takes to run it.
+ * batches, metric points, outbox events, audit entries). Its SQL text is built once per dialect
+ * and row count and then reused, where the query builder would rebuild and recompile the same
+ * statement for every batch: for a batch of a few rows that costs more than the database takes
+ * to run it.
  */
 export interface BulkSpec<Row> {
+  /** The table the statement writes. */
+  table: string;
+  /** An UPDATE of existing rows (deferred, it must see the rows written before it). */
+  update?: boolean;
   /** Each row's parameters, in this order. */
   columns: readonly (keyof Row & string)[];
   /**
@@ -19,34 +24,51 @@ export interface BulkSpec<Row> {
   statement: (tuples: string) => string;
 }
 
-/** Rows per statement: keeps every statement under SQLite's and Postgres's parameter limits. */
-const CHUNK = 500;
+export interface BulkStatement<Row> {
+  /** Writes the rows now, in statements of at most CHUNK rows. */
+  (db: Executor, rows: readonly Row[]): Promise<void>;
+  readonly table: string;
+  readonly update: boolean;
+  /** The text for `count` rows; on Postgres its placeholders are numbered from `offset` + 1. */
+  text(postgres: boolean, count: number, offset: number): string;
+  /** The rows' parameters, in placeholder order. */
+  params(rows: readonly Row[]): unknown[];
+}
 
-export function bulkStatement<Row>(
-  spec: BulkSpec<Row>,
-): (db: Executor, rows: readonly Row[]) => Promise<void> {
+/** Rows per statement: keeps every statement under SQLite's and Postgres's parameter limits. */
+export const CHUNK = 500;
+
+export function isPostgres(db: Executor): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
   const tuple = spec.tuple ?? ((ph: readonly string[]) => `(${ph.join(', ')})`);
+  const width = spec.columns.length;
   const texts = new Map<string, string>();
-  const text = (postgres: boolean, count: number): string => {
-    const key = `${postgres ? 'pg' : 'sqlite'}:${count}`;
+  const text = (postgres: boolean, count: number, offset: number): string => {
+    const key = postgres ? `pg:${count}:${offset}` : `sqlite:${count}`;
     let t = texts.get(key);
     if (t === undefined) {
-      const width = spec.columns.length;
       const tuples: string[] = [];
       for (let r = 0; r < count; r++)
-        tuples.push(tuple(spec.columns.map((_, c) => (postgres ? `$${r * width + c + 1}` : '?'))));
+        tuples.push(tuple(spec.columns.map((_, c) => (postgres ? `$${offset + r * width + c + 1}` : '?'))));
       t = spec.statement(tuples.join(', '));
       texts.set(key, t);
     }
     return t;
   };
-  return async (db, rows) => {
-    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  const params = (rows: readonly Row[]): unknown[] => {
+    const out: unknown[] = [];
+    for (const row of rows) for (const c of spec.columns) out.push(row[c] ?? null);
+    return out;
+  };
+  const run = async (db: Executor, rows: readonly Row[]): Promise<void> => {
+    const postgres = isPostgres(db);
     for (let i = 0; i < rows.length; i += CHUNK) {
       const chunk = rows.slice(i, i + CHUNK);
-      const params: unknown[] = [];
-      for (const row of chunk) for (const c of spec.columns) params.push(row[c] ?? null);
-      await db.executeQuery(CompiledQuery.raw(text(postgres, chunk.length), params));
+      await db.executeQuery(CompiledQuery.raw(text(postgres, chunk.length, 0), params(chunk)));
     }
   };
+  return Object.assign(run, { text, params, table: spec.table, update: spec.update ?? false });
 }

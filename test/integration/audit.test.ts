@@ -18,7 +18,12 @@ import {
   type VerifyResult,
   verifyChain,
 } from '../../src/runs/audit-model.js';
-import { AuditService, appendAudit, type ExportResult } from '../../src/runs/audit-service.js';
+import {
+  AuditService,
+  appendAudit,
+  auditEntryFromRow,
+  type ExportResult,
+} from '../../src/runs/audit-service.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { startTestController, type TestController } from '../helpers/controller.js';
 import { controllers, forEachDialect, rejected } from './support.js';
@@ -32,19 +37,23 @@ const input = (i: number, over: Partial<AuditInput> = {}): AuditInput => ({
   ...over,
 });
 
-/** Appends entries i..i+n-1, each in its own store.write, or all in one when `oneTx`. */
+/**
+ * Appends entries i..i+n-1, each in its own store.write, or all in one when `oneTx`; returns them
+ * as stored, in chain order.
+ */
 async function append(t: TestController, from: number, n: number, oneTx = false): Promise<AuditEntryView[]> {
   const store = t.ctl.store;
   const idx = Array.from({ length: n }, (_, k) => from + k);
   if (oneTx)
-    return store.write(async (tx) => {
-      const out: AuditEntryView[] = [];
-      for (const i of idx) out.push(await appendAudit(tx, input(i), Date.now()));
-      return out;
+    await store.write(async (tx) => {
+      for (const i of idx) await appendAudit(tx, input(i), Date.now());
     });
-  const out: AuditEntryView[] = [];
-  for (const i of idx) out.push(await store.write((tx) => appendAudit(tx, input(i), Date.now())));
-  return out;
+  else for (const i of idx) await store.write((tx) => appendAudit(tx, input(i), Date.now()));
+  const want = new Set(idx.map((i) => `cmd-${i}`));
+  const rows = await store.db.selectFrom('control_audit').selectAll().orderBy('seq').execute();
+  return rows
+    .map((r) => auditEntryFromRow(r).entry)
+    .filter((e) => want.has((e.envelope as { id?: string } | null)?.id ?? ''));
 }
 
 type ListPage = { entries: AuditEntryView[]; next_cursor: string | null };

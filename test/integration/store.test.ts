@@ -12,9 +12,13 @@ import pino from 'pino';
 import { expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import { loadConfig } from '../../src/config.js';
+import type { NewEvent } from '../../src/events/catalog.js';
+import { outboxRepo } from '../../src/events/outbox-repo.js';
+import { commandRepo } from '../../src/runs/command-repo.js';
 import { metricRepo } from '../../src/runs/metric-repo.js';
 import { startController } from '../../src/runtime.js';
-import { Store } from '../../src/store/database.js';
+import { beforeCommit } from '../../src/store/commit-hooks.js';
+import { type Executor, Store } from '../../src/store/database.js';
 import { migrationsFor } from '../../src/store/migrations/index.js';
 import { schemaSnapshot } from '../../src/store/schema-snapshot.js';
 import { ADMIN, eventually } from '../helpers/controller.js';
@@ -277,6 +281,52 @@ forEachDialect((dialect) => {
       expect(rows.slice(0, 4).map((r) => r.value)).toEqual([-1, -2, -3, 3]);
       expect(rows.at(-1)).toEqual({ step: 1200, value: 1200 });
       expect(rows.every((r, i) => r.step === i)).toBe(true);
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
+  it('defers appends to just before the commit, in order, with appends that commit hooks make', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const { store } = ts;
+      const ev = (id: string) => ({ type: 'test.defer', entity_id: id, payload: {} }) as unknown as NewEvent;
+      const events = (tx: Executor) =>
+        tx.selectFrom('events').select('entity_id').where('type', '=', 'test.defer').orderBy('seq').execute();
+      const seen = await store.write(async (tx) => {
+        await outboxRepo.append(tx, [ev('a')], 1);
+        await commandRepo.insert(tx, {
+          id: 'cmd-defer',
+          run_id: 'run-x',
+          type: 'tune',
+          payload: '{}',
+          actor_type: 'operator',
+          actor_id: 'ops',
+          issued_at: 1,
+          created_at: 1,
+          delivered_at: null,
+          acknowledged_at: null,
+          delivery_count: 0,
+          visible_at: 1,
+        });
+        await outboxRepo.append(tx, [ev('b')], 1);
+        // A hook that runs at commit time and appends again gets its rows written too.
+        beforeCommit(tx, () => outboxRepo.append(tx, [ev('c')], 1));
+        await commandRepo.acknowledge(tx, 'cmd-defer', 5);
+        return (await events(tx)).length;
+      });
+      expect(seen).toBe(0);
+      expect((await events(store.db)).map((r) => r.entity_id)).toEqual(['a', 'b', 'c']);
+      const cmd = await commandRepo.get(store.db, 'cmd-defer');
+      expect(cmd).toMatchObject({ acknowledged_at: 5, delivered_at: 5 });
+      // A failing deferred write rolls the whole transaction back.
+      await expect(
+        store.write(async (tx) => {
+          await outboxRepo.append(tx, [ev('d')], 1);
+          await commandRepo.insert(tx, { ...(cmd as NonNullable<typeof cmd>), id: 'cmd-defer' });
+        }),
+      ).rejects.toThrow();
+      expect((await events(store.db)).map((r) => r.entity_id)).toEqual(['a', 'b', 'c']);
     } finally {
       await ts.cleanup();
     }
