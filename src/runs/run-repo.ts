@@ -1,5 +1,5 @@
 import type { Selectable, Updateable } from 'kysely';
-import { bulkStatement } from '../store/bulk-sql.js';
+import { bulkSelect, bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import type { RunsTable } from '../store/schema.js';
 
@@ -89,6 +89,12 @@ const heartbeatSameStatus = bulkStatement<HeartbeatState>({
     `UPDATE runs SET ${HEARTBEAT_SET} FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
 });
 
+const selectHeartbeatStates = bulkSelect<{ id: string }, HeartbeatState>({
+  columns: ['id'],
+  tuple: ([id]) => `${id}`,
+  statement: (ids) => `select ${[...HEARTBEAT_COLUMNS, 'health'].join(', ')} from runs where id in (${ids})`,
+});
+
 /** SQL of the runs table and its labels. */
 export const runRepo = {
   async insert(tx: Executor, row: NewRunRow): Promise<number> {
@@ -117,12 +123,10 @@ export const runRepo = {
 
   /** The heartbeat state of each run that exists (the columns a heartbeat checks and merges). */
   async heartbeatStates(db: Executor, ids: readonly string[]): Promise<HeartbeatState[]> {
-    if (ids.length === 0) return [];
-    return db
-      .selectFrom('runs')
-      .select([...HEARTBEAT_COLUMNS, 'health'])
-      .where('id', 'in', ids)
-      .execute();
+    return selectHeartbeatStates(
+      db,
+      ids.map((id) => ({ id })),
+    );
   },
 
   async update(tx: Executor, id: string, patch: RunPatch): Promise<void> {

@@ -42,19 +42,22 @@ export function isPostgres(db: Executor): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
-export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
+type TupleSpec<Row> = Pick<BulkSpec<Row>, 'columns' | 'tuple' | 'statement'>;
+
+/** Builds (and keeps) a statement's text per dialect, row count and placeholder offset. */
+function texts<Row>(spec: TupleSpec<Row>) {
   const tuple = spec.tuple ?? ((ph: readonly string[]) => `(${ph.join(', ')})`);
   const width = spec.columns.length;
-  const texts = new Map<string, string>();
+  const cache = new Map<string, string>();
   const text = (postgres: boolean, count: number, offset: number): string => {
     const key = postgres ? `pg:${count}:${offset}` : `sqlite:${count}`;
-    let t = texts.get(key);
+    let t = cache.get(key);
     if (t === undefined) {
       const tuples: string[] = [];
       for (let r = 0; r < count; r++)
         tuples.push(tuple(spec.columns.map((_, c) => (postgres ? `$${offset + r * width + c + 1}` : '?'))));
       t = spec.statement(tuples.join(', '));
-      texts.set(key, t);
+      cache.set(key, t);
     }
     return t;
   };
@@ -63,6 +66,11 @@ export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
     for (const row of rows) for (const c of spec.columns) out.push(row[c] ?? null);
     return out;
   };
+  return { text, params };
+}
+
+export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
+  const { text, params } = texts(spec);
   const run = async (db: Executor, rows: readonly Row[]): Promise<void> => {
     const postgres = isPostgres(db);
     for (let i = 0; i < rows.length; i += CHUNK) {
@@ -71,4 +79,24 @@ export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
     }
   };
   return Object.assign(run, { text, params, table: spec.table, update: spec.update ?? false });
+}
+
+/**
+ * A query over a list of keys (`… where id in (…)`), its text built once per dialect and key
+ * count like a bulk statement's; resolves with the rows of every chunk of keys.
+ */
+export function bulkSelect<Key, Out>(
+  spec: TupleSpec<Key>,
+): (db: Executor, keys: readonly Key[]) => Promise<Out[]> {
+  const { text, params } = texts(spec);
+  return async (db, keys) => {
+    const postgres = isPostgres(db);
+    const out: Out[] = [];
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const chunk = keys.slice(i, i + CHUNK);
+      const r = await db.executeQuery<Out>(CompiledQuery.raw(text(postgres, chunk.length, 0), params(chunk)));
+      for (const row of r.rows) out.push(row);
+    }
+    return out;
+  };
 }
