@@ -13,7 +13,7 @@ import type { WorkersTable } from '../src/store/schema.js';
 import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from './lib/anchors.js';
 import { type Dialect, freshDb, PG_URL, percentile, pgReachable } from './lib/bench-db.js';
 import type { ControllerStats } from './lib/controller-proc.js';
-import { startControllerProcess } from './lib/controller-process.js';
+import { assertFreshBuild, startControllerProcess } from './lib/controller-process.js';
 import { parseFlags } from './lib/options.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import {
@@ -46,6 +46,8 @@ export const usage = `npm run bench -- controller [options]
   --skip-pass         skip the scheduling pass
   --profile DIR       run the controller with --cpu-prof, profiles written to DIR
   --trace             count and time the controller's store transactions and scheduling passes
+  --built             run the built controller and workers (dist/, as \`npx runplane up\` does)
+                      instead of src/ under tsx; dist/ must be up to date (npm run build)
   --markdown          also print the result table as markdown`;
 
 interface Options {
@@ -63,6 +65,7 @@ interface Options {
   skipPass: boolean;
   profile: string | null;
   trace: boolean;
+  built: boolean;
   markdown: boolean;
 }
 
@@ -82,6 +85,7 @@ function parseOptions(argv: string[]): Options {
     'skip-pass': 'boolean',
     profile: 'string',
     trace: 'boolean',
+    built: 'boolean',
     markdown: 'boolean',
   });
   const jobs = f.int('jobs', 2000);
@@ -100,6 +104,7 @@ function parseOptions(argv: string[]): Options {
     skipPass: f.bool('skip-pass'),
     profile: f.str('profile') ?? null,
     trace: f.bool('trace'),
+    built: f.bool('built'),
     markdown: f.bool('markdown'),
   };
 }
@@ -158,6 +163,7 @@ async function endToEnd(dialect: Dialect, o: Options): Promise<E2EResult> {
     },
     o.profile,
     o.trace,
+    o.built,
   );
   const watcher = await db.open();
   try {
@@ -321,6 +327,7 @@ async function schedulingPass(dialect: Dialect, nJobs: number, nWorkers: number)
 
 export async function runController(argv: string[]): Promise<void> {
   const o = parseOptions(argv);
+  if (o.built) assertFreshBuild();
   const m = machine();
   console.log(machineLine(m));
   const c = o.workers * o.slots;
@@ -443,7 +450,7 @@ export async function runController(argv: string[]): Promise<void> {
     }
     notes.push(
       results.length > 0
-        ? 'end to end: the controller runs in its own process (startController from src/, as `runplane up` does); ' +
+        ? `end to end: the controller runs in its own process (startController from ${o.built ? 'dist/, built, its workers without tsx' : 'src/ under tsx'}, as \`runplane up\` does); ` +
             'the load generator (HTTP launches) and the completion watcher (its own store connection) run in the bench process'
         : 'end to end: no store available',
     );

@@ -9,13 +9,21 @@
  * with one) it answers {cmd:'mark'} (start a measurement window) and {cmd:'stats'} with what
  * happened since: event-loop utilisation and, with RUNPLANE_BENCH_TRACE=1, counts and times of
  * store transactions and scheduling passes (the methods are wrapped in this process only).
+ * With RUNPLANE_BENCH_BUILT=1 it runs the built modules under dist/ instead of src/, as
+ * `npx runplane up` does (its embedded workers then run without tsx, like a user's).
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../../src/config.js';
-import { SchedulerLoop } from '../../src/jobs/scheduler-loop.js';
-import { startController } from '../../src/runtime.js';
-import { Store } from '../../src/store/database.js';
+
+const root = process.env.RUNPLANE_BENCH_BUILT === '1' ? '../../dist' : '../../src';
+const { loadConfig } = (await import(`${root}/config.js`)) as typeof import('../../src/config.js');
+const { SchedulerLoop } = (await import(
+  `${root}/jobs/scheduler-loop.js`
+)) as typeof import('../../src/jobs/scheduler-loop.js');
+const { startController } = (await import(`${root}/runtime.js`)) as typeof import('../../src/runtime.js');
+const { Store } = (await import(`${root}/store/database.js`)) as typeof import('../../src/store/database.js');
+type Store = import('../../src/store/database.js').Store;
+type SchedulerLoop = import('../../src/jobs/scheduler-loop.js').SchedulerLoop;
 
 export interface ControllerStats {
   elu: number;

@@ -1,5 +1,7 @@
 /** Starts bench/lib/controller-proc.ts as a child process and talks to it over IPC. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ControllerStats } from './controller-proc.js';
@@ -14,16 +16,35 @@ export interface ControllerProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Refuses to measure a stale build: `built` runs dist/, which must be at least as new as every
+ * file under src/ (`npm install` builds it; `npm run build` rebuilds it).
+ */
+export function assertFreshBuild(): void {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const built = join(root, 'dist', 'runtime.js');
+  if (!existsSync(built)) throw new Error('--built needs dist/: run npm run build first');
+  const builtAt = statSync(built).mtimeMs;
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, d) => {
+      const p = join(dir, d.name);
+      return Math.max(m, d.isDirectory() ? newest(p) : d.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+    }, 0);
+  if (newest(join(root, 'src')) > builtAt)
+    throw new Error('--built: dist/ is older than src/; run npm run build first');
+}
+
 export async function startControllerProcess(
   flags: Record<string, string | number>,
   profileDir: string | null,
   trace: boolean,
+  built = false,
 ): Promise<ControllerProcess> {
   const script = fileURLToPath(new URL('./controller-proc.ts', import.meta.url));
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(flags)], {
     stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
-    env: { ...process.env, RUNPLANE_BENCH_TRACE: trace ? '1' : '0' },
+    env: { ...process.env, RUNPLANE_BENCH_TRACE: trace ? '1' : '0', RUNPLANE_BENCH_BUILT: built ? '1' : '0' },
   });
   const ask = <T>(cmd: string): Promise<T> =>
     new Promise<T>((resolve) => {
