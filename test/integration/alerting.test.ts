@@ -253,6 +253,8 @@ function defineSuite(dialect: DialectUnderTest): void {
     );
     expect(recovery.blocks.map((b) => b.type)).toEqual(['section', 'context']);
     expect(receiver.at('/slack')).toHaveLength(2);
+    // The receiver records a request before the sink has read the response and counted it.
+    await eventually(() => healthOf(sinks, 'slack').delivered === 2);
     expect(healthOf(sinks, 'slack')).toMatchObject({
       ok: true,
       delivered: 2,
