@@ -86,7 +86,7 @@ export class HeartbeatService {
   }
 
   private writeBatch(): void {
-    let batch: Pending[] = [];
+    let batch: Pending[] | null = null;
     this.store
       .write((tx) => {
         this.pending = false;
@@ -98,7 +98,7 @@ export class HeartbeatService {
         (outcomes) => {
           const accepted: string[] = [];
           for (const [i, o] of outcomes.entries()) {
-            const item = batch[i];
+            const item = batch?.[i];
             if (!item) continue;
             if (o instanceof AppError) item.reject(o);
             else {
@@ -109,12 +109,17 @@ export class HeartbeatService {
           if (accepted.length > 0) this.onAccepted(accepted);
         },
         (err: unknown) => {
+          // A write refused before it began (the store unreachable) fails what it would have
+          // taken, as a write that failed later fails its batch: the requests get the error
+          // instead of waiting on a store that keeps refusing.
+          if (batch === null) {
+            this.pending = false;
+            batch = this.queue.splice(0, BATCH);
+          }
           for (const item of batch) item.reject(err);
         },
       )
       .finally(() => {
-        // A write that failed before taking its batch (BEGIN refused) leaves the queue to the next.
-        if (batch.length === 0) this.pending = false;
         this.running -= 1;
         this.schedule();
       });
