@@ -39,11 +39,22 @@ export async function serveEvents(
   const fromQuery = (req.query as { last_event_id?: string } | undefined)?.last_event_id;
   const resume = Number(Array.isArray(header) ? header[0] : (header ?? fromQuery));
   const resumes = Number.isFinite(resume) && resume >= 0;
+  // A client that goes away while the source catches up is not served (its 'close' has passed).
+  let gone = false;
+  const onGone = () => {
+    gone = true;
+  };
+  reply.raw.once('close', onGone);
   if (!resumes) await source.catchUp?.();
+  reply.raw.off('close', onGone);
   let cursor = resumes ? resume : source.head;
 
   reply.hijack();
   const res = reply.raw;
+  if (gone || res.socket === null || res.socket.destroyed) {
+    res.destroy();
+    return;
+  }
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
