@@ -40,34 +40,25 @@ export interface HeartbeatWrite {
   statusChanged: boolean;
 }
 
-const HEARTBEAT_COLUMNS = [
-  'id',
-  'status',
-  'step',
-  'samples_per_sec',
-  'loss',
-  'checkpoint_version',
-  'last_error',
-  'notes',
-  'queued_commands',
-  'summary',
-  'last_heartbeat_at',
-] as const satisfies ReadonlyArray<keyof HeartbeatState>;
-const HEARTBEAT_TYPES = [
-  'text',
-  'text',
-  'bigint',
-  'double precision',
-  'double precision',
-  'bigint',
-  'text',
-  'text',
-  'text',
-  'text',
-  'bigint',
-];
+/** What a heartbeat writes, each with its SQL type (VALUES rows need casts on Postgres). */
+const HEARTBEAT_WRITE = {
+  id: 'text',
+  status: 'text',
+  step: 'bigint',
+  samples_per_sec: 'double precision',
+  loss: 'double precision',
+  checkpoint_version: 'bigint',
+  last_error: 'text',
+  notes: 'text',
+  queued_commands: 'text',
+  summary: 'text',
+  last_heartbeat_at: 'bigint',
+} as const satisfies Partial<Record<keyof HeartbeatState, string>>;
+const HEARTBEAT_COLUMNS = Object.keys(HEARTBEAT_WRITE) as Array<keyof typeof HEARTBEAT_WRITE>;
+const HEARTBEAT_CASTS = HEARTBEAT_COLUMNS.map((c) => HEARTBEAT_WRITE[c]);
+/** One VALUES row; its columns are column1… in HEARTBEAT_WRITE's order (HEARTBEAT_SET uses them). */
 const heartbeatTuple = (ph: readonly string[]): string =>
-  `(${ph.map((p, i) => `CAST(${p} AS ${HEARTBEAT_TYPES[i]})`).join(', ')})`;
+  `(${ph.map((p, i) => `CAST(${p} AS ${HEARTBEAT_CASTS[i]})`).join(', ')})`;
 const HEARTBEAT_SET = `step = v.column3, samples_per_sec = v.column4, loss = v.column5,
   checkpoint_version = v.column6, last_error = v.column7, notes = v.column8,
   queued_commands = v.column9, summary = v.column10, last_heartbeat_at = v.column11,
