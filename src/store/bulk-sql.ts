@@ -49,14 +49,20 @@ function texts<Row>(spec: TupleSpec<Row>) {
   const tuple = spec.tuple ?? ((ph: readonly string[]) => `(${ph.join(', ')})`);
   const width = spec.columns.length;
   const cache = new Map<string, string>();
+  const build = (postgres: boolean, count: number, offset: number): string => {
+    const tuples: string[] = [];
+    for (let r = 0; r < count; r++)
+      tuples.push(tuple(spec.columns.map((_, c) => (postgres ? `$${offset + r * width + c + 1}` : '?'))));
+    return spec.statement(tuples.join(', '));
+  };
+  // Kept: the statement alone (at most CHUNK texts per dialect). A text placed at an offset is
+  // part of a combined statement, which its caller keeps whole.
   const text = (postgres: boolean, count: number, offset: number): string => {
-    const key = postgres ? `pg:${count}:${offset}` : `sqlite:${count}`;
+    if (offset !== 0) return build(postgres, count, offset);
+    const key = `${postgres ? 'pg' : 'sqlite'}:${count}`;
     let t = cache.get(key);
     if (t === undefined) {
-      const tuples: string[] = [];
-      for (let r = 0; r < count; r++)
-        tuples.push(tuple(spec.columns.map((_, c) => (postgres ? `$${offset + r * width + c + 1}` : '?'))));
-      t = spec.statement(tuples.join(', '));
+      t = build(postgres, count, 0);
       cache.set(key, t);
     }
     return t;
