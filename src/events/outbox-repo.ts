@@ -1,6 +1,6 @@
 import type { Insertable } from 'kysely';
 import { newId } from '../shared/ids.js';
-import { bulkStatement } from '../store/bulk-sql.js';
+import { bulkInsert } from '../store/bulk-sql.js';
 import { noteEventTypes } from '../store/commit-hooks.js';
 import type { Executor } from '../store/database.js';
 import { deferWrite } from '../store/deferred-writes.js';
@@ -11,18 +11,20 @@ import type { NewEvent, StoredEvent } from './catalog.js';
 type EventRow = Omit<Insertable<EventsTable>, 'seq'>;
 
 /** Every state change appends events, so this statement is built once per row count. */
-const insertRows = bulkStatement<EventRow>({
-  table: 'events',
-  columns: ['id', 'type', 'entity_id', 'payload', 'created_at', 'traceparent'],
-  statement: (tuples) =>
-    `insert into events (id, type, entity_id, payload, created_at, traceparent) values ${tuples}`,
-});
+const insertRows = bulkInsert<EventRow>('events', [
+  'id',
+  'type',
+  'entity_id',
+  'payload',
+  'created_at',
+  'traceparent',
+]);
 
 /**
  * Inside a store transaction the rows are written in order, in one statement, just before the
  * commit (with the transaction's other deferred appends); outside one they are written at once.
  */
-async function bufferRows(tx: Executor, rows: EventRow[]): Promise<void> {
+async function appendRows(tx: Executor, rows: EventRow[]): Promise<void> {
   if (rows.length === 0) return;
   noteEventTypes(
     tx,
@@ -41,7 +43,7 @@ export const outboxRepo = {
    */
   async append(tx: Executor, events: readonly NewEvent[], now: number): Promise<void> {
     const active = currentTraceparent() ?? null;
-    return bufferRows(
+    return appendRows(
       tx,
       events.map((e) => ({
         id: newId('evt', now),
@@ -65,7 +67,7 @@ export const outboxRepo = {
     now: number,
   ): Promise<void> {
     const traceparent = currentTraceparent() ?? null;
-    return bufferRows(
+    return appendRows(
       tx,
       events.map((e) => ({
         id: e.id,

@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-import { bulkStatement } from '../store/bulk-sql.js';
+import { bulkInsert } from '../store/bulk-sql.js';
 import type { Executor, Tx } from '../store/database.js';
 import { deferWrite } from '../store/deferred-writes.js';
 import type { AuditExportsTable, ControlAuditTable } from '../store/schema.js';
@@ -8,25 +8,20 @@ export type AuditRow = Selectable<ControlAuditTable>;
 export type AuditExportRow = Selectable<AuditExportsTable>;
 type NewAuditRow = Omit<Insertable<ControlAuditTable>, 'seq'>;
 
-const insertEntries = bulkStatement<NewAuditRow>({
-  table: 'control_audit',
-  columns: [
-    'id',
-    'run_id',
-    'action',
-    'actor_type',
-    'actor_id',
-    'envelope',
-    'source_ip',
-    'user_agent',
-    'client_cert_fingerprint',
-    'created_at',
-    'prev_hash',
-    'entry_hash',
-  ],
-  statement: (tuples) => `insert into control_audit (id, run_id, action, actor_type, actor_id, envelope,
-    source_ip, user_agent, client_cert_fingerprint, created_at, prev_hash, entry_hash) values ${tuples}`,
-});
+const insertEntries = bulkInsert<NewAuditRow>('control_audit', [
+  'id',
+  'run_id',
+  'action',
+  'actor_type',
+  'actor_id',
+  'envelope',
+  'source_ip',
+  'user_agent',
+  'client_cert_fingerprint',
+  'created_at',
+  'prev_hash',
+  'entry_hash',
+]);
 
 /**
  * SQL for the audit chain and its export ledger. There is deliberately no update or delete

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { bulkStatement } from '../store/bulk-sql.js';
+import { bulkInsert, bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import { deferWrite } from '../store/deferred-writes.js';
 import type { RunCommandsTable } from '../store/schema.js';
@@ -7,25 +7,20 @@ import type { RunCommandsTable } from '../store/schema.js';
 export type CommandRow = Selectable<RunCommandsTable>;
 export type NewCommandRow = Omit<CommandRow, 'seq'>;
 
-const insertCommands = bulkStatement<NewCommandRow>({
-  table: 'run_commands',
-  columns: [
-    'id',
-    'run_id',
-    'type',
-    'payload',
-    'actor_type',
-    'actor_id',
-    'issued_at',
-    'created_at',
-    'delivered_at',
-    'acknowledged_at',
-    'delivery_count',
-    'visible_at',
-  ],
-  statement: (tuples) => `insert into run_commands (id, run_id, type, payload, actor_type, actor_id,
-    issued_at, created_at, delivered_at, acknowledged_at, delivery_count, visible_at) values ${tuples}`,
-});
+const insertCommands = bulkInsert<NewCommandRow>('run_commands', [
+  'id',
+  'run_id',
+  'type',
+  'payload',
+  'actor_type',
+  'actor_id',
+  'issued_at',
+  'created_at',
+  'delivered_at',
+  'acknowledged_at',
+  'delivery_count',
+  'visible_at',
+]);
 
 const acknowledgeCommands = bulkStatement<{ id: string; at: number }>({
   table: 'run_commands',

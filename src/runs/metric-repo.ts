@@ -1,18 +1,16 @@
 import type { Selectable } from 'kysely';
-import { bulkStatement } from '../store/bulk-sql.js';
+import { bulkInsert } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import type { RunMetricsTable } from '../store/schema.js';
 
 export type MetricRow = Selectable<RunMetricsTable>;
 
 /** Every heartbeat writes two points, so this statement is built once per batch size. */
-const upsertPoints = bulkStatement<MetricRow>({
-  table: 'run_metrics',
-  columns: ['run_id', 'name', 'step', 'value', 'recorded_at'],
-  statement: (tuples) =>
-    `insert into run_metrics (run_id, name, step, value, recorded_at) values ${tuples}
-     on conflict (run_id, name, step) do update set value = excluded.value, recorded_at = excluded.recorded_at`,
-});
+const upsertPoints = bulkInsert<MetricRow>(
+  'run_metrics',
+  ['run_id', 'name', 'step', 'value', 'recorded_at'],
+  ' on conflict (run_id, name, step) do update set value = excluded.value, recorded_at = excluded.recorded_at',
+);
 
 /** SQL of the run_metrics series: one row per (run, metric, step); a re-reported step replaces it. */
 export const metricRepo = {

@@ -56,20 +56,23 @@ const HEARTBEAT_WRITE = {
 } as const satisfies Partial<Record<keyof HeartbeatState, string>>;
 const HEARTBEAT_COLUMNS = Object.keys(HEARTBEAT_WRITE) as Array<keyof typeof HEARTBEAT_WRITE>;
 const HEARTBEAT_CASTS = HEARTBEAT_COLUMNS.map((c) => HEARTBEAT_WRITE[c]);
-/** One VALUES row; its columns are column1… in HEARTBEAT_WRITE's order (HEARTBEAT_SET uses them). */
+/** One VALUES row; its columns are column1… in HEARTBEAT_WRITE's order. */
 const heartbeatTuple = (ph: readonly string[]): string =>
   `(${ph.map((p, i) => `CAST(${p} AS ${HEARTBEAT_CASTS[i]})`).join(', ')})`;
-const HEARTBEAT_SET = `step = v.column3, samples_per_sec = v.column4, loss = v.column5,
-  checkpoint_version = v.column6, last_error = v.column7, notes = v.column8,
-  queued_commands = v.column9, summary = v.column10, last_heartbeat_at = v.column11,
-  liveness_extension_ms = 0, updated_at = v.column11`;
+/** The VALUES column that carries `c`. */
+const v = (c: keyof typeof HEARTBEAT_WRITE): string => `v.column${HEARTBEAT_COLUMNS.indexOf(c) + 1}`;
+const HEARTBEAT_SET = [
+  ...HEARTBEAT_COLUMNS.filter((c) => c !== 'id' && c !== 'status').map((c) => `${c} = ${v(c)}`),
+  'liveness_extension_ms = 0',
+  `updated_at = ${v('last_heartbeat_at')}`,
+].join(', ');
 const heartbeatWithStatus = bulkStatement<HeartbeatState>({
   table: 'runs',
   update: true,
   columns: HEARTBEAT_COLUMNS,
   tuple: heartbeatTuple,
-  statement: (tuples) => `UPDATE runs SET status = v.column2, health = 'healthy', ${HEARTBEAT_SET}
-    FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
+  statement: (tuples) => `UPDATE runs SET status = ${v('status')}, health = 'healthy', ${HEARTBEAT_SET}
+    FROM (VALUES ${tuples}) AS v WHERE runs.id = ${v('id')}`,
 });
 const heartbeatSameStatus = bulkStatement<HeartbeatState>({
   table: 'runs',
@@ -77,7 +80,7 @@ const heartbeatSameStatus = bulkStatement<HeartbeatState>({
   columns: HEARTBEAT_COLUMNS,
   tuple: heartbeatTuple,
   statement: (tuples) =>
-    `UPDATE runs SET ${HEARTBEAT_SET} FROM (VALUES ${tuples}) AS v WHERE runs.id = v.column1`,
+    `UPDATE runs SET ${HEARTBEAT_SET} FROM (VALUES ${tuples}) AS v WHERE runs.id = ${v('id')}`,
 });
 
 const selectHeartbeatStates = bulkSelect<{ id: string }, HeartbeatState>({

@@ -87,6 +87,19 @@ export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
   return Object.assign(run, { text, params, table: spec.table, update: spec.update ?? false });
 }
 
+/** A multi-row INSERT of `columns` into `table`; `suffix` follows the VALUES (e.g. ON CONFLICT). */
+export function bulkInsert<Row>(
+  table: string,
+  columns: readonly (keyof Row & string)[],
+  suffix = '',
+): BulkStatement<Row> {
+  return bulkStatement<Row>({
+    table,
+    columns,
+    statement: (tuples) => `insert into ${table} (${columns.join(', ')}) values ${tuples}${suffix}`,
+  });
+}
+
 /**
  * A query over a list of keys (`… where id in (…)`), its text built once per dialect and key
  * count like a bulk statement's; resolves with the rows of every chunk of keys.

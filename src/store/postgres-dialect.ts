@@ -44,7 +44,9 @@ class OutboxPostgresDriver extends PostgresDriver {
 
 /** Statement texts given a server-side name, at most this many (each connection keeps them). */
 const MAX_NAMED = 2000;
-const named = new Map<string, string>();
+/** Each text seen: its name, or null when it runs unnamed (selects `*`, or past MAX_NAMED). */
+const named = new Map<string, string | null>();
+let namedCount = 0;
 
 /**
  * Whether a text may be kept prepared. Not one whose result columns are `*`: once another
@@ -67,11 +69,12 @@ export class PreparingClient extends pg.Client {
     const q = super.query as (...a: unknown[]) => never;
     if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
       let name = named.get(config);
-      if (name === undefined && named.size < MAX_NAMED && preparable(config)) {
-        name = `rp${named.size + 1}`;
-        named.set(config, name);
+      if (name === undefined) {
+        name = namedCount < MAX_NAMED && preparable(config) ? `rp${++namedCount}` : null;
+        // Unnamed texts are remembered too (so `preparable` runs once per text), within a bound.
+        if (name !== null || named.size < 4 * MAX_NAMED) named.set(config, name);
       }
-      if (name !== undefined) return q.call(this, { name, text: config, values }, callback);
+      if (name !== null) return q.call(this, { name, text: config, values }, callback);
     }
     return q.call(this, config, values, callback);
   }
