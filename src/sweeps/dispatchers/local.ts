@@ -133,12 +133,10 @@ export class LocalDispatcher implements Dispatcher {
       };
     }
     if (this.alive(id)) return { state: 'running', reason: null, changedAt: null };
-    // Between the spawn and sh writing its pid: give it a moment before calling it lost.
-    if (
-      existsSync(f.launched) &&
-      this.pidOf(id) === null &&
-      Date.now() - statSync(f.launched).mtimeMs < 5000
-    ) {
+    // Just launched and not yet recognisable: sh has not written its pid, or it has but the
+    // kernel has not yet set up the new program's environment (spawn returns mid-exec, and
+    // /proc/<pid>/environ reads empty until then). Give it a moment before calling it lost.
+    if (existsSync(f.launched) && Date.now() - statSync(f.launched).mtimeMs < 5000) {
       return { state: 'pending', reason: 'starting', changedAt: null };
     }
     if (stopped) return { state: 'killed', reason: 'stopped', changedAt: null };
