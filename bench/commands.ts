@@ -16,7 +16,8 @@ import { machineLine, mapLimit, nowMs } from './lib/timing.js';
 export const usage = `npm run bench -- commands [options]
 
   --learners <n>   runs whose learners long-poll at once, default 100
-  --commands <n>   commands sent (one at a time), default 1000
+  --commands <n>   commands measured (sent one at a time), default 1000
+  --warmup <n>     commands sent first and not measured, default 200
   --dialect <d>    sqlite | postgres | both (default both)
   --markdown       also print the table as markdown (for bench/RESULTS.md)`;
 
@@ -26,6 +27,7 @@ const TARGET_P99_MS = 10;
 interface Options {
   learners: number;
   commands: number;
+  warmup: number;
   dialects: Dialect[];
   markdown: boolean;
 }
@@ -34,12 +36,14 @@ function options(argv: string[]): Options {
   const f = parseFlags(argv, {
     learners: 'string',
     commands: 'string',
+    warmup: 'string',
     dialect: 'string',
     markdown: 'boolean',
   });
   return {
     learners: f.int('learners', 100),
     commands: f.int('commands', 1000),
+    warmup: f.int('warmup', 200),
     dialects: f.dialects('dialect', 'both'),
     markdown: f.bool('markdown'),
   };
@@ -94,7 +98,7 @@ async function measure(dialect: Dialect, o: Options): Promise<Measured> {
     await new Promise((r) => setTimeout(r, 500));
     const latencies: number[] = [];
     const posts: number[] = [];
-    for (let i = 0; i < o.commands; i++) {
+    for (let i = 0; i < o.warmup + o.commands; i++) {
       const run = runs[i % runs.length];
       if (!run) break;
       const id = randomUUID();
@@ -109,9 +113,11 @@ async function measure(dialect: Dialect, o: Options): Promise<Measured> {
       const t0 = nowMs();
       const res = await sender.send('POST', `/api/v1/runs/${run.run_id}/commands`, ADMIN, body);
       if (res.status !== 202) throw new Error(`command answered ${res.status}: ${res.body}`);
-      posts.push(nowMs() - t0);
+      const posted = nowMs();
       const t1 = await got;
       delivered.delete(id);
+      if (i < o.warmup) continue;
+      posts.push(posted - t0);
       latencies.push(t1 - t0);
     }
     stopping = true;
@@ -137,7 +143,9 @@ async function measure(dialect: Dialect, o: Options): Promise<Measured> {
 export async function runCommands(argv: string[]): Promise<void> {
   const o = options(argv);
   console.log(machineLine());
-  console.log(`${o.learners} learners long-polling, ${o.commands} commands sent one at a time\n`);
+  console.log(
+    `${o.learners} learners long-polling, ${o.commands} commands sent one at a time after ${o.warmup} not measured\n`,
+  );
   const rows: Array<Array<string | number>> = [];
   for (const dialect of o.dialects) {
     if (dialect === 'postgres') {

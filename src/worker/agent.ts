@@ -76,6 +76,7 @@ export class WorkerAgent {
     this.abort.abort();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.supervisor.killAll('worker shutting down');
+    this.supervisor.close();
     await this.pollLoop?.catch(() => undefined);
     await this.drainReports();
     if (this.workerId) {

@@ -1,8 +1,10 @@
 /**
  * Worker slice — process supervisor.
  *
- * Runs attempts as real OS processes: one process group per process (setup or command), output
- * captured to <workDir>/logs and streamed as events, exactly one 'exited' event per started attempt.
+ * Runs attempts as real OS processes, started through the spawn helper (see spawn-helper.ts): one
+ * process group per process (setup or command), output written by the process straight to
+ * <workDir>/logs and read back from there as events (at exit, and every second while it runs),
+ * exactly one 'exited' event per started attempt.
  * The pids of live process groups are mirrored to <workDir>/running.json so that a later incarnation
  * of the worker can kill what a crashed one left behind (reapLeftovers).
  *
@@ -10,15 +12,11 @@
  * to tell our leftover processes from unrelated ones that reused a recorded pid.
  */
 
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import type { WriteStream } from 'node:fs';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { type SpawnExit, type SpawnedProcess, SpawnHelper } from './spawn-helper.js';
 
 export interface AttemptSpec {
   attempt_id: string;
@@ -61,11 +59,9 @@ export const ATTEMPT_ID_ENV = 'RUNPLANE_ATTEMPT_ID';
 
 const FINISHED_MEMORY = 10_000;
 let instanceSeq = 0;
-/**
- * After the leader exits and its group has been SIGKILLed, the pipes can only stay open if some
- * descendant escaped the group (setsid) while holding them; stop waiting for EOF after this long.
- */
-const PIPE_DRAIN_AFTER_EXIT_MS = 2_000;
+/** How often the output of running processes is read from their log files. */
+const TAIL_EVERY_MS = 1_000;
+const READ_CHUNK = 64 * 1024;
 
 interface RunningEntry {
   attempt_id: string;
@@ -76,7 +72,10 @@ interface ProcResult {
   pid: number | null;
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** It could not be started. */
   error: Error | null;
+  /** It was started but its exit can no longer be known (the spawn helper died); it was killed. */
+  lost?: string;
 }
 
 interface ExitInfo {
@@ -95,46 +94,58 @@ interface Attempt {
   commandDone: boolean;
   killReason: string | null;
   killTimer: NodeJS.Timeout | null;
-  stdout: LogSink | null;
-  stderr: LogSink | null;
+  stdout: LogTail | null;
+  stderr: LogTail | null;
   done: Promise<void>;
 }
 
 /**
- * Append-only log file with backpressure towards the pipe that feeds it. The file is opened on the
- * first chunk: most short attempts print nothing, and two opens per spawn are a large share of the
- * cost of an attempt like /bin/true. No output => no file.
+ * The output of an attempt's stream, read back from the log file its processes write to, from
+ * where the last read stopped. Reads are serialised; a multi-byte character split across reads
+ * is held until it is whole.
  */
-class LogSink {
-  private ws: WriteStream | null = null;
-  private broken = false;
+class LogTail {
+  private offset = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private reading: Promise<void> = Promise.resolve();
 
-  constructor(private readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly emit: (data: string) => void,
+  ) {}
 
-  write(buf: Buffer, src: Readable): void {
-    if (this.broken) return;
-    if (this.ws === null) {
-      const ws = createWriteStream(this.path, { flags: 'a' });
-      // A failing log file (disk full, dir removed) must not kill the worker or stall the child.
-      ws.on('error', () => {
-        this.broken = true;
-        ws.emit('drain');
-      });
-      this.ws = ws;
-    }
-    if (!this.ws.write(buf)) {
-      src.pause();
-      this.ws.once('drain', () => src.resume());
-    }
+  /**
+   * Reads what was written since the last read. `known` is a size the file is known to have
+   * reached (nothing is read when it is no more than what was read); `final` also flushes a
+   * trailing partial character.
+   */
+  read(known: number | null, final = false): Promise<void> {
+    this.reading = this.reading.then(() => this.readNow(known, final));
+    return this.reading;
   }
 
-  async close(): Promise<void> {
-    if (this.ws === null) return;
-    if (!this.broken) this.ws.end();
-    try {
-      await finished(this.ws);
-    } catch {
-      // already reported through 'error'; nothing more to flush
+  private async readNow(known: number | null, final: boolean): Promise<void> {
+    if (known === null || known > this.offset) {
+      let fh: Awaited<ReturnType<typeof open>> | null = null;
+      try {
+        fh = await open(this.path, 'r');
+        const buf = Buffer.alloc(READ_CHUNK);
+        for (;;) {
+          const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, this.offset);
+          if (bytesRead === 0) break;
+          this.offset += bytesRead;
+          const data = this.decoder.write(buf.subarray(0, bytesRead));
+          if (data !== '') this.emit(data);
+        }
+      } catch {
+        // No file yet, or it was removed: nothing to read.
+      } finally {
+        await fh?.close();
+      }
+    }
+    if (final) {
+      const rest = this.decoder.end();
+      if (rest !== '') this.emit(rest);
     }
   }
 }
@@ -226,6 +237,8 @@ export class Supervisor {
 
   private writeQueued = false;
   private writeInFlight: Promise<void> | null = null;
+  private readonly helper = new SpawnHelper();
+  private tailTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: SupervisorOptions) {
     this.workDir = opts.workDir;
@@ -306,9 +319,15 @@ export class Supervisor {
     const att = this.attempts.get(attempt_id);
     if (!att || att.killReason !== null || att.commandDone) return;
     att.killReason = reason;
+    // No live process (between BUILDING steps, or being spawned): run() sees the reason before
+    // spawning anything, and a process being spawned is stopped once its pid is known.
+    this.stop(att);
+  }
+
+  /** SIGTERM to the attempt's live process group, SIGKILL after the grace period. */
+  private stop(att: Attempt): void {
     const pid = att.pid;
-    // No live process (between BUILDING steps): run() sees the reason before spawning anything.
-    if (pid === null) return;
+    if (pid === null || att.killTimer !== null) return;
     signalGroup(pid, 'SIGTERM');
     att.killTimer = setTimeout(() => {
       att.killTimer = null;
@@ -323,11 +342,16 @@ export class Supervisor {
     await this.runningWritten();
   }
 
+  /** Stops the spawn helper; call once nothing runs any more (after killAll). */
+  close(): void {
+    this.helper.close();
+  }
+
   active(): string[] {
     return [...this.attempts.keys()];
   }
 
-  /** Where the attempt's output goes; a file exists only once that stream produced output. */
+  /** Where the attempt's output goes (created when its first process starts). */
   logPaths(attempt_id: string): { stdout: string; stderr: string } {
     assertSafeId(attempt_id);
     return {
@@ -366,13 +390,20 @@ export class Supervisor {
     if (early) return early;
 
     const paths = this.logPaths(spec.attempt_id);
-    att.stdout = new LogSink(paths.stdout);
-    att.stderr = new LogSink(paths.stderr);
+    const id = spec.attempt_id;
+    att.stdout = new LogTail(paths.stdout, (data) =>
+      this.emit({ type: 'output', attempt_id: id, stream: 'stdout', data }),
+    );
+    att.stderr = new LogTail(paths.stderr, (data) =>
+      this.emit({ type: 'output', attempt_id: id, stream: 'stderr', data }),
+    );
 
     if (spec.setup !== null && spec.setup.length > 0) {
       const r = await this.runProcess(att, spec.setup, cwd, 'setup');
       const k = killed();
       if (k) return { ...k, exit_code: r.code, signal: r.signal };
+      if (r.lost)
+        return { outcome: 'FAILED', exit_code: null, signal: null, reason: `setup lost: ${r.lost}` };
       if (r.error)
         return {
           outcome: 'FAILED',
@@ -391,6 +422,7 @@ export class Supervisor {
     att.commandDone = true;
     const k = killed();
     if (k) return { ...k, exit_code: r.code, signal: r.signal };
+    if (r.lost) return { outcome: 'FAILED', exit_code: null, signal: null, reason: `lost: ${r.lost}` };
     if (r.error)
       return { outcome: 'FAILED', exit_code: null, signal: null, reason: `spawn failed: ${r.error.message}` };
     if (r.code === 0) return { outcome: 'SUCCEEDED', exit_code: 0, signal: null, reason: null };
@@ -400,89 +432,91 @@ export class Supervisor {
   }
 
   /**
-   * Spawns argv as its own process group and resolves once it has exited, its group has been
-   * SIGKILLed (stragglers) and all of its output has been handed to the log sinks and events.
+   * Spawns argv (through the helper) as its own process group and resolves once it has exited,
+   * its group has been SIGKILLed (stragglers) and all of its output has been read back from the
+   * log files and handed out as events.
    */
-  private runProcess(
+  private async runProcess(
     att: Attempt,
     argv: string[],
     cwd: string,
     role: 'setup' | 'command',
   ): Promise<ProcResult> {
-    return new Promise<ProcResult>((resolve) => {
-      const fail = (error: Error): void => resolve({ pid: null, code: null, signal: null, error });
-      const [file, ...args] = argv;
-      if (file === undefined || file === '') {
-        fail(new Error('empty command'));
-        return;
-      }
-      let child: ChildProcess;
-      try {
-        child = spawn(file, args, { cwd, env: att.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        fail(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      const pid = child.pid;
-      if (pid === undefined) {
-        // ENOENT, EACCES, ...: 'error' follows on the next tick (then a 'close' we don't need).
-        child.once('error', fail);
-        return;
-      }
-      att.pid = pid;
-      this.scheduleRunningWrite();
-      const id = att.spec.attempt_id;
-      if (role === 'command') this.emit({ type: 'running', attempt_id: id, pid, at: this.now() });
-
-      const pipe = (src: Readable, stream: 'stdout' | 'stderr'): void => {
-        const sink = stream === 'stdout' ? att.stdout : att.stderr;
-        const decoder = new StringDecoder('utf8');
-        src.on('data', (buf: Buffer) => {
-          sink?.write(buf, src);
-          const data = decoder.write(buf);
-          if (data !== '') this.emit({ type: 'output', attempt_id: id, stream, data });
-        });
-        src.on('end', () => {
-          const rest = decoder.end();
-          if (rest !== '') this.emit({ type: 'output', attempt_id: id, stream, data: rest });
-        });
+    const [file, ...args] = argv;
+    if (file === undefined || file === '')
+      return { pid: null, code: null, signal: null, error: new Error('empty command') };
+    const paths = this.logPaths(att.spec.attempt_id);
+    let proc: SpawnedProcess;
+    try {
+      proc = await this.helper.spawn({
+        file,
+        args,
+        cwd,
+        env: att.env,
+        stdoutPath: paths.stdout,
+        stderrPath: paths.stderr,
+      });
+    } catch (err) {
+      return {
+        pid: null,
+        code: null,
+        signal: null,
+        error: err instanceof Error ? err : new Error(String(err)),
       };
-      if (child.stdout) pipe(child.stdout, 'stdout');
-      if (child.stderr) pipe(child.stderr, 'stderr');
+    }
+    const pid = proc.pid;
+    att.pid = pid;
+    this.scheduleRunningWrite();
+    this.tailWhileRunning();
+    if (role === 'command')
+      this.emit({ type: 'running', attempt_id: att.spec.attempt_id, pid, at: this.now() });
+    // Killed while it was being spawned.
+    if (att.killReason !== null) this.stop(att);
 
-      let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-      let drainTimer: NodeJS.Timeout | null = null;
-      child.on('error', () => {
-        // Only signalling errors can occur after a successful spawn, and we signal via process.kill.
-      });
-      child.once('exit', (code, signal) => {
-        exit = { code, signal };
-        att.pid = null;
-        if (role === 'command') att.commandDone = true;
-        if (att.killTimer) {
-          clearTimeout(att.killTimer);
-          att.killTimer = null;
-        }
-        // Descendants left in the group would outlive the attempt (and keep our pipes open).
-        signalGroup(pid, 'SIGKILL');
-        drainTimer = setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-        }, PIPE_DRAIN_AFTER_EXIT_MS);
-        drainTimer.unref();
-      });
-      // 'close' comes after 'exit' and after both pipes have ended, i.e. after every 'data' event.
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        if (drainTimer) clearTimeout(drainTimer);
-        const e = exit ?? { code, signal };
-        resolve({ pid, code: e.code, signal: e.signal, error: null });
-      });
-    });
+    let exit: SpawnExit | null = null;
+    let lost: string | undefined;
+    try {
+      exit = await proc.exited;
+    } catch (err) {
+      lost = err instanceof Error ? err.message : String(err);
+    }
+    att.pid = null;
+    if (role === 'command') att.commandDone = true;
+    if (att.killTimer) {
+      clearTimeout(att.killTimer);
+      att.killTimer = null;
+    }
+    // Descendants left in the group would outlive the attempt (and could keep writing its logs).
+    signalGroup(pid, 'SIGKILL');
+    await Promise.all([
+      att.stdout?.read(exit ? exit.stdoutBytes : null, role === 'command'),
+      att.stderr?.read(exit ? exit.stderrBytes : null, role === 'command'),
+    ]);
+    if (!exit) return { pid, code: null, signal: null, error: null, lost: lost ?? 'unknown' };
+    return { pid, code: exit.code, signal: exit.signal, error: null };
+  }
+
+  /** Reads the output of running processes every second, while any runs. */
+  private tailWhileRunning(): void {
+    if (this.tailTimer !== null) return;
+    this.tailTimer = setInterval(() => {
+      let running = 0;
+      for (const att of this.attempts.values()) {
+        if (att.pid === null) continue;
+        running += 1;
+        void att.stdout?.read(null);
+        void att.stderr?.read(null);
+      }
+      if (running === 0 && this.tailTimer !== null) {
+        clearInterval(this.tailTimer);
+        this.tailTimer = null;
+      }
+    }, TAIL_EVERY_MS);
+    this.tailTimer.unref();
   }
 
   private async finish(att: Attempt, info: ExitInfo): Promise<void> {
-    // Logs must be complete on disk before anyone hears the attempt is over.
-    await Promise.all([att.stdout?.close(), att.stderr?.close()]);
+    // Output was read back in full when its last process exited (runProcess).
     const id = att.spec.attempt_id;
     this.attempts.delete(id);
     this.finished.add(id);

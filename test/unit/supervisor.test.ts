@@ -120,6 +120,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   await Promise.all(harnesses.map((h) => h.sup.killAll('test cleanup')));
+  for (const h of harnesses) h.sup.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -339,6 +340,49 @@ describe('Supervisor', () => {
     }
     for (const pid of pids) await until('group gone', () => groupMembers(pid).length === 0);
     expect(readRunning(h.workDir)).toBe('[]');
+  });
+
+  it('reads the output of a running process from its log file, and all of a large output at exit', async () => {
+    const h = harness();
+    h.sup.start(spec('a1', ['sh', '-c', 'echo early; sleep 100']));
+    // Read back while the process still runs (the log files are tailed every second).
+    await until('early output', () => h.output('a1', 'stdout') === 'early\n', 5_000);
+    expect(h.sup.active()).toEqual(['a1']);
+    h.sup.kill('a1', 'done');
+    await h.exited('a1');
+    // 200,000 bytes and a multi-byte character at the end: several reads, nothing split or lost.
+    h.sup.start(spec('a2', ['sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; printf "\\342\\202\\254"']));
+    expect((await h.exited('a2')).outcome).toBe('SUCCEEDED');
+    expect(h.output('a2', 'stdout')).toBe(`${'x'.repeat(200_000)}\u20ac`);
+    expect(readFileSync(h.sup.logPaths('a2').stdout, 'utf8')).toBe(`${'x'.repeat(200_000)}\u20ac`);
+  });
+
+  it('reports running attempts as lost, and kills them, when the spawn helper dies', async () => {
+    const h = harness();
+    h.sup.start(spec('a1', ['sleep', '100']));
+    const pid = await h.pid('a1');
+    // The helper: the child of this process that runs `node -e`.
+    const helper = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .find((n) => {
+        try {
+          const st = readFileSync(`/proc/${n}/stat`, 'utf8');
+          const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+          return ppid === process.pid && readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0')[1] === '-e';
+        } catch {
+          return false;
+        }
+      });
+    expect(helper).toBeDefined();
+    process.kill(helper as number, 'SIGKILL');
+    const ex = await h.exited('a1');
+    expect(ex).toMatchObject({ outcome: 'FAILED', exit_code: null });
+    expect(ex.reason).toMatch(/^lost: spawn helper exited/);
+    await until('sleep gone', () => !isAlive(pid));
+    // A new helper serves the next attempt.
+    h.sup.start(spec('a2', ['/bin/true']));
+    expect((await h.exited('a2')).outcome).toBe('SUCCEEDED');
   });
 
   it('runs many short attempts concurrently', async () => {

@@ -1,0 +1,194 @@
+/**
+ * Worker slice — the spawn helper.
+ *
+ * `fork()` copies the page tables of the process that calls it, and the child then takes a
+ * copy-on-write fault for every page it touches before `exec`: the bigger the parent, the
+ * dearer every spawn. The worker agent is a full Node application (HTTP client, supervisor,
+ * logger, under tsx in development), so it does not spawn jobs itself: a bare `node` process with
+ * nothing loaded but `child_process` does, on its behalf. For a job like `/bin/true` that halves
+ * the CPU a spawn costs the worker and its child, and the agent's event loop never blocks in
+ * `fork`.
+ *
+ * The helper opens the job's log files itself and hands them to the job as stdout and stderr,
+ * so output goes straight to disk with no pipe for anyone to relay. It speaks newline-delimited
+ * JSON over its stdin and stdout: a request to spawn, answered by the pid (or the error), and
+ * later by the exit with the size of each log file. When the agent goes away its stdin ends and
+ * the helper exits; jobs it started keep running, and the next agent reaps them (running.json).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+
+export interface SpawnRequest {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Log files, opened for appending; the process writes to them directly. */
+  stdoutPath: string;
+  stderrPath: string;
+}
+
+export interface SpawnExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Sizes of the log files when the process exited. */
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
+/** A process the helper started, detached into its own process group (pgid = pid). */
+export interface SpawnedProcess {
+  pid: number;
+  exited: Promise<SpawnExit>;
+}
+
+type HelperReply =
+  | { id: number; pid: number }
+  | { id: number; error: string }
+  | ({ id: number; exit: true } & SpawnExit);
+
+interface Pending {
+  spawned: (p: SpawnedProcess) => void;
+  failed: (err: Error) => void;
+  exit: ((e: SpawnExit) => void) | null;
+  lost: ((err: Error) => void) | null;
+}
+
+/**
+ * The helper's program: CommonJS, run by `node -e`, so it loads nothing else (no tsx, no
+ * application modules). Replies are written once per turn of its event loop.
+ */
+const HELPER_SOURCE = `
+const { spawn } = require('node:child_process');
+const { openSync, closeSync, fstatSync } = require('node:fs');
+let out = [];
+const reply = (m) => {
+  if (out.length === 0) setImmediate(() => { const s = out.join(''); out = []; process.stdout.write(s); });
+  out.push(JSON.stringify(m) + '\\n');
+};
+const size = (fd) => { try { return fstatSync(fd).size; } catch { return 0; } };
+const close = (fds) => { for (const fd of fds) try { closeSync(fd); } catch {} };
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  const r = JSON.parse(line);
+  const fds = [];
+  let child;
+  try {
+    fds.push(openSync(r.stdoutPath, 'a'), openSync(r.stderrPath, 'a'));
+    child = spawn(r.file, r.args, { cwd: r.cwd, env: r.env, detached: true, stdio: ['ignore', fds[0], fds[1]] });
+  } catch (err) {
+    close(fds);
+    return reply({ id: r.id, error: String(err && err.message) });
+  }
+  if (child.pid === undefined) {
+    close(fds);
+    return child.once('error', (err) => reply({ id: r.id, error: String(err && err.message) }));
+  }
+  child.on('error', () => {});
+  reply({ id: r.id, pid: child.pid });
+  child.once('exit', (code, signal) => {
+    const stdoutBytes = size(fds[0]);
+    const stderrBytes = size(fds[1]);
+    close(fds);
+    reply({ id: r.id, exit: true, code, signal, stdoutBytes, stderrBytes });
+  });
+}).on('close', () => process.exit(0));
+`;
+
+/** The agent's side of the helper: started on first use, started again if it dies. */
+export class SpawnHelper {
+  private child: ChildProcess | null = null;
+  private stdin: Writable | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private outbox: string[] = [];
+
+  /** Starts `req`; resolves once it runs (with its pid) or rejects with why it could not. */
+  spawn(req: SpawnRequest): Promise<SpawnedProcess> {
+    const stdin = this.ensure();
+    const id = this.nextId++;
+    const spawned = new Promise<SpawnedProcess>((resolve, reject) => {
+      this.pending.set(id, { spawned: resolve, failed: reject, exit: null, lost: null });
+    });
+    if (this.outbox.length === 0)
+      setImmediate(() => {
+        const text = this.outbox.join('');
+        this.outbox = [];
+        stdin.write(text);
+      });
+    this.outbox.push(`${JSON.stringify({ id, ...req })}\n`);
+    this.setRef(true);
+    return spawned;
+  }
+
+  /** Ends the helper (processes it started keep running). */
+  close(): void {
+    this.stdin?.end();
+    this.child = null;
+    this.stdin = null;
+  }
+
+  private ensure(): Writable {
+    if (this.child && this.stdin) return this.stdin;
+    const child = spawn(process.execPath, ['-e', HELPER_SOURCE], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      // Only what the helper itself needs; each job gets its own environment in its request.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    this.child = child;
+    this.stdin = child.stdin as Writable;
+    // A write to a helper that died is reported through its exit below.
+    this.stdin.on('error', () => undefined);
+    createInterface({ input: child.stdout as Readable }).on('line', (line) =>
+      this.onReply(JSON.parse(line) as HelperReply),
+    );
+    child.once('exit', (code, signal) => {
+      if (this.child === child) {
+        this.child = null;
+        this.stdin = null;
+      }
+      const err = new Error(`spawn helper exited (code ${code}, signal ${signal})`);
+      for (const p of this.pending.values()) {
+        if (p.lost) p.lost(err);
+        else p.failed(err);
+      }
+      this.pending.clear();
+    });
+    return this.stdin;
+  }
+
+  private onReply(r: HelperReply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    if ('error' in r) {
+      this.pending.delete(r.id);
+      p.failed(new Error(r.error));
+    } else if ('pid' in r) {
+      p.spawned({
+        pid: r.pid,
+        exited: new Promise<SpawnExit>((resolve, reject) => {
+          p.exit = resolve;
+          p.lost = reject;
+        }),
+      });
+    } else {
+      this.pending.delete(r.id);
+      p.exit?.({ code: r.code, signal: r.signal, stdoutBytes: r.stdoutBytes, stderrBytes: r.stderrBytes });
+    }
+    if (this.pending.size === 0) this.setRef(false);
+  }
+
+  /** Holds the event loop open only while a process is being spawned or runs. */
+  private setRef(ref: boolean): void {
+    const child = this.child;
+    if (!child) return;
+    const streams = [child.stdout, child.stdin] as Array<{ ref?(): void; unref?(): void } | null>;
+    if (ref) {
+      child.ref();
+      for (const s of streams) s?.ref?.();
+    } else {
+      child.unref();
+      for (const s of streams) s?.unref?.();
+    }
+  }
+}
