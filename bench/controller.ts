@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import pino from 'pino';
-import { RunplaneClient } from '../src/client/client.js';
 import { jobRepo, type NewJobRow } from '../src/jobs/job-repo.js';
 import { newJobRow } from '../src/jobs/job-service.js';
 import { decidePlacements, type PendingJob, type WorkerSlot } from '../src/jobs/scheduler.js';
@@ -14,6 +13,7 @@ import { type SlurmResult, type SpawnCeiling, slurmDrain, spawnCeiling } from '.
 import { type Dialect, freshDb, PG_URL, percentile, pgReachable } from './lib/bench-db.js';
 import type { ControllerStats } from './lib/controller-proc.js';
 import { assertFreshBuild, startControllerProcess } from './lib/controller-process.js';
+import { LoadClient } from './lib/http-load.js';
 import { parseFlags } from './lib/options.js';
 import { type Cell, formatMarkdown, printTable } from './lib/table.js';
 import {
@@ -166,9 +166,16 @@ async function endToEnd(dialect: Dialect, o: Options): Promise<E2EResult> {
     o.built,
   );
   const watcher = await db.open();
+  // A lean keep-alive HTTP client (as the heartbeat benchmark's), so the load generator takes
+  // as little as it can of the two cores the controller and its workers share with it.
+  const http = new LoadClient(ctl.url, o.concurrency);
   try {
-    const client = new RunplaneClient(ctl.url, ADMIN_TOKEN);
-    const launch = () => client.launchJob({ command: ['/bin/true'], resources: { cpu: 1 } });
+    const body = JSON.stringify({ command: ['/bin/true'], resources: { cpu: 1 } });
+    const launch = async (): Promise<{ job_id: string }> => {
+      const res = await http.send('POST', '/api/v1/jobs', ADMIN_TOKEN, body);
+      if (res.status !== 201) throw new Error(`launch answered ${res.status}: ${res.body}`);
+      return JSON.parse(res.body) as { job_id: string };
+    };
     if (o.warmup > 0) {
       await mapLimit(Array.from({ length: o.warmup }), o.concurrency, launch);
       await waitSucceeded(watcher, o.warmup);
@@ -206,6 +213,7 @@ async function endToEnd(dialect: Dialect, o: Options): Promise<E2EResult> {
       controller,
     };
   } finally {
+    http.close();
     await watcher.close();
     await ctl.stop();
     await db.cleanup();
