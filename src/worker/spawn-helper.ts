@@ -10,7 +10,8 @@
  * `fork`.
  *
  * The helper opens the job's log files itself and hands them to the job as stdout and stderr,
- * so output goes straight to disk with no pipe for anyone to relay. It speaks newline-delimited
+ * so output goes straight to disk with no pipe for anyone to relay (see HELPER_SOURCE for the
+ * unnamed files it writes first). It speaks newline-delimited
  * JSON over its stdin and stdout: a request to spawn, answered by the pid (or the error), and
  * later by the exit with the size of each log file. When the agent goes away its stdin ends and
  * the helper exits; jobs it started keep running, and the next agent reaps them (running.json).
@@ -32,7 +33,10 @@ export interface SpawnRequest {
 export interface SpawnExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** Sizes of the log files when the process exited. */
+  /**
+   * How much output the process left: what it wrote (when it wrote to unnamed files, see
+   * SpawnedProcess.live), or the sizes of the log files.
+   */
   stdoutBytes: number;
   stderrBytes: number;
 }
@@ -40,11 +44,17 @@ export interface SpawnExit {
 /** A process the helper started, detached into its own process group (pgid = pid). */
 export interface SpawnedProcess {
   pid: number;
+  /**
+   * Where its output can be read while it runs, when that is not the log files themselves: the
+   * unnamed files it writes to, through the helper's open descriptors. Their content is appended
+   * to the log files when it exits, before `exited` resolves.
+   */
+  live: { stdout: string; stderr: string } | null;
   exited: Promise<SpawnExit>;
 }
 
 type HelperReply =
-  | { id: number; pid: number }
+  | { id: number; pid: number; fds?: [number, number] }
   | { id: number; error: string }
   | ({ id: number; exit: true } & SpawnExit);
 
@@ -58,10 +68,20 @@ interface Pending {
 /**
  * The helper's program: CommonJS, run by `node -e`, so it loads nothing else (no tsx, no
  * application modules). Replies are written once per turn of its event loop.
+ *
+ * Output goes first to unnamed files (O_TMPFILE) in the log directory: creating a named file
+ * costs the file system a directory entry and most of a spawn's worth of time, and most short
+ * jobs print nothing. A process's output is appended to its named log files when it exits, only
+ * when there is some. Where unnamed files are not available (another OS or architecture, a file
+ * system without them) the process writes to its named log files directly.
  */
 const HELPER_SOURCE = `
 const { spawn } = require('node:child_process');
-const { openSync, closeSync, fstatSync } = require('node:fs');
+const { openSync, closeSync, fstatSync, createReadStream, createWriteStream, constants } = require('node:fs');
+const { dirname } = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY | constants.O_RDWR;
+let unnamed = process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64');
 let out = [];
 const reply = (m) => {
   if (out.length === 0) setImmediate(() => { const s = out.join(''); out = []; process.stdout.write(s); });
@@ -69,26 +89,58 @@ const reply = (m) => {
 };
 const size = (fd) => { try { return fstatSync(fd).size; } catch { return 0; } };
 const close = (fds) => { for (const fd of fds) try { closeSync(fd); } catch {} };
+const openUnnamed = (dir) => {
+  const fd = openSync(dir, O_TMPFILE, 0o644);
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.nlink !== 0) { closeSync(fd); throw new Error('not an unnamed file'); }
+  return fd;
+};
+const logFiles = (r) => {
+  if (unnamed) {
+    const fds = [];
+    try {
+      fds.push(openUnnamed(dirname(r.stdoutPath)), openUnnamed(dirname(r.stderrPath)));
+      return { fds, unnamed: true };
+    } catch {
+      close(fds);
+      unnamed = false;
+    }
+  }
+  const fds = [openSync(r.stdoutPath, 'a')];
+  try { fds.push(openSync(r.stderrPath, 'a')); } catch (err) { close(fds); throw err; }
+  return { fds, unnamed: false };
+};
+const keep = async (fd, bytes, path) => {
+  if (bytes > 0) await pipeline(createReadStream('', { fd, start: 0, end: bytes - 1, autoClose: false }), createWriteStream(path, { flags: 'a' }));
+};
 require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
   const r = JSON.parse(line);
-  const fds = [];
+  let files = { fds: [], unnamed: false };
   let child;
   try {
-    fds.push(openSync(r.stdoutPath, 'a'), openSync(r.stderrPath, 'a'));
-    child = spawn(r.file, r.args, { cwd: r.cwd, env: r.env, detached: true, stdio: ['ignore', fds[0], fds[1]] });
+    files = logFiles(r);
+    child = spawn(r.file, r.args, { cwd: r.cwd, env: r.env, detached: true, stdio: ['ignore', files.fds[0], files.fds[1]] });
   } catch (err) {
-    close(fds);
+    close(files.fds);
     return reply({ id: r.id, error: String(err && err.message) });
   }
+  const fds = files.fds;
   if (child.pid === undefined) {
     close(fds);
     return child.once('error', (err) => reply({ id: r.id, error: String(err && err.message) }));
   }
   child.on('error', () => {});
-  reply({ id: r.id, pid: child.pid });
-  child.once('exit', (code, signal) => {
+  reply(files.unnamed ? { id: r.id, pid: child.pid, fds } : { id: r.id, pid: child.pid });
+  child.once('exit', async (code, signal) => {
     const stdoutBytes = size(fds[0]);
     const stderrBytes = size(fds[1]);
+    if (files.unnamed) {
+      try {
+        await Promise.all([keep(fds[0], stdoutBytes, r.stdoutPath), keep(fds[1], stderrBytes, r.stderrPath)]);
+      } catch (err) {
+        process.stderr.write('runplane spawn helper: could not keep the output of pid ' + child.pid + ': ' + (err && err.message) + '\\n');
+      }
+    }
     close(fds);
     reply({ id: r.id, exit: true, code, signal, stdoutBytes, stderrBytes });
   });
@@ -164,8 +216,13 @@ export class SpawnHelper {
       this.pending.delete(r.id);
       p.failed(new Error(r.error));
     } else if ('pid' in r) {
+      const helperPid = this.child?.pid;
       p.spawned({
         pid: r.pid,
+        live:
+          r.fds && helperPid !== undefined
+            ? { stdout: `/proc/${helperPid}/fd/${r.fds[0]}`, stderr: `/proc/${helperPid}/fd/${r.fds[1]}` }
+            : null,
         exited: new Promise<SpawnExit>((resolve, reject) => {
           p.exit = resolve;
           p.lost = reject;

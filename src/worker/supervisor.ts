@@ -100,12 +100,16 @@ interface Attempt {
 }
 
 /**
- * The output of an attempt's stream, read back from the log file its processes write to, from
- * where the last read stopped. Reads are serialised; a multi-byte character split across reads
- * is held until it is whole.
+ * The output of an attempt's stream, read back from where the last read stopped: from the log
+ * file, or, while a process writes to an unnamed file first (see SpawnedProcess.live), from that
+ * file. Offsets count bytes of the log file, which holds the output of the attempt's processes
+ * one after another. Reads are serialised; a multi-byte character split across reads is held
+ * until it is whole.
  */
 class LogTail {
   private offset = 0;
+  /** The unnamed file the running process writes to, and the log file's size when it started. */
+  private live: { path: string; base: number } | null = null;
   private readonly decoder = new StringDecoder('utf8');
   private reading: Promise<void> = Promise.resolve();
 
@@ -114,31 +118,51 @@ class LogTail {
     private readonly emit: (data: string) => void,
   ) {}
 
+  /** The process now running writes to `path` until it exits (call once the last read is done). */
+  follow(path: string): void {
+    this.live = { path, base: this.offset };
+  }
+
   /**
-   * Reads what was written since the last read. `known` is a size the file is known to have
+   * Reads what was written since the last read. `known` is a size the log file is known to have
    * reached (nothing is read when it is no more than what was read); `final` also flushes a
    * trailing partial character.
    */
   read(known: number | null, final = false): Promise<void> {
-    this.reading = this.reading.then(() => this.readNow(known, final));
+    const source = this.live ?? { path: this.path, base: 0 };
+    this.reading = this.reading.then(() => this.readNow(source, known, final));
     return this.reading;
   }
 
-  private async readNow(known: number | null, final: boolean): Promise<void> {
+  /**
+   * The process exited having left `written` bytes (in its unnamed file, now appended to the log
+   * file, or the log file's size): reads the rest from the log file.
+   */
+  exited(written: number | null, final: boolean): Promise<void> {
+    const known = written === null ? null : (this.live?.base ?? 0) + written;
+    this.live = null;
+    return this.read(known, final);
+  }
+
+  private async readNow(
+    source: { path: string; base: number },
+    known: number | null,
+    final: boolean,
+  ): Promise<void> {
     if (known === null || known > this.offset) {
       let fh: Awaited<ReturnType<typeof open>> | null = null;
       try {
-        fh = await open(this.path, 'r');
+        fh = await open(source.path, 'r');
         const buf = Buffer.alloc(READ_CHUNK);
         for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, this.offset);
+          const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, this.offset - source.base);
           if (bytesRead === 0) break;
           this.offset += bytesRead;
           const data = this.decoder.write(buf.subarray(0, bytesRead));
           if (data !== '') this.emit(data);
         }
       } catch {
-        // No file yet, or it was removed: nothing to read.
+        // No file yet, or it is gone (an unnamed file closed as its process ended): nothing to read.
       } finally {
         await fh?.close();
       }
@@ -466,6 +490,10 @@ export class Supervisor {
     }
     const pid = proc.pid;
     att.pid = pid;
+    if (proc.live) {
+      att.stdout?.follow(proc.live.stdout);
+      att.stderr?.follow(proc.live.stderr);
+    }
     this.scheduleRunningWrite();
     this.tailWhileRunning();
     if (role === 'command')
@@ -489,8 +517,8 @@ export class Supervisor {
     // Descendants left in the group would outlive the attempt (and could keep writing its logs).
     signalGroup(pid, 'SIGKILL');
     await Promise.all([
-      att.stdout?.read(exit ? exit.stdoutBytes : null, role === 'command'),
-      att.stderr?.read(exit ? exit.stderrBytes : null, role === 'command'),
+      att.stdout?.exited(exit ? exit.stdoutBytes : null, role === 'command'),
+      att.stderr?.exited(exit ? exit.stderrBytes : null, role === 'command'),
     ]);
     if (!exit) return { pid, code: null, signal: null, error: null, lost: lost ?? 'unknown' };
     return { pid, code: exit.code, signal: exit.signal, error: null };

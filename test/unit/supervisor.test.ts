@@ -348,8 +348,13 @@ describe('Supervisor', () => {
     // Read back while the process still runs (the log files are tailed every second).
     await until('early output', () => h.output('a1', 'stdout') === 'early\n', 5_000);
     expect(h.sup.active()).toEqual(['a1']);
+    // On Linux the output goes to an unnamed file first: the log file appears at the exit.
+    if (process.platform === 'linux') expect(existsSync(h.sup.logPaths('a1').stdout)).toBe(false);
     h.sup.kill('a1', 'done');
     await h.exited('a1');
+    expect(readFileSync(h.sup.logPaths('a1').stdout, 'utf8')).toBe('early\n');
+    // Nothing written to stderr: no file for it.
+    if (process.platform === 'linux') expect(existsSync(h.sup.logPaths('a1').stderr)).toBe(false);
     // 200,000 bytes and a multi-byte character at the end: several reads, nothing split or lost.
     h.sup.start(spec('a2', ['sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; printf "\\342\\202\\254"']));
     expect((await h.exited('a2')).outcome).toBe('SUCCEEDED');
