@@ -43,6 +43,20 @@ export class WorkerAgent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pollLoop: Promise<void> | null = null;
   private registering: Promise<void> | null = null;
+  /**
+   * What every job inherits from the agent's environment, read once (reading process.env walks
+   * the C environment on every access): not the agent's own RUNPLANE_ settings, and not the
+   * trace context it was started in (a job's TRACEPARENT is its own, set by the controller).
+   */
+  private readonly baseEnv: Record<string, string> = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] =>
+        e[1] !== undefined &&
+        !e[0].startsWith('RUNPLANE_') &&
+        e[0] !== 'TRACEPARENT' &&
+        e[0] !== 'TRACESTATE',
+    ),
+  );
 
   constructor(
     private readonly link: ControllerLink,
@@ -165,12 +179,7 @@ export class WorkerAgent {
 
   private launch(a: Assignment): void {
     if (this.stopping || this.unacked.has(a.attempt_id)) return;
-    const env: Record<string, string> = {};
-    // The trace context is the job's own (TRACEPARENT in its env, set by the controller), never
-    // the one this agent happened to be started in.
-    for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && !k.startsWith('RUNPLANE_') && k !== 'TRACEPARENT' && k !== 'TRACESTATE')
-        env[k] = v;
+    const env: Record<string, string> = { ...this.baseEnv };
     Object.assign(env, a.env, {
       RUNPLANE_JOB_ID: a.job_id,
       RUNPLANE_ATTEMPT_ID: a.attempt_id,
