@@ -397,7 +397,7 @@ export async function runController(argv: string[]): Promise<void> {
       '-',
     ]);
     rows.push([
-      '  same, spawned like the supervisor (ref.)',
+      '  same, piped stdout/stderr, own group (ref.)',
       '-',
       `${fmtRate(supervised.rate)} spawns/s`,
       anchorA,

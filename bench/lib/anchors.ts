@@ -17,7 +17,8 @@ export interface SpawnCeiling {
 
 /**
  * Anchor (a): one fresh Node process spawning /bin/true n times at the given concurrency,
- * alone on its event loop. `supervised` spawns like the worker supervisor (for reference).
+ * alone on its event loop. `supervised`, for reference, spawns each in its own process group
+ * with stdout and stderr piped back (as the worker did before its spawn helper).
  */
 export async function spawnCeiling(
   n: number,

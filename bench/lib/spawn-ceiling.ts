@@ -6,8 +6,9 @@
  *
  * Spawns /bin/true n times (no shell), keeping `concurrency` in flight, and prints one JSON line
  * {n, concurrency, mode, ms, rate}. `plain` ignores stdio and waits for 'exit' (the ceiling);
- * `supervised` spawns the way the worker supervisor does (own process group, stdout/stderr
- * piped, a copied environment) and waits for 'close' (exit + pipes drained), for reference.
+ * `supervised` spawns as the worker did before its spawn helper (own process group,
+ * stdout/stderr piped, a copied environment) and waits for 'close' (exit + pipes drained), for
+ * reference.
  */
 import { spawn } from 'node:child_process';
 
