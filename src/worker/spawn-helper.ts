@@ -153,24 +153,30 @@ export class SpawnHelper {
   private stdin: Writable | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private outbox: string[] = [];
+  private outbox: Array<{ id: number; line: string }> = [];
 
   /** Starts `req`; resolves once it runs (with its pid) or rejects with why it could not. */
   spawn(req: SpawnRequest): Promise<SpawnedProcess> {
-    const stdin = this.ensure();
+    this.ensure();
     const id = this.nextId++;
     const spawned = new Promise<SpawnedProcess>((resolve, reject) => {
       this.pending.set(id, { spawned: resolve, failed: reject, exit: null, lost: null });
     });
-    if (this.outbox.length === 0)
-      setImmediate(() => {
-        const text = this.outbox.join('');
-        this.outbox = [];
-        stdin.write(text);
-      });
-    this.outbox.push(`${JSON.stringify({ id, ...req })}\n`);
+    if (this.outbox.length === 0) setImmediate(() => this.send());
+    this.outbox.push({ id, line: `${JSON.stringify({ id, ...req })}\n` });
     this.setRef(true);
     return spawned;
+  }
+
+  /**
+   * Writes the requests made this turn in one write. Those a helper that died meanwhile has
+   * already failed (see `ensure`) are not sent to its successor.
+   */
+  private send(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    const text = batch.flatMap((r) => (this.pending.has(r.id) ? [r.line] : [])).join('');
+    if (text !== '') this.stdin?.write(text);
   }
 
   /** Ends the helper (processes it started keep running). */

@@ -375,7 +375,11 @@ export class Supervisor {
     return [...this.attempts.keys()];
   }
 
-  /** Where the attempt's output goes (created when its first process starts). */
+  /**
+   * Where the attempt's output goes. On Linux a file appears when a process of the attempt exits
+   * having written to that stream (until then the output is in an unnamed file, see
+   * spawn-helper.ts); elsewhere it is created when the attempt's first process starts.
+   */
   logPaths(attempt_id: string): { stdout: string; stderr: string } {
     assertSafeId(attempt_id);
     return {
