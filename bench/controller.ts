@@ -369,7 +369,7 @@ export async function runController(argv: string[]): Promise<void> {
       ceilings.push(await spawnCeiling(o.jobs, c, 'plain'));
     };
     await measureCeiling();
-    log('spawn ceiling, spawning like the supervisor ...');
+    log('spawn ceiling, piped stdout/stderr in an own group (reference) ...');
     const supervised: SpawnCeiling = await spawnCeiling(o.jobs, c, 'supervised');
     let slurm: SlurmResult = { available: false, why: 'skipped (--skip-slurm)' };
     if (!o.skipSlurm) {
