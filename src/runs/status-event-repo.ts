@@ -10,6 +10,21 @@ export const statusEventRepo = {
     return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as unknown }));
   },
 
+  /**
+   * The newest `run.status` event's sequence number (0: none): one probe of the (type, seq)
+   * index, read backwards (`max(seq)` with a WHERE would scan every status event on SQLite).
+   */
+  async latestStatusSeq(db: Executor): Promise<number> {
+    const r = await db
+      .selectFrom('events')
+      .select('seq')
+      .where('type', '=', 'run.status')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r ? Number(r.seq) : 0;
+  },
+
   async latestSeq(db: Executor): Promise<number> {
     const r = await db
       .selectFrom('events')

@@ -10,8 +10,9 @@ const RING = 10_000;
 /**
  * Follows `run.status` events in the outbox for live readers (server-sent events). One tail
  * per process reads new events into a ring of recent events: after each commit that wrote one
- * while anyone is reading, and on a timer (for other replicas' writes, and to keep the ring
- * current when nobody reads, without a read after every heartbeat commit). Each reader keeps its
+ * while anyone is reading, and on a timer (for other replicas' writes). While nobody reads, the
+ * timer only moves the cursor to the newest status event, so a reader starting at the present
+ * starts there, and no event is read for nobody. Each reader keeps its
  * own cursor and reads from the ring, or from the store when it has fallen further behind than
  * the ring holds.
  */
@@ -99,6 +100,18 @@ export class StatusStream {
   }
 
   private async read(): Promise<void> {
+    if (this.listeners.size === 0) {
+      // Nobody reads: move the cursor to the newest status event without reading the events
+      // in between (thousands a second with many learners). The ring must stay a gap-free run
+      // of events ending at the cursor, so it starts again from there; a reader that then asks
+      // for older events gets them from the store.
+      const latest = await statusEventRepo.latestStatusSeq(this.store.db);
+      if (latest > this.cursor) {
+        this.cursor = latest;
+        this.ring.length = 0;
+      }
+      return;
+    }
     for (;;) {
       const batch = await statusEventRepo.after(this.store.db, this.cursor, 1000);
       if (batch.length === 0) return;

@@ -648,5 +648,20 @@ forEachDialect((dialect) => {
     await learner.heartbeat(runId, hb(runId, { step: 3 }));
     const resumed = await (await read({ 'last-event-id': String(got[0]?.id) }, 2)).take();
     expect(resumed.map((e) => e.data.step)).toEqual([2, 3]);
+    // With nobody reading, the tail's timer moves its cursor past new events without reading
+    // them: a reader resuming from before them still gets them (from the store), and a reader
+    // starting at the present gets only what comes after.
+    clock.advance(5000);
+    await learner.heartbeat(runId, hb(runId, { step: 4 }));
+    clock.advance(5000);
+    await learner.heartbeat(runId, hb(runId, { step: 5 }));
+    await new Promise((r) => setTimeout(r, 1200));
+    const behind = await (await read({ 'last-event-id': String(resumed[1]?.id) }, 2)).take();
+    expect(behind.map((e) => e.data.step)).toEqual([4, 5]);
+    const present = await read({}, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    clock.advance(5000);
+    await learner.heartbeat(runId, hb(runId, { step: 6 }));
+    expect((await present.take()).map((e) => e.data.step)).toEqual([6]);
   });
 });
