@@ -12,9 +12,8 @@ const RING = 10_000;
  * per process reads new events into a ring of recent events: after each commit that wrote one
  * while anyone is reading, and on a timer (for other replicas' writes). While nobody reads, the
  * timer only moves the cursor to the newest status event, so a reader starting at the present
- * starts there, and no event is read for nobody. Each reader keeps its
- * own cursor and reads from the ring, or from the store when it has fallen further behind than
- * the ring holds.
+ * starts there, and no event is read for nobody. Each reader keeps its own cursor and reads from
+ * the ring, or from the store when it has fallen further behind than the ring holds.
  */
 export class StatusStream {
   private readonly ring: StoredEvent[] = [];

@@ -505,13 +505,11 @@ export class Supervisor {
     // Killed while it was being spawned.
     if (att.killReason !== null) this.stop(att);
 
-    let exit: SpawnExit | null = null;
-    let lost: string | undefined;
-    try {
-      exit = await proc.exited;
-    } catch (err) {
-      lost = err instanceof Error ? err.message : String(err);
-    }
+    // The exit, or why it can no longer be known.
+    const exit: SpawnExit | string = await proc.exited.catch((err: unknown) =>
+      err instanceof Error ? err.message : String(err),
+    );
+    const known = typeof exit === 'string' ? null : exit;
     att.pid = null;
     if (role === 'command') att.commandDone = true;
     if (att.killTimer) {
@@ -521,11 +519,11 @@ export class Supervisor {
     // Descendants left in the group would outlive the attempt (and could keep writing its logs).
     signalGroup(pid, 'SIGKILL');
     await Promise.all([
-      att.stdout?.exited(exit ? exit.stdoutBytes : null, role === 'command'),
-      att.stderr?.exited(exit ? exit.stderrBytes : null, role === 'command'),
+      att.stdout?.exited(known ? known.stdoutBytes : null, role === 'command'),
+      att.stderr?.exited(known ? known.stderrBytes : null, role === 'command'),
     ]);
-    if (!exit) return { pid, code: null, signal: null, error: null, lost: lost ?? 'unknown' };
-    return { pid, code: exit.code, signal: exit.signal, error: null };
+    if (!known) return { pid, code: null, signal: null, error: null, lost: exit as string };
+    return { pid, code: known.code, signal: known.signal, error: null };
   }
 
   /** Reads the output of running processes every second, while any runs. */

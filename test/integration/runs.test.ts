@@ -658,8 +658,8 @@ forEachDialect((dialect) => {
     await new Promise((r) => setTimeout(r, 1200));
     const behind = await (await read({ 'last-event-id': String(resumed[1]?.id) }, 2)).take();
     expect(behind.map((e) => e.data.step)).toEqual([4, 5]);
+    // Its response headers arrive once its starting point is fixed.
     const present = await read({}, 1);
-    await new Promise((r) => setTimeout(r, 200));
     clock.advance(5000);
     await learner.heartbeat(runId, hb(runId, { step: 6 }));
     expect((await present.take()).map((e) => e.data.step)).toEqual([6]);
