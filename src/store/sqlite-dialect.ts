@@ -17,8 +17,9 @@ import {
  * (in WAL mode SQLite then syncs only at checkpoints), and every commit that wrote is made
  * durable here by an `fdatasync` of the WAL file on libuv's thread pool before it is
  * acknowledged: the store awaits `sync()` after each transaction, and a write outside a
- * transaction awaits it before its result is returned. Commits that land while a sync runs share
- * the next one (group commit), and the event loop keeps serving requests meanwhile instead of
+ * transaction awaits it before its result is returned. A statement that changed no row (an
+ * UPDATE that matched nothing) wrote nothing and needs none. Commits share fdatasync calls
+ * (group commit: see MAX_FLUSHES), and the event loop keeps serving requests meanwhile instead of
  * blocking in `fsync` inside COMMIT as `synchronous = FULL` would. A commit is durable against
  * power loss once acknowledged, exactly as with FULL.
  */
@@ -27,9 +28,8 @@ export class WalSync {
   private committed = 0;
   private synced = 0;
   private fd: number | null = null;
-  private running: Promise<void> | null = null;
-  /** The sync after the running one, shared by every commit made while that one runs. */
-  private queued: Promise<void> | null = null;
+  /** The fdatasync calls running, each with the commit count it covers. */
+  private flushes: Flush[] = [];
   /** Writes made in the open transaction (SQLite has one connection, so one transaction). */
   private txWrote = false;
   /** A write outside a transaction waits for its sync before the statement's result is returned. */
@@ -64,38 +64,28 @@ export class WalSync {
   async sync(): Promise<void> {
     const target = this.committed;
     while (this.synced < target) {
-      if (!this.running) {
-        await this.startFlush();
-      } else {
-        // The running fdatasync may have begun before this commit: wait for the next one.
-        if (!this.queued) {
-          const running = this.running;
-          const next = running.catch(() => undefined).then(() => this.running ?? this.startFlush());
-          this.queued = next;
-          const clear = () => {
-            if (this.queued === next) this.queued = null;
-          };
-          next.then(clear, clear);
-        }
-        await this.queued;
-      }
+      const covering = this.flushes.find((f) => f.covers >= target);
+      if (covering) await covering.done;
+      else if (this.flushes.length < MAX_FLUSHES) await this.startFlush().done;
+      else await Promise.race(this.flushes.map((f) => f.done.catch(() => undefined)));
     }
   }
 
-  private startFlush(): Promise<void> {
+  private startFlush(): Flush {
     const covers = this.committed;
-    const flush = (async () => {
+    const done = (async () => {
       this.fd ??= openSync(this.walPath, 'r');
       const fd = this.fd;
       await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
       this.syncs += 1;
       this.synced = Math.max(this.synced, covers);
     })();
-    this.running = flush;
+    const flush = { covers, done };
+    this.flushes.push(flush);
     const clear = () => {
-      if (this.running === flush) this.running = null;
+      this.flushes = this.flushes.filter((f) => f !== flush);
     };
-    flush.then(clear, clear);
+    done.then(clear, clear);
     return flush;
   }
 
@@ -106,6 +96,21 @@ export class WalSync {
 }
 
 type StatementKind = 'write' | 'commit' | 'rollback';
+
+interface Flush {
+  covers: number;
+  done: Promise<void>;
+}
+
+/**
+ * fdatasync calls run at once. A commit made while one runs starts its own at once instead of
+ * waiting for it to end first (that one may have begun before the commit, and covers nothing
+ * of it); past this many, commits share the next one to start.
+ */
+const MAX_FLUSHES = 2;
+
+/** A statement that changes rows, and only rows: its effect shows in total_changes(). */
+const DML = /^\s*(insert|update|delete|replace|with)\b/i;
 
 /**
  * What a statement means to the WAL sync: a write, the end of a transaction, or nothing (null).
@@ -126,17 +131,23 @@ function statementKind(text: string, stmt: SQLite.Statement): StatementKind | nu
  */
 function withStatementCache(database: SQLite.Database, wal: WalSync | null): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
+  // Rows changed so far on this connection, triggers included (sqlite3_total_changes).
+  const totalChanges = database.prepare('select total_changes()').pluck();
   const track = (text: string, stmt: SQLite.Statement): SQLite.Statement => {
     const kind = statementKind(text, stmt);
     if (!wal || kind === null) return stmt;
+    // An INSERT, UPDATE or DELETE that changed no row wrote nothing (a long-poll's claim that
+    // found no command, say): it needs no sync. Other writes (DDL) always count.
+    const dml = kind === 'write' && DML.test(text);
     const s = stmt as unknown as Record<'run' | 'all' | 'get', (...a: unknown[]) => unknown>;
     for (const method of ['run', 'all', 'get'] as const) {
       const original = s[method].bind(stmt);
       s[method] = (...args: unknown[]) => {
+        const before = dml ? (totalChanges.get() as number) : 0;
         try {
           return original(...args);
         } finally {
-          wal.afterStatement(kind);
+          if (!dml || (totalChanges.get() as number) !== before) wal.afterStatement(kind);
         }
       };
     }

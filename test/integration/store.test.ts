@@ -382,7 +382,7 @@ forEachDialect((dialect) => {
       }
     });
 
-    it('opens SQLite in WAL mode; every write is fdatasync-ed before it returns, a read never waits for one', async () => {
+    it('opens SQLite in WAL mode; every write that changed a row is fdatasync-ed before it returns, a read never waits for one', async () => {
       const ts = await freshStore('sqlite');
       try {
         const { store } = ts;
@@ -414,6 +414,30 @@ forEachDialect((dialect) => {
           })
           .catch(() => undefined);
         expect(wal.syncs).toBe(before);
+        // A statement that changed no row wrote nothing, in a transaction or not: no sync.
+        await store.db
+          .updateTable('events')
+          .set({ payload: '{"x":1}' })
+          .where('id', '=', 'evt_none')
+          .execute();
+        await store.write(async (tx) => {
+          await tx.deleteFrom('events').where('id', '=', 'evt_none').execute();
+          await tx.updateTable('events').set({ payload: '{}' }).where('type', '=', 'no.such.type').execute();
+        });
+        expect(wal.syncs).toBe(before);
+        // The same statement changing a row is synced.
+        await store.db
+          .updateTable('events')
+          .set({ payload: '{"x":1}' })
+          .where('id', '=', 'evt_in_tx')
+          .execute();
+        expect(wal.syncs).toBeGreaterThan(before);
+        const changed = await store.db
+          .selectFrom('events')
+          .select('payload')
+          .where('id', '=', 'evt_in_tx')
+          .executeTakeFirst();
+        expect(changed?.payload).toBe('{"x":1}');
         // Many commits at once share fdatasync calls.
         before = wal.syncs;
         await Promise.all(
