@@ -2,6 +2,7 @@ import { CompiledQuery } from 'kysely';
 import { type BulkStatement, CHUNK, isPostgres } from './bulk-sql.js';
 import { beforeCommit } from './commit-hooks.js';
 import type { Executor } from './database.js';
+import { sendWithNext } from './postgres-dialect.js';
 
 interface Deferred {
   stmt: BulkStatement<unknown>;
@@ -17,8 +18,9 @@ const combined = new Map<string, string>();
  * Writes that nothing later in the transaction reads back (outbox events, audit entries, a new
  * command, an acknowledgement stamp), made just before the commit. On Postgres every deferred
  * write of the transaction goes to the server in one statement, all but the last as
- * data-modifying CTEs, so they cost one round trip instead of one each; on SQLite they run one
- * after another. The rows of one statement are written by one statement in the order they were
+ * data-modifying CTEs, and that statement is sent together with COMMIT (`sendWithNext`), so the
+ * writes cost no round trip of their own; an error in them fails the commit, and the transaction
+ * rolls back. On SQLite they run one after another. The rows of one statement are written by one statement in the order they were
  * deferred: the parts of a combined statement run in no defined order. The parts of one
  * statement also see none of each other's rows, so an UPDATE of a table another deferred write
  * inserts into makes them run one after another instead. Outside a store transaction the rows
@@ -52,8 +54,18 @@ export async function deferWrite<Row>(
 
 async function flush(tx: Executor, writes: Map<BulkStatement<unknown>, Deferred>): Promise<void> {
   const parts = [...writes.values()];
-  if (parts.length === 1 || !isPostgres(tx) || parts.some((p) => p.rows.length > CHUNK) || dependent(parts)) {
+  if (!isPostgres(tx)) {
     for (const p of parts) await p.stmt(tx, p.rows);
+    return;
+  }
+  if (parts.length === 1 || parts.some((p) => p.rows.length > CHUNK) || dependent(parts)) {
+    for (const p of parts)
+      for (let i = 0; i < p.rows.length; i += CHUNK) {
+        const chunk = p.rows.slice(i, i + CHUNK);
+        await tx.executeQuery(
+          sendWithNext(CompiledQuery.raw(p.stmt.text(true, chunk.length, 0), p.stmt.params(chunk))),
+        );
+      }
     return;
   }
   const params = parts.map((p) => p.stmt.params(p.rows));
@@ -71,7 +83,7 @@ async function flush(tx: Executor, writes: Map<BulkStatement<unknown>, Deferred>
     if (combined.size >= 1000) combined.clear();
     combined.set(shape, text);
   }
-  await tx.executeQuery(CompiledQuery.raw(text, params.flat()));
+  await tx.executeQuery(sendWithNext(CompiledQuery.raw(text, params.flat())));
 }
 
 /** Whether an UPDATE among the parts targets a table another part writes. */

@@ -1,10 +1,12 @@
+import { createRequire } from 'node:module';
 import {
-  CompiledQuery,
+  type CompiledQuery,
   type DatabaseConnection,
   type Driver,
   PostgresDialect,
   type PostgresDialectConfig,
-  PostgresDriver,
+  type QueryResult,
+  type TransactionSettings,
 } from 'kysely';
 import pg from 'pg';
 
@@ -12,33 +14,325 @@ import pg from 'pg';
 export const OUTBOX_LOCK_KEY = 7878001;
 
 /**
- * Kysely's Postgres dialect with one change: a transaction begun in `read write` access mode is
- * a store write, and its BEGIN also takes the outbox lock, in the same round trip (one simple
- * query holding both statements). Every other transaction begins as Kysely begins it.
+ * Marks a statement whose result nobody reads (a transaction's deferred writes, see
+ * deferred-writes.ts): in a transaction it is not sent on its own but with the next statement,
+ * or with COMMIT. Outside a transaction it runs at once.
+ */
+export function sendWithNext(query: CompiledQuery): CompiledQuery {
+  withNext.add(query);
+  return query;
+}
+const withNext = new WeakSet<CompiledQuery>();
+
+/**
+ * Kysely's Postgres dialect, with a driver that saves round trips inside transactions (see
+ * PipeliningConnection). A transaction begun in `read write` access mode is a store write: its
+ * BEGIN also takes the outbox lock, in the same round trip.
  */
 export class OutboxPostgresDialect extends PostgresDialect {
-  readonly #config: PostgresDialectConfig;
+  readonly #config: PostgresDialectConfig & { pool: pg.Pool };
 
-  constructor(config: PostgresDialectConfig) {
+  constructor(config: PostgresDialectConfig & { pool: pg.Pool }) {
     super(config);
     this.#config = config;
   }
 
   override createDriver(): Driver {
-    return new OutboxPostgresDriver(this.#config);
+    return new PipeliningPostgresDriver(this.#config.pool);
   }
 }
 
-class OutboxPostgresDriver extends PostgresDriver {
-  override async beginTransaction(
-    connection: DatabaseConnection,
-    settings: Parameters<PostgresDriver['beginTransaction']>[1],
-  ): Promise<void> {
-    if (settings.accessMode !== 'read write' || settings.isolationLevel)
-      return super.beginTransaction(connection, settings);
-    await connection.executeQuery(
-      CompiledQuery.raw(`start transaction read write; select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`),
+class PipeliningPostgresDriver implements Driver {
+  readonly #connections = new WeakMap<pg.PoolClient, PipeliningConnection>();
+
+  constructor(private pool: pg.Pool | null) {}
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const pool = this.pool;
+    if (!pool) throw new Error('driver has already been destroyed');
+    const client = await pool.connect();
+    let connection = this.#connections.get(client);
+    if (!connection) {
+      connection = new PipeliningConnection(client);
+      this.#connections.set(client, connection);
+    }
+    return connection;
+  }
+
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const text =
+      settings.isolationLevel || settings.accessMode
+        ? [
+            'start transaction',
+            settings.isolationLevel ? `isolation level ${settings.isolationLevel}` : '',
+            settings.accessMode ?? '',
+          ]
+            .filter((part) => part !== '')
+            .join(' ')
+        : 'begin';
+    await (connection as PipeliningConnection).begin(
+      settings.accessMode === 'read write' && !settings.isolationLevel
+        ? [text, `select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`]
+        : [text],
     );
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as PipeliningConnection).end('commit');
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as PipeliningConnection).end('rollback');
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    (connection as PipeliningConnection).release();
+  }
+
+  async destroy(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end();
+  }
+}
+
+interface Step {
+  text: string;
+  values: readonly unknown[];
+}
+
+/** The parts of pg's Result this module uses (pg/lib/result.js, which pg's own Query uses). */
+interface PgResult {
+  command: string | null;
+  rowCount: number | null;
+  rows: unknown[];
+  addFields(fields: unknown[]): void;
+  parseRow(fields: unknown[]): unknown;
+  addRow(row: unknown): void;
+  addCommandComplete(msg: unknown): void;
+}
+
+/** The parts of pg's protocol connection a pipeline writes to. */
+interface PgConnection {
+  stream: { cork?: () => void; uncork?: () => void };
+  parsedStatements: Record<string, string>;
+  parse(msg: { text: string; name: string }): void;
+  bind(msg: { portal: string; statement: string; values: unknown[] }): void;
+  describe(msg: { type: 'P'; name: string }): void;
+  execute(msg: { portal: string; rows: number }): void;
+  sync(): void;
+  sendCopyFail(msg: string): void;
+}
+
+const require = createRequire(import.meta.url);
+const Result = require('pg/lib/result.js') as new () => PgResult;
+const { prepareValue } = require('pg/lib/utils.js') as { prepareValue(value: unknown): unknown };
+
+/**
+ * One pooled pg client, sending together what a transaction can send together: one write,
+ * answered in one round trip (the extended protocol's pipelining: several Bind/Execute before
+ * one Sync; after an error the server skips the rest up to the Sync, so nothing runs after a
+ * statement that failed).
+ * - The BEGIN of a transaction that takes no lock goes with its first statement.
+ * - Statements marked with `sendWithNext` (deferred writes) go with the next statement, usually
+ *   COMMIT. Their errors surface there, and the transaction rolls back as it would have.
+ * - A transaction that sent nothing ends without a round trip.
+ * A statement not yet prepared on this connection is sent on its own first (pg parses it and
+ * keeps it, as PreparingClient names it); a pipeline only binds prepared statements, or parses
+ * unnamed ones, so a failed pipeline can never leave pg's record of what is prepared wrong.
+ */
+class PipeliningConnection implements DatabaseConnection {
+  /** Statements to send with the next one: BEGIN (and the lock), then writes nobody reads. */
+  private pending: Step[] = [];
+  /** How many of `pending` are the unsent BEGIN. */
+  private unsentBegin = 0;
+  private inTransaction = false;
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  /**
+   * Begins a transaction. A store write (its BEGIN takes the outbox lock) begins at once, so its
+   * code runs only once it holds the lock, as code that batches what arrives meanwhile expects
+   * (see HeartbeatService). Any other transaction's BEGIN waits for its first statement.
+   */
+  async begin(texts: readonly string[]): Promise<void> {
+    this.inTransaction = true;
+    const steps = texts.map((text) => ({ text, values: [] }));
+    if (texts.length > 1) {
+      this.pending = [];
+      this.unsentBegin = 0;
+      await this.run(steps);
+      return;
+    }
+    this.pending = steps;
+    this.unsentBegin = steps.length;
+  }
+
+  async end(how: 'commit' | 'rollback'): Promise<void> {
+    const pending = this.pending;
+    // BEGIN has reached the server once a statement went with it.
+    const begun = this.unsentBegin === 0;
+    const onlyBegin = pending.length === this.unsentBegin;
+    this.pending = [];
+    this.unsentBegin = 0;
+    this.inTransaction = false;
+    if (how === 'rollback') {
+      // Writes still pending are dropped; a transaction the server never saw needs no ROLLBACK.
+      if (begun) await this.run([{ text: 'rollback', values: [] }]);
+      return;
+    }
+    if (!begun && onlyBegin) return;
+    await this.run([...pending, { text: 'commit', values: [] }]);
+  }
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const step = { text: query.sql, values: query.parameters };
+    if (this.inTransaction && withNext.has(query)) {
+      this.pending.push(step);
+      return { rows: [] };
+    }
+    let steps = [step];
+    if (this.pending.length > 0) {
+      steps = [...this.pending, step];
+      this.pending = [];
+      this.unsentBegin = 0;
+    }
+    const { command, rowCount, rows } = await this.run(steps);
+    return {
+      numAffectedRows:
+        command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
+          ? BigInt(rowCount ?? 0)
+          : undefined,
+      rows: rows as R[],
+    };
+  }
+
+  // biome-ignore lint/correctness/useYield: streaming needs a cursor, which runplane does not configure
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming queries are not supported');
+  }
+
+  release(): void {
+    this.pending = [];
+    this.unsentBegin = 0;
+    this.inTransaction = false;
+    this.client.release();
+  }
+
+  /** Runs the steps in order; resolves with the last one's result. */
+  private async run(steps: readonly Step[]): Promise<PgResult> {
+    let last: PgResult | undefined;
+    let batch: Step[] = [];
+    const prepared = (this.client as unknown as { connection: PgConnection }).connection.parsedStatements;
+    for (const step of steps) {
+      const name = statementName(step.text, step.values);
+      if (name === null || name in prepared) {
+        batch.push(step);
+        continue;
+      }
+      if (batch.length > 0) await this.pipeline(batch);
+      batch = [];
+      last = (await this.client.query(step.text, [...step.values])) as unknown as PgResult;
+    }
+    if (batch.length === 1 && batch[0]) {
+      const only = batch[0];
+      last = (await this.client.query(only.text, [...only.values])) as unknown as PgResult;
+    } else if (batch.length > 1) {
+      last = (await this.pipeline(batch)).at(-1);
+    }
+    if (!last) throw new Error('no statement was run');
+    return last;
+  }
+
+  private pipeline(steps: readonly Step[]): Promise<PgResult[]> {
+    return new Promise((resolve, reject) => {
+      const values = steps.map((s) => s.values.map((v) => prepareValue(v)));
+      this.client.query(
+        new Pipeline(steps, values, (err, results) => (err ? reject(err) : resolve(results))) as never,
+      );
+    });
+  }
+}
+
+/**
+ * A pg submittable: the steps as one pipeline (Parse of unnamed statements, Bind, Describe,
+ * Execute each, then one Sync). Each step's answer ends with CommandComplete; the results come
+ * back one per step, in order.
+ */
+class Pipeline {
+  private readonly results: PgResult[] = [];
+  private current: PgResult | null = null;
+  private failed: unknown = null;
+
+  constructor(
+    private readonly steps: readonly Step[],
+    private readonly values: readonly unknown[][],
+    private readonly callback: (err: unknown, results: PgResult[]) => void,
+  ) {}
+
+  submit(connection: PgConnection): null {
+    connection.stream.cork?.();
+    try {
+      for (const [i, step] of this.steps.entries()) {
+        const name = statementName(step.text, step.values) ?? '';
+        if (name === '') connection.parse({ text: step.text, name: '' });
+        connection.bind({ portal: '', statement: name, values: this.values[i] ?? [] });
+        connection.describe({ type: 'P', name: '' });
+        connection.execute({ portal: '', rows: 0 });
+      }
+      connection.sync();
+    } finally {
+      connection.stream.uncork?.();
+    }
+    return null;
+  }
+
+  private result(): PgResult {
+    this.current ??= new Result();
+    return this.current;
+  }
+
+  handleRowDescription(msg: { fields: unknown[] }): void {
+    this.result().addFields(msg.fields);
+  }
+
+  handleDataRow(msg: { fields: unknown[] }): void {
+    const r = this.result();
+    try {
+      r.addRow(r.parseRow(msg.fields));
+    } catch (err) {
+      this.failed ??= err;
+    }
+  }
+
+  handleCommandComplete(msg: unknown): void {
+    this.result().addCommandComplete(msg);
+    this.results.push(this.result());
+    this.current = null;
+  }
+
+  handleEmptyQuery(): void {
+    this.results.push(this.result());
+    this.current = null;
+  }
+
+  handlePortalSuspended(): void {}
+
+  handleCopyInResponse(connection: PgConnection): void {
+    connection.sendCopyFail('COPY is not supported in a pipeline');
+  }
+
+  handleCopyData(): void {}
+
+  handleError(err: unknown): void {
+    this.callback(err, []);
+  }
+
+  handleReadyForQuery(): void {
+    if (this.failed) this.callback(this.failed, []);
+    else this.callback(null, this.results);
   }
 }
 
@@ -67,15 +361,22 @@ export class PreparingClient extends pg.Client {
   // pg's overloads cannot be restated; every call shape goes on to pg unchanged but this one.
   override query(config: unknown, values?: unknown, callback?: unknown): never {
     const q = super.query as (...a: unknown[]) => never;
-    if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
-      let name = named.get(config);
-      if (name === undefined) {
-        name = namedCount < MAX_NAMED && preparable(config) ? `rp${++namedCount}` : null;
-        // Unnamed texts are remembered too (so `preparable` runs once per text), within a bound.
-        if (name !== null || named.size < 4 * MAX_NAMED) named.set(config, name);
-      }
+    if (typeof config === 'string' && Array.isArray(values)) {
+      const name = statementName(config, values);
       if (name !== null) return q.call(this, { name, text: config, values }, callback);
     }
     return q.call(this, config, values, callback);
   }
+}
+
+/** The server-side name a parameterised statement text runs under, or null: it runs unnamed. */
+function statementName(text: string, values: readonly unknown[]): string | null {
+  if (values.length === 0) return null;
+  let name = named.get(text);
+  if (name === undefined) {
+    name = namedCount < MAX_NAMED && preparable(text) ? `rp${++namedCount}` : null;
+    // Unnamed texts are remembered too (so `preparable` runs once per text), within a bound.
+    if (name !== null || named.size < 4 * MAX_NAMED) named.set(text, name);
+  }
+  return name;
 }

@@ -333,6 +333,80 @@ forEachDialect((dialect) => {
   });
 
   if (dialect === 'postgres') {
+    it('sends a transaction in few round trips and keeps its one connection usable after a failure', async () => {
+      const schema = `t_pipe_${process.pid}_${Date.now().toString(36)}`;
+      // One pooled connection: every transaction below runs on it, after what the last one left.
+      const store = await Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 1 });
+      try {
+        await store.migrate();
+        const ev = (id: string) => ({ type: 'test.pipe', entity_id: id, payload: {} }) as unknown as NewEvent;
+        const ids = (db: Executor) =>
+          db
+            .selectFrom('events')
+            .select('entity_id')
+            .where('type', '=', 'test.pipe')
+            .orderBy('seq')
+            .execute();
+        // A read transaction's BEGIN goes with its first statement: the first time that statement
+        // is prepared on the connection (on its own), the second time bound in the pipeline.
+        for (let i = 0; i < 2; i++) expect(await store.transaction((tx) => ids(tx))).toEqual([]);
+        // A write's deferred rows go with its COMMIT, and are there afterwards.
+        await store.write(async (tx) => {
+          await outboxRepo.append(tx, [ev('a'), ev('b')], 1);
+        });
+        expect(await store.transaction((tx) => ids(tx))).toEqual([{ entity_id: 'a' }, { entity_id: 'b' }]);
+        // A statement that fails where BEGIN went with it: the transaction rolls back.
+        await expect(
+          store.transaction(async (tx) => {
+            await sql`select 1 / ${0}::int as x`.execute(tx);
+          }),
+        ).rejects.toThrow(/division by zero/);
+        // A deferred write that fails with COMMIT: nothing of the write stays.
+        await expect(
+          store.write(async (tx) => {
+            await tx
+              .updateTable('events')
+              .set({ payload: '{"changed":true}' })
+              .where('type', '=', 'test.pipe')
+              .execute();
+            await outboxRepo.appendWithIds(
+              tx,
+              [{ id: 'evt_dup', type: 'test.pipe', entity_id: 'c', payload: {} }],
+              1,
+            );
+            await outboxRepo.appendWithIds(
+              tx,
+              [{ id: 'evt_dup', type: 'test.pipe', entity_id: 'd', payload: {} }],
+              1,
+            );
+          }),
+        ).rejects.toMatchObject({ code: '23505' });
+        // The connection serves the next transactions, which see none of the failed ones.
+        expect(await ids(store.db)).toEqual([{ entity_id: 'a' }, { entity_id: 'b' }]);
+        const payloads = await store.db
+          .selectFrom('events')
+          .select('payload')
+          .where('type', '=', 'test.pipe')
+          .execute();
+        expect(payloads.every((r) => r.payload === '{}')).toBe(true);
+        await store.write(async (tx) => {
+          await outboxRepo.append(tx, [ev('e')], 1);
+        });
+        expect((await ids(store.db)).map((r) => r.entity_id)).toEqual(['a', 'b', 'e']);
+        // A transaction that ran nothing ends without error, as does one rolled back before it ran anything.
+        await store.transaction(async () => undefined);
+        await expect(
+          store.transaction(async () => {
+            throw new Error('before any statement');
+          }),
+        ).rejects.toThrow('before any statement');
+        expect(await store.transaction((tx) => ids(tx))).toHaveLength(3);
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('runs parameterised statements as named prepared statements, except those selecting *', async () => {
       const ts = await freshStore('postgres');
       try {
