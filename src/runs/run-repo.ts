@@ -1,6 +1,7 @@
 import type { Selectable, Updateable } from 'kysely';
 import { bulkSelect, bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
+import { deferWrite } from '../store/deferred-writes.js';
 import type { RunsTable } from '../store/schema.js';
 
 export type RunRow = Selectable<RunsTable>;
@@ -132,13 +133,15 @@ export const runRepo = {
    * dialects name the VALUES columns column1…): a burst of learners costs one round trip, not
    * one each. Rows whose status and health stay as they were are written without those columns,
    * so SQLite leaves the status and health indexes alone (it rewrites an index whose column is
-   * set, even to the same value).
+   * set, even to the same value). Deferred to the commit (`deferWrite`): nothing later in the
+   * batch's transaction reads the runs back, and on Postgres the updates then travel with the
+   * batch's other writes and its COMMIT.
    */
   async applyHeartbeats(tx: Executor, rows: readonly HeartbeatWrite[]): Promise<void> {
     const moved = rows.filter((r) => r.statusChanged).map((r) => r.row);
     const kept = rows.filter((r) => !r.statusChanged).map((r) => r.row);
-    if (moved.length > 0) await heartbeatWithStatus(tx, moved);
-    if (kept.length > 0) await heartbeatSameStatus(tx, kept);
+    await deferWrite(tx, heartbeatWithStatus, moved);
+    await deferWrite(tx, heartbeatSameStatus, kept);
   },
 
   async list(db: Executor, f: RunFilter): Promise<RunRow[]> {
