@@ -210,6 +210,7 @@ export class CommandService {
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (signal?.aborted) return null;
+      const seen = this.waiters.generation;
       // Claim first: an unknown run has nothing to claim, and is found out just below.
       const got = await this.tryDeliver(runId);
       if (got) return got;
@@ -222,6 +223,7 @@ export class CommandService {
         runId,
         Math.min(left, untilVisible, this.policy.recheckMs),
         signal,
+        seen,
       );
       if (handed) return commandView(handed);
     }

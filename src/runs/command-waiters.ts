@@ -24,11 +24,21 @@ export interface Reservation {
  */
 export class CommandWaiters {
   private readonly waiting = new Map<string, Set<Waiter>>();
+  /**
+   * Counts `wake` calls. A poll reads it before it looks at the store and hands it to `wait`: a
+   * wake between the look and the wait (a command committed while the poll was not yet
+   * waiting, so nobody was there to wake) makes the wait return at once, and the poll looks
+   * again instead of sleeping until its next recheck.
+   */
+  generation = 0;
 
-  /** Resolves with a handed-over command, or null when woken, timed out or aborted. */
-  wait(runId: string, ms: number, signal?: AbortSignal): Promise<CommandRow | null> {
+  /**
+   * Resolves with a handed-over command, or null when woken, timed out or aborted; at once
+   * (null) when `seen` is given and a wake has happened since that generation.
+   */
+  wait(runId: string, ms: number, signal?: AbortSignal, seen?: number): Promise<CommandRow | null> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve(null);
+      if (signal?.aborted || (seen !== undefined && seen !== this.generation)) return resolve(null);
       let set = this.waiting.get(runId);
       if (!set) {
         set = new Set();
@@ -62,6 +72,7 @@ export class CommandWaiters {
   }
 
   wake(runIds: Iterable<string>): void {
+    this.generation += 1;
     for (const id of runIds)
       for (const waiter of [...(this.waiting.get(id) ?? [])])
         if (waiter.state === 'waiting') waiter.settle(null);

@@ -33,6 +33,30 @@ describe('CommandWaiters', () => {
     expect(w.count('run_1')).toBe(0);
   });
 
+  it('a wake that came before the wait began, after the poll looked, is not lost', async () => {
+    const w = new CommandWaiters();
+    // The poll looks at the store (finds nothing), a command commits and wakes nobody, then the
+    // poll waits: it returns at once to look again instead of sleeping out its timeout.
+    const seen = w.generation;
+    w.wake(['run_1']);
+    const started = Date.now();
+    expect(await w.wait('run_1', 60_000, undefined, seen)).toBeNull();
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(w.count('run_1')).toBe(0);
+    // With no wake since it looked, the poll waits until woken.
+    const current = w.generation;
+    let settled = false;
+    const waiting = w.wait('run_1', 60_000, undefined, current).then((r) => {
+      settled = true;
+      return r;
+    });
+    await sleep(20);
+    expect(settled).toBe(false);
+    expect(w.count('run_1')).toBe(1);
+    w.wake(['run_1']);
+    expect(await waiting).toBeNull();
+  });
+
   it('has nothing to reserve when no poll waits for the run', () => {
     const w = new CommandWaiters();
     void w.wait('run_2', 10);
