@@ -16,15 +16,15 @@ const combined = new Map<string, string>();
 
 /**
  * Writes that nothing later in the transaction reads back (outbox events, audit entries, a new
- * command, an acknowledgement stamp), made just before the commit. On Postgres every deferred
- * write of the transaction goes to the server in one statement, all but the last as
- * data-modifying CTEs, and that statement is sent together with COMMIT (`sendWithNext`), so the
- * writes cost no round trip of their own; an error in them fails the commit, and the transaction
- * rolls back. On SQLite they run one after another. The rows of one statement are written by one statement in the order they were
- * deferred: the parts of a combined statement run in no defined order. The parts of one
- * statement also see none of each other's rows, so an UPDATE of a table another deferred write
- * inserts into makes them run one after another instead. Outside a store transaction the rows
- * are written at once.
+ * command, an acknowledgement stamp, a heartbeat batch's runs), made just before the commit.
+ * The rows of one statement are written by one statement in the order they were deferred. On
+ * Postgres every deferred write of the transaction goes to the server in one statement, all but
+ * the last as data-modifying CTEs, sent together with COMMIT (`sendWithNext`): the writes cost no
+ * round trip of their own, and an error in them fails the commit, so the transaction rolls back.
+ * The parts of a combined statement run in no defined order and see none of each other's rows,
+ * so an UPDATE of a table another deferred write touches makes them separate statements instead
+ * (still sent together with COMMIT, one after another). On SQLite they run one after another.
+ * Outside a store transaction the rows are written at once.
  */
 export async function deferWrite<Row>(
   tx: Executor,
