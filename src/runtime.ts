@@ -75,6 +75,8 @@ export interface Controller {
   runs: RunService;
   heartbeats: HeartbeatService;
   commands: CommandService;
+  /** The run-status tail behind `GET /stream/runs`. */
+  statusStream: StatusStream;
   liveness: LivenessMonitor;
   alerts: AlertSinks;
   audit: AuditService;
@@ -343,6 +345,7 @@ export async function startController(config: Config, deps: ControllerDeps = {})
     runs,
     heartbeats,
     commands,
+    statusStream,
     liveness,
     alerts,
     audit,

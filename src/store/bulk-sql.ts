@@ -27,6 +27,8 @@ export interface BulkSpec<Row> {
 export interface BulkStatement<Row> {
   /** Writes the rows now, in statements of at most CHUNK rows. */
   (db: Executor, rows: readonly Row[]): Promise<void>;
+  /** The statements that write the rows, at most CHUNK rows each. */
+  compile(postgres: boolean, rows: readonly Row[]): CompiledQuery[];
   readonly table: string;
   readonly update: boolean;
   /** The text for `count` rows; on Postgres its placeholders are numbered from `offset` + 1. */
@@ -77,14 +79,18 @@ function texts<Row>(spec: TupleSpec<Row>) {
 
 export function bulkStatement<Row>(spec: BulkSpec<Row>): BulkStatement<Row> {
   const { text, params } = texts(spec);
-  const run = async (db: Executor, rows: readonly Row[]): Promise<void> => {
-    const postgres = isPostgres(db);
+  const compile = (postgres: boolean, rows: readonly Row[]): CompiledQuery[] => {
+    const out: CompiledQuery[] = [];
     for (let i = 0; i < rows.length; i += CHUNK) {
       const chunk = rows.slice(i, i + CHUNK);
-      await db.executeQuery(CompiledQuery.raw(text(postgres, chunk.length, 0), params(chunk)));
+      out.push(CompiledQuery.raw(text(postgres, chunk.length, 0), params(chunk)));
     }
+    return out;
   };
-  return Object.assign(run, { text, params, table: spec.table, update: spec.update ?? false });
+  const run = async (db: Executor, rows: readonly Row[]): Promise<void> => {
+    for (const q of compile(isPostgres(db), rows)) await db.executeQuery(q);
+  };
+  return Object.assign(run, { compile, text, params, table: spec.table, update: spec.update ?? false });
 }
 
 /** A multi-row INSERT of `columns` into `table`; `suffix` follows the VALUES (e.g. ON CONFLICT). */

@@ -60,12 +60,7 @@ async function flush(tx: Executor, writes: Map<BulkStatement<unknown>, Deferred>
   }
   if (parts.length === 1 || parts.some((p) => p.rows.length > CHUNK) || dependent(parts)) {
     for (const p of parts)
-      for (let i = 0; i < p.rows.length; i += CHUNK) {
-        const chunk = p.rows.slice(i, i + CHUNK);
-        await tx.executeQuery(
-          sendWithNext(CompiledQuery.raw(p.stmt.text(true, chunk.length, 0), p.stmt.params(chunk))),
-        );
-      }
+      for (const q of p.stmt.compile(true, p.rows)) await tx.executeQuery(sendWithNext(q));
     return;
   }
   const params = parts.map((p) => p.stmt.params(p.rows));

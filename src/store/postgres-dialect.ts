@@ -72,11 +72,10 @@ class PipeliningPostgresDriver implements Driver {
             .filter((part) => part !== '')
             .join(' ')
         : 'begin';
-    await (connection as PipeliningConnection).begin(
-      settings.accessMode === 'read write' && !settings.isolationLevel
-        ? [text, `select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`]
-        : [text],
-    );
+    const write = settings.accessMode === 'read write' && !settings.isolationLevel;
+    const c = connection as PipeliningConnection;
+    if (write) await c.beginNow([text, `select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`]);
+    else c.beginWithNext(text);
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -101,6 +100,11 @@ class PipeliningPostgresDriver implements Driver {
 interface Step {
   text: string;
   values: readonly unknown[];
+}
+
+/** A step with the server-side name it runs under ('' for the unnamed statement). */
+interface NamedStep extends Step {
+  name: string;
 }
 
 /** The parts of pg's Result this module uses (pg/lib/result.js, which pg's own Query uses). */
@@ -144,7 +148,7 @@ const { prepareValue } = require('pg/lib/utils.js') as { prepareValue(value: unk
  * unnamed ones, so a failed pipeline can never leave pg's record of what is prepared wrong.
  */
 class PipeliningConnection implements DatabaseConnection {
-  /** Statements to send with the next one: BEGIN (and the lock), then writes nobody reads. */
+  /** Statements to send with the next one: an unsent BEGIN, then writes nobody reads. */
   private pending: Step[] = [];
   /** How many of `pending` are the unsent BEGIN. */
   private unsentBegin = 0;
@@ -153,21 +157,21 @@ class PipeliningConnection implements DatabaseConnection {
   constructor(private readonly client: pg.PoolClient) {}
 
   /**
-   * Begins a transaction. A store write (its BEGIN takes the outbox lock) begins at once, so its
-   * code runs only once it holds the lock, as code that batches what arrives meanwhile expects
-   * (see HeartbeatService). Any other transaction's BEGIN waits for its first statement.
+   * Begins a store write now (its BEGIN takes the outbox lock), so its code runs only once it
+   * holds the lock, as code that batches what arrives meanwhile expects (see HeartbeatService).
    */
-  async begin(texts: readonly string[]): Promise<void> {
+  async beginNow(texts: readonly string[]): Promise<void> {
     this.inTransaction = true;
-    const steps = texts.map((text) => ({ text, values: [] }));
-    if (texts.length > 1) {
-      this.pending = [];
-      this.unsentBegin = 0;
-      await this.run(steps);
-      return;
-    }
-    this.pending = steps;
-    this.unsentBegin = steps.length;
+    this.pending = [];
+    this.unsentBegin = 0;
+    await this.run(texts.map((text) => ({ text, values: [] })));
+  }
+
+  /** Begins any other transaction with its first statement. */
+  beginWithNext(text: string): void {
+    this.inTransaction = true;
+    this.pending = [{ text, values: [] }];
+    this.unsentBegin = 1;
   }
 
   async end(how: 'commit' | 'rollback'): Promise<void> {
@@ -224,33 +228,34 @@ class PipeliningConnection implements DatabaseConnection {
   /** Runs the steps in order; resolves with the last one's result. */
   private async run(steps: readonly Step[]): Promise<PgResult> {
     let last: PgResult | undefined;
-    let batch: Step[] = [];
+    let batch: NamedStep[] = [];
     const prepared = (this.client as unknown as { connection: PgConnection }).connection.parsedStatements;
     for (const step of steps) {
       const name = statementName(step.text, step.values);
       if (name === null || name in prepared) {
-        batch.push(step);
+        batch.push({ ...step, name: name ?? '' });
         continue;
       }
       if (batch.length > 0) await this.pipeline(batch);
       batch = [];
-      last = (await this.client.query(step.text, [...step.values])) as unknown as PgResult;
+      last = await this.query(step);
     }
-    if (batch.length === 1 && batch[0]) {
-      const only = batch[0];
-      last = (await this.client.query(only.text, [...only.values])) as unknown as PgResult;
-    } else if (batch.length > 1) {
-      last = (await this.pipeline(batch)).at(-1);
-    }
+    if (batch.length === 1 && batch[0]) last = await this.query(batch[0]);
+    else if (batch.length > 1) last = (await this.pipeline(batch)).at(-1);
     if (!last) throw new Error('no statement was run');
     return last;
   }
 
-  private pipeline(steps: readonly Step[]): Promise<PgResult[]> {
+  /** One statement the way pg sends it (PreparingClient names and prepares it). */
+  private async query(step: Step): Promise<PgResult> {
+    return (await this.client.query(step.text, [...step.values])) as unknown as PgResult;
+  }
+
+  private pipeline(steps: readonly NamedStep[]): Promise<PgResult[]> {
     return new Promise((resolve, reject) => {
-      const values = steps.map((s) => s.values.map((v) => prepareValue(v)));
+      const prepared = steps.map((s) => ({ ...s, values: s.values.map((v) => prepareValue(v)) }));
       this.client.query(
-        new Pipeline(steps, values, (err, results) => (err ? reject(err) : resolve(results))) as never,
+        new Pipeline(prepared, (err, results) => (err ? reject(err) : resolve(results))) as never,
       );
     });
   }
@@ -266,19 +271,18 @@ class Pipeline {
   private current: PgResult | null = null;
   private failed: unknown = null;
 
+  /** `steps`: each one's values already as pg sends them, its name '' when it runs unnamed. */
   constructor(
-    private readonly steps: readonly Step[],
-    private readonly values: readonly unknown[][],
+    private readonly steps: readonly NamedStep[],
     private readonly callback: (err: unknown, results: PgResult[]) => void,
   ) {}
 
   submit(connection: PgConnection): null {
     connection.stream.cork?.();
     try {
-      for (const [i, step] of this.steps.entries()) {
-        const name = statementName(step.text, step.values) ?? '';
-        if (name === '') connection.parse({ text: step.text, name: '' });
-        connection.bind({ portal: '', statement: name, values: this.values[i] ?? [] });
+      for (const step of this.steps) {
+        if (step.name === '') connection.parse({ text: step.text, name: '' });
+        connection.bind({ portal: '', statement: step.name, values: [...step.values] });
         connection.describe({ type: 'P', name: '' });
         connection.execute({ portal: '', rows: 0 });
       }

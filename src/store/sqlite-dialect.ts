@@ -131,8 +131,11 @@ function statementKind(text: string, stmt: SQLite.Statement): StatementKind | nu
  */
 function withStatementCache(database: SQLite.Database, wal: WalSync | null): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
-  // Rows changed so far on this connection, triggers included (sqlite3_total_changes).
+  // Rows changed so far on this connection, triggers included (sqlite3_total_changes), as last
+  // read after a tracked statement. A change made past the tracked statements (a pragma, exec)
+  // only makes the next DML look like a change: a sync too many, never one too few.
   const totalChanges = database.prepare('select total_changes()').pluck();
+  let changesSeen = 0;
   const track = (text: string, stmt: SQLite.Statement): SQLite.Statement => {
     const kind = statementKind(text, stmt);
     if (!wal || kind === null) return stmt;
@@ -143,11 +146,14 @@ function withStatementCache(database: SQLite.Database, wal: WalSync | null): Sql
     for (const method of ['run', 'all', 'get'] as const) {
       const original = s[method].bind(stmt);
       s[method] = (...args: unknown[]) => {
-        const before = dml ? (totalChanges.get() as number) : 0;
         try {
           return original(...args);
         } finally {
-          if (!dml || (totalChanges.get() as number) !== before) wal.afterStatement(kind);
+          if (dml) {
+            const now = totalChanges.get() as number;
+            if (now !== changesSeen) wal.afterStatement(kind);
+            changesSeen = now;
+          } else wal.afterStatement(kind);
         }
       };
     }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { RunplaneClient } from '../../src/client/client.js';
 import type { CommandEnvelope } from '../../src/runs/schemas.js';
+import { statusEventRepo } from '../../src/runs/status-event-repo.js';
 import { FakeClock } from '../helpers/clock.js';
 import { eventually, type TestController } from '../helpers/controller.js';
 import { controllers, forEachDialect, ManualWorker, rejected, waitForState } from './support.js';
@@ -655,7 +656,8 @@ forEachDialect((dialect) => {
     await learner.heartbeat(runId, hb(runId, { step: 4 }));
     clock.advance(5000);
     await learner.heartbeat(runId, hb(runId, { step: 5 }));
-    await new Promise((r) => setTimeout(r, 1200));
+    const newest = await statusEventRepo.latestStatusSeq(t.ctl.store.db);
+    await eventually(() => t.ctl.statusStream.head >= newest);
     const behind = await (await read({ 'last-event-id': String(resumed[1]?.id) }, 2)).take();
     expect(behind.map((e) => e.data.step)).toEqual([4, 5]);
     // Its response headers arrive once its starting point is fixed.

@@ -489,22 +489,16 @@ forEachDialect((dialect) => {
           .catch(() => undefined);
         expect(wal.syncs).toBe(before);
         // A statement that changed no row wrote nothing, in a transaction or not: no sync.
-        await store.db
-          .updateTable('events')
-          .set({ payload: '{"x":1}' })
-          .where('id', '=', 'evt_none')
-          .execute();
+        const setPayload = (id: string) =>
+          store.db.updateTable('events').set({ payload: '{"x":1}' }).where('id', '=', id).execute();
+        await setPayload('evt_none');
         await store.write(async (tx) => {
           await tx.deleteFrom('events').where('id', '=', 'evt_none').execute();
           await tx.updateTable('events').set({ payload: '{}' }).where('type', '=', 'no.such.type').execute();
         });
         expect(wal.syncs).toBe(before);
         // The same statement changing a row is synced.
-        await store.db
-          .updateTable('events')
-          .set({ payload: '{"x":1}' })
-          .where('id', '=', 'evt_in_tx')
-          .execute();
+        await setPayload('evt_in_tx');
         expect(wal.syncs).toBeGreaterThan(before);
         const changed = await store.db
           .selectFrom('events')
