@@ -82,10 +82,12 @@ describe.skipIf(!pgOk)('two replicas on one Postgres', () => {
           ids.push((await cb.launchJob({ name: `post-${i + k}`, command })).job_id);
         }),
       );
+    // Health says leader as soon as the lock is won; the leader-only loops start right after.
     const took = await eventually(
       async () => {
         const h = await cb.health();
-        return h.leader.leader ? h : undefined;
+        const loops = h.lifecycle.filter((c) => c.leader_only);
+        return h.leader.leader && loops.every((c) => c.state === 'running') ? h : undefined;
       },
       10_000,
       100,
