@@ -73,9 +73,9 @@ export class HeartbeatService {
    * Starts a write for the queued heartbeats unless one is already on its way that has not yet
    * taken its batch. On SQLite a write starts only once the previous one is durable, so each
    * batch takes everything that arrived meanwhile. On Postgres the next write may start while
-   * one is committing: it waits for the outbox lock, which it gets once that commit is durable,
-   * and then takes what arrived meanwhile, so the wait for BEGIN and the lock is not added to
-   * every batch.
+   * one is committing: it waits for the outbox lock (taken before its code runs: `lockFirst`),
+   * which it gets once that commit is durable, and then takes what arrived meanwhile, so the
+   * wait for BEGIN and the lock is not added to every batch.
    */
   private schedule(): void {
     if (this.pending || this.queue.length === 0) return;
@@ -88,12 +88,15 @@ export class HeartbeatService {
   private writeBatch(): void {
     let batch: Pending[] | null = null;
     this.store
-      .write((tx) => {
-        this.pending = false;
-        batch = this.queue.splice(0, BATCH);
-        this.schedule();
-        return this.apply(tx, batch, this.clock.now());
-      })
+      .write(
+        (tx) => {
+          this.pending = false;
+          batch = this.queue.splice(0, BATCH);
+          this.schedule();
+          return this.apply(tx, batch, this.clock.now());
+        },
+        { lockFirst: true },
+      )
       .then(
         (outcomes) => {
           const accepted: string[] = [];

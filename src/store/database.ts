@@ -2,12 +2,12 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, sql, type Transaction } from 'kysely';
+import { type CompiledQuery, Kysely, Migrator, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { openCommitHooks, runCommitHooks } from './commit-hooks.js';
 import { CAPABILITIES, type DialectCapabilities, type DialectName } from './dialect.js';
 import { migrationsFor } from './migrations/index.js';
-import { OutboxPostgresDialect, PreparingClient } from './postgres-dialect.js';
+import { lockFirst, OutboxPostgresDialect, PreparingClient } from './postgres-dialect.js';
 import type { DB } from './schema.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 import { RunplaneSqliteDialect, WalSync } from './sqlite-dialect.js';
@@ -24,6 +24,15 @@ export type Executor = Kysely<DB> | Tx;
 // sequence number, both well inside Number.MAX_SAFE_INTEGER.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
+
+export interface WriteOptions {
+  /**
+   * Postgres: hold the outbox lock before the write's code runs (one round trip more), for code
+   * that takes from in-memory state what to write once it holds the lock, such as a batcher
+   * taking what queued while it waited. Otherwise the lock goes with the first statement.
+   */
+  lockFirst?: boolean;
+}
 
 export interface StoreOptions {
   /** Postgres schema to use (created if missing); tests use one per test. */
@@ -130,32 +139,39 @@ export class Store {
    * Runs fn in one transaction; on commit, listeners of onCommit() are told. `write` makes it
    * a store write (see `write`).
    */
-  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { write?: boolean } = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Tx) => Promise<T>,
+    opts: WriteOptions & { write?: boolean } = {},
+  ): Promise<T> {
     const builder =
       opts.write && this.caps.advisoryLocks
         ? this.db.transaction().setAccessMode('read write')
         : this.db.transaction();
     let eventTypes: ReadonlySet<string> = new Set();
-    const result = await builder.execute(async (tx) => {
-      openCommitHooks(tx);
-      const r = await fn(tx);
-      eventTypes = await runCommitHooks(tx);
-      return r;
-    });
+    const run = () =>
+      builder.execute(async (tx) => {
+        openCommitHooks(tx);
+        const r = await fn(tx);
+        eventTypes = await runCommitHooks(tx);
+        return r;
+      });
+    const result = await (opts.write && opts.lockFirst ? lockFirst(run) : run());
     await this.wal?.sync();
     this.commits.emit('commit', { eventTypes } satisfies CommitInfo);
     return result;
   }
 
   /**
-   * A state-changing transaction. On Postgres it takes the outbox lock first, in the same round
-   * trip as BEGIN (OutboxPostgresDialect begins `read write` transactions that way): writers
-   * that append events then serialise, so event sequence numbers become visible in commit order
-   * and the relay can never skip a late-committing lower number, and they can never deadlock on
-   * the lock. SQLite already has a single writer.
+   * A state-changing transaction. On Postgres it takes the outbox lock before anything else,
+   * sent with BEGIN and its first statement in one round trip (OutboxPostgresDialect begins
+   * `read write` transactions that way): writers that append events then serialise, so event
+   * sequence numbers become visible in commit order and the relay can never skip a
+   * late-committing lower number, and they can never deadlock on the lock. With `lockFirst` the
+   * lock is taken before `fn` runs, a round trip earlier. SQLite already has a single writer
+   * (BEGIN IMMEDIATE, before `fn` runs).
    */
-  async write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction(fn, { write: true });
+  async write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
+    return this.transaction(fn, { ...opts, write: true });
   }
 
   /** Tells `listener` of every transaction this store commits, with the event types it wrote. */
@@ -169,10 +185,17 @@ export class Store {
    * replicas (scheduling pass, health sweep). Always true on SQLite.
    */
   async tryLeaderLock(tx: Tx, name: string): Promise<boolean> {
-    if (!this.caps.advisoryLocks) return true;
-    const key = lockKey(name);
-    const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${key}) as ok`.execute(tx);
-    return r.rows[0]?.ok === true;
+    const query = this.leaderLockQuery(tx, name);
+    return query === null || leaderLockTaken((await tx.executeQuery(query)).rows);
+  }
+
+  /**
+   * The statement `tryLeaderLock` runs, to send with other reads (read-together.ts); null on
+   * SQLite, where the lock is always taken. `leaderLockTaken` reads its answer.
+   */
+  leaderLockQuery(tx: Tx, name: string): CompiledQuery<{ ok: boolean }> | null {
+    if (!this.caps.advisoryLocks) return null;
+    return sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${lockKey(name)}) as ok`.compile(tx);
   }
 
   async ping(): Promise<void> {
@@ -184,6 +207,11 @@ export class Store {
     await this.checkpointer?.stop();
     await this.db.destroy();
   }
+}
+
+/** Whether the answer of `Store.leaderLockQuery` says the lock was taken (none asked: taken). */
+export function leaderLockTaken(rows: ReadonlyArray<{ ok: boolean }> | undefined): boolean {
+  return rows === undefined || rows[0]?.ok === true;
 }
 
 function lockKey(name: string): number {

@@ -1,17 +1,36 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import {
-  type CompiledQuery,
+  CompiledQuery,
   type DatabaseConnection,
+  type DatabaseIntrospector,
   type Driver,
+  type Kysely,
   PostgresDialect,
   type PostgresDialectConfig,
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
 import pg from 'pg';
+import { CurrentSchemaIntrospector } from './postgres-introspector.js';
 
 /** The advisory lock every outbox writer holds until it commits (see Store.write). */
 export const OUTBOX_LOCK_KEY = 7878001;
+
+/**
+ * A store write begun inside `lockFirst` takes the outbox lock in a round trip of its own,
+ * before its code runs; any other store write takes it with its first statement.
+ */
+const lockFirstScope = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `fn` so that the store write it begins holds the outbox lock before the write's code
+ * runs, for code that decides what to write from in-memory state at the moment it holds the
+ * lock (the heartbeat batcher takes what queued while it waited). It costs a round trip.
+ */
+export function lockFirst<T>(fn: () => Promise<T>): Promise<T> {
+  return lockFirstScope.run(true, fn);
+}
 
 /**
  * Marks a statement whose result nobody reads (a transaction's deferred writes, see
@@ -25,9 +44,23 @@ export function sendWithNext(query: CompiledQuery): CompiledQuery {
 const withNext = new WeakSet<CompiledQuery>();
 
 /**
+ * A statement standing for several reads whose results do not depend on each other: the driver
+ * sends them in one pipeline (one round trip) and answers with one "row" per read, the read's
+ * rows (see read-together.ts).
+ */
+export function readsTogether(queries: readonly CompiledQuery[]): CompiledQuery {
+  const batch = CompiledQuery.raw(queries.map((q) => q.sql).join(';\n'));
+  together.set(batch, queries);
+  return batch;
+}
+const together = new WeakMap<CompiledQuery, readonly CompiledQuery[]>();
+
+/**
  * Kysely's Postgres dialect, with a driver that saves round trips inside transactions (see
- * PipeliningConnection). A transaction begun in `read write` access mode is a store write: its
- * BEGIN also takes the outbox lock, in the same round trip.
+ * PipeliningConnection) and an introspector that looks at the current schema only. A
+ * transaction begun in `read write` access mode is a store write: the outbox lock is taken right
+ * after its BEGIN, both sent with the write's first statement (or in a round trip of their own
+ * under `lockFirst`).
  */
 export class OutboxPostgresDialect extends PostgresDialect {
   readonly #config: PostgresDialectConfig & { pool: pg.Pool };
@@ -39,6 +72,11 @@ export class OutboxPostgresDialect extends PostgresDialect {
 
   override createDriver(): Driver {
     return new PipeliningPostgresDriver(this.#config.pool);
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's introspectors take an untyped instance
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
   }
 }
 
@@ -74,8 +112,9 @@ class PipeliningPostgresDriver implements Driver {
         : 'begin';
     const write = settings.accessMode === 'read write' && !settings.isolationLevel;
     const c = connection as PipeliningConnection;
-    if (write) await c.beginNow([text, `select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`]);
-    else c.beginWithNext(text);
+    const begin = write ? [text, `select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`] : [text];
+    if (write && lockFirstScope.getStore()) await c.beginNow(begin);
+    else c.beginWithNext(begin);
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -139,7 +178,7 @@ const { prepareValue } = require('pg/lib/utils.js') as { prepareValue(value: unk
  * answered in one round trip (the extended protocol's pipelining: several Bind/Execute before
  * one Sync; after an error the server skips the rest up to the Sync, so nothing runs after a
  * statement that failed).
- * - The BEGIN of a transaction that takes no lock goes with its first statement.
+ * - A transaction's BEGIN (and a store write's outbox lock) goes with its first statement.
  * - Statements marked with `sendWithNext` (deferred writes) go with the next statement, usually
  *   COMMIT. Their errors surface there, and the transaction rolls back as it would have.
  * - A transaction that sent nothing ends without a round trip.
@@ -150,15 +189,15 @@ const { prepareValue } = require('pg/lib/utils.js') as { prepareValue(value: unk
 class PipeliningConnection implements DatabaseConnection {
   /** Statements to send with the next one: an unsent BEGIN, then writes nobody reads. */
   private pending: Step[] = [];
-  /** How many of `pending` are the unsent BEGIN. */
+  /** How many of `pending` are the unsent BEGIN (and outbox lock). */
   private unsentBegin = 0;
   private inTransaction = false;
 
   constructor(private readonly client: pg.PoolClient) {}
 
   /**
-   * Begins a store write now (its BEGIN takes the outbox lock), so its code runs only once it
-   * holds the lock, as code that batches what arrives meanwhile expects (see HeartbeatService).
+   * Begins now (a store write under `lockFirst`: BEGIN and the outbox lock), so the
+   * transaction's code runs only once the server has answered.
    */
   async beginNow(texts: readonly string[]): Promise<void> {
     this.inTransaction = true;
@@ -167,11 +206,11 @@ class PipeliningConnection implements DatabaseConnection {
     await this.run(texts.map((text) => ({ text, values: [] })));
   }
 
-  /** Begins any other transaction with its first statement. */
-  beginWithNext(text: string): void {
+  /** Begins with the transaction's first statement (BEGIN, and a store write's outbox lock). */
+  beginWithNext(texts: readonly string[]): void {
     this.inTransaction = true;
-    this.pending = [{ text, values: [] }];
-    this.unsentBegin = 1;
+    this.pending = texts.map((text) => ({ text, values: [] }));
+    this.unsentBegin = texts.length;
   }
 
   async end(how: 'commit' | 'rollback'): Promise<void> {
@@ -197,13 +236,19 @@ class PipeliningConnection implements DatabaseConnection {
       this.pending.push(step);
       return { rows: [] };
     }
-    let steps = [step];
+    const reads = together.get(query);
+    const own = reads ? reads.map((q) => ({ text: q.sql, values: q.parameters })) : [step];
+    let steps = own;
     if (this.pending.length > 0) {
-      steps = [...this.pending, step];
+      steps = [...this.pending, ...own];
       this.pending = [];
       this.unsentBegin = 0;
     }
-    const { command, rowCount, rows } = await this.run(steps);
+    const results = await this.run(steps);
+    if (reads) return { rows: results.slice(results.length - reads.length).map((r) => r.rows) as R[] };
+    const last = results.at(-1);
+    if (!last) throw new Error('no statement was run');
+    const { command, rowCount, rows } = last;
     return {
       numAffectedRows:
         command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
@@ -225,9 +270,9 @@ class PipeliningConnection implements DatabaseConnection {
     this.client.release();
   }
 
-  /** Runs the steps in order; resolves with the last one's result. */
-  private async run(steps: readonly Step[]): Promise<PgResult> {
-    let last: PgResult | undefined;
+  /** Runs the steps in order; resolves with their results, one per step. */
+  private async run(steps: readonly Step[]): Promise<PgResult[]> {
+    const results: PgResult[] = [];
     let batch: NamedStep[] = [];
     const prepared = (this.client as unknown as { connection: PgConnection }).connection.parsedStatements;
     for (const step of steps) {
@@ -236,14 +281,13 @@ class PipeliningConnection implements DatabaseConnection {
         batch.push({ ...step, name: name ?? '' });
         continue;
       }
-      if (batch.length > 0) await this.pipeline(batch);
+      if (batch.length > 0) results.push(...(await this.pipeline(batch)));
       batch = [];
-      last = await this.query(step);
+      results.push(await this.query(step));
     }
-    if (batch.length === 1 && batch[0]) last = await this.query(batch[0]);
-    else if (batch.length > 1) last = (await this.pipeline(batch)).at(-1);
-    if (!last) throw new Error('no statement was run');
-    return last;
+    if (batch.length === 1 && batch[0]) results.push(await this.query(batch[0]));
+    else if (batch.length > 1) results.push(...(await this.pipeline(batch)));
+    return results;
   }
 
   /** One statement the way pg sends it (PreparingClient names and prepares it). */

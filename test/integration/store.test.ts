@@ -18,8 +18,10 @@ import { commandRepo } from '../../src/runs/command-repo.js';
 import { metricRepo } from '../../src/runs/metric-repo.js';
 import { startController } from '../../src/runtime.js';
 import { beforeCommit } from '../../src/store/commit-hooks.js';
-import { type Executor, Store } from '../../src/store/database.js';
+import { type Executor, leaderLockTaken, Store } from '../../src/store/database.js';
+import { writeExpecting } from '../../src/store/expected-write.js';
 import { migrationsFor } from '../../src/store/migrations/index.js';
+import { readTogether } from '../../src/store/read-together.js';
 import { schemaSnapshot } from '../../src/store/schema-snapshot.js';
 import { ADMIN, eventually } from '../helpers/controller.js';
 import { PG_URL } from '../helpers/services.js';
@@ -93,6 +95,11 @@ async function migrateInChildren(db: EmptyDatabase, n: number): Promise<string[]
 async function ledger(store: Store): Promise<string[]> {
   const r = await sql<{ name: string }>`select name from schema_migrations order by name`.execute(store.db);
   return r.rows.map((x) => x.name);
+}
+
+/** An event of `type` for an entity, to append in a test. */
+function testEvent(type: string): (id: string) => NewEvent {
+  return (id) => ({ type, entity_id: id, payload: {} }) as unknown as NewEvent;
 }
 
 forEachDialect((dialect) => {
@@ -193,7 +200,7 @@ forEachDialect((dialect) => {
     }
   });
 
-  it('serialises store writes: a second write begins only after the first commits, so events commit in seq order', async () => {
+  it('serialises store writes: a second write runs its statements only after the first commits, so events commit in seq order', async () => {
     const ts = await freshStore(dialect);
     try {
       const { store } = ts;
@@ -206,23 +213,35 @@ forEachDialect((dialect) => {
       const began = new Promise<void>((r) => {
         firstBegan = r;
       });
-      const append = (tx: Parameters<Parameters<Store['write']>[0]>[0], name: string) =>
-        tx
+      const append = async (tx: Parameters<Parameters<Store['write']>[0]>[0], name: string) => {
+        await tx
           .insertInto('events')
           .values({ id: `evt_${name}`, type: 'test.order', entity_id: name, payload: '{}', created_at: 0 })
           .execute();
+        order.push(`${name} wrote`);
+      };
+      // The first write holds the outbox lock (on Postgres, from its first statement) until released.
       const first = store.write(async (tx) => {
         order.push('first began');
+        await append(tx, 'first');
         firstBegan();
         await held;
-        await append(tx, 'first');
-        order.push('first done');
       });
       await began;
+      // On Postgres a write's code runs at once and the outbox lock goes with its first
+      // statement, which waits; with lockFirst its code waits for the lock. SQLite has one
+      // connection, which the second and third wait for.
       const second = store.write(async (tx) => {
         order.push('second began');
         await append(tx, 'second');
       });
+      const third = store.write(
+        async (tx) => {
+          order.push('third began');
+          await append(tx, 'third');
+        },
+        { lockFirst: true },
+      );
       // On Postgres, a transaction that is not a write never waits for the outbox lock.
       if (dialect === 'postgres')
         await store.transaction(async (tx) => {
@@ -231,16 +250,23 @@ forEachDialect((dialect) => {
       await new Promise((r) => setTimeout(r, 200));
       const beforeRelease = [...order];
       release();
-      await Promise.all([first, second]);
-      expect(beforeRelease).toEqual(['first began']);
-      expect(order).toEqual(['first began', 'first done', 'second began']);
+      await Promise.all([first, second, third]);
+      expect(beforeRelease).toEqual(
+        dialect === 'postgres'
+          ? ['first began', 'first wrote', 'second began']
+          : ['first began', 'first wrote'],
+      );
       const rows = await store.db
         .selectFrom('events')
         .select('entity_id')
         .where('type', '=', 'test.order')
         .orderBy('seq')
         .execute();
-      expect(rows.map((r) => r.entity_id)).toEqual(['first', 'second']);
+      // Sequence numbers follow the order the writes wrote (and committed) in.
+      const wrote = order.filter((o) => o.endsWith(' wrote')).map((o) => o.replace(' wrote', ''));
+      expect(wrote).toHaveLength(3);
+      expect(wrote[0]).toBe('first');
+      expect(rows.map((r) => r.entity_id)).toEqual(wrote);
     } finally {
       await ts.cleanup();
     }
@@ -286,11 +312,94 @@ forEachDialect((dialect) => {
     }
   });
 
+  it('reads independent queries together, each answer in order, outside a transaction and first in a write', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const { store } = ts;
+      const ev = testEvent('test.together');
+      await store.write((tx) => outboxRepo.append(tx, [ev('a'), ev('b')], 1));
+      const ids = (db: Executor) =>
+        db.selectFrom('events').select('entity_id').where('type', '=', 'test.together').orderBy('seq');
+      const count = (db: Executor) =>
+        db
+          .selectFrom('events')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('type', '=', 'test.together');
+      const [rows, counted] = await readTogether(store.db, [ids(store.db), count(store.db)]);
+      expect(rows).toEqual([{ entity_id: 'a' }, { entity_id: 'b' }]);
+      expect(Number(counted[0]?.n)).toBe(2);
+      // First in a store write (on Postgres with its BEGIN and outbox lock), with a leader lock.
+      const seen = await store.write(async (tx) => {
+        const leader = store.leaderLockQuery(tx, 'test-together');
+        const [inTx, n, lock] = await readTogether(tx, [ids(tx), count(tx), ...(leader ? [leader] : [])]);
+        expect(leaderLockTaken(lock)).toBe(true);
+        await outboxRepo.append(tx, [ev('c')], 1);
+        return { inTx, n: Number(n[0]?.n) };
+      });
+      expect(seen).toEqual({ inTx: [{ entity_id: 'a' }, { entity_id: 'b' }], n: 2 });
+      if (dialect === 'postgres') {
+        // A read that fails fails the write, and nothing of it stays.
+        await expect(
+          store.write(async (tx) => {
+            await readTogether(tx, [ids(tx), sql<{ x: number }>`select 1 / ${0}::int as x`.compile(tx)]);
+            await outboxRepo.append(tx, [ev('d')], 1);
+          }),
+        ).rejects.toThrow(/division by zero/);
+      }
+      expect((await ids(store.db).execute()).map((r) => r.entity_id)).toEqual(['a', 'b', 'c']);
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
+  it('writes a guarded update whose outcome is known, and fails the whole write when it changes other than the expected rows', async () => {
+    const ts = await freshStore(dialect);
+    try {
+      const { store } = ts;
+      const ev = testEvent('test.expect');
+      await store.write((tx) => outboxRepo.append(tx, [ev('a'), ev('b'), ev('c')], 1));
+      const mark = (tx: Executor, ids: string[], from: string, to: string) =>
+        tx
+          .updateTable('events')
+          .set({ payload: to })
+          .where('type', '=', 'test.expect')
+          .where('entity_id', 'in', ids)
+          .where('payload', '=', from);
+      const payloads = async () =>
+        (
+          await store.db
+            .selectFrom('events')
+            .select(['entity_id', 'payload'])
+            .where('type', '=', 'test.expect')
+            .orderBy('seq')
+            .execute()
+        ).map((r) => `${r.entity_id}=${r.payload}`);
+      // Changes exactly what it expects: committed, and a read after it in the write sees it.
+      const seen = await store.write(async (tx) => {
+        await writeExpecting(tx, mark(tx, ['a', 'b'], '{}', '{"v":1}'), 2);
+        return (await tx.selectFrom('events').select('entity_id').where('payload', '=', '{"v":1}').execute())
+          .length;
+      });
+      expect(seen).toBe(2);
+      expect(await payloads()).toEqual(['a={"v":1}', 'b={"v":1}', 'c={}']);
+      // 'a' is no longer '{}': one row changes where two were expected, and nothing of the write stays.
+      await expect(
+        store.write(async (tx) => {
+          await outboxRepo.append(tx, [ev('d')], 1);
+          await writeExpecting(tx, mark(tx, ['a', 'c'], '{}', '{"v":2}'), 2);
+        }),
+      ).rejects.toThrow(/expected a write to change 2 rows, it changed 1/);
+      expect(await payloads()).toEqual(['a={"v":1}', 'b={"v":1}', 'c={}']);
+    } finally {
+      await ts.cleanup();
+    }
+  });
+
   it('defers appends to just before the commit, in order, with appends that commit hooks make', async () => {
     const ts = await freshStore(dialect);
     try {
       const { store } = ts;
-      const ev = (id: string) => ({ type: 'test.defer', entity_id: id, payload: {} }) as unknown as NewEvent;
+      const ev = testEvent('test.defer');
       const events = (tx: Executor) =>
         tx.selectFrom('events').select('entity_id').where('type', '=', 'test.defer').orderBy('seq').execute();
       const seen = await store.write(async (tx) => {
@@ -339,7 +448,7 @@ forEachDialect((dialect) => {
       const store = await Store.open(PG_URL, { pgSchema: schema, pgPoolSize: 1 });
       try {
         await store.migrate();
-        const ev = (id: string) => ({ type: 'test.pipe', entity_id: id, payload: {} }) as unknown as NewEvent;
+        const ev = testEvent('test.pipe');
         const ids = (db: Executor) =>
           db
             .selectFrom('events')
@@ -381,6 +490,22 @@ forEachDialect((dialect) => {
             );
           }),
         ).rejects.toMatchObject({ code: '23505' });
+        // A write whose first statement fails (sent with BEGIN and the outbox lock) rolls back,
+        // and one refused before it sent anything sends nothing: neither leaves the lock held.
+        await expect(
+          store.write(async (tx) => {
+            await sql`select 1 / ${0}::int as x`.execute(tx);
+          }),
+        ).rejects.toThrow(/division by zero/);
+        await expect(
+          store.write(async () => {
+            throw new Error('refused');
+          }),
+        ).rejects.toThrow('refused');
+        const locks = await sql<{ n: number }>`
+          select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()
+        `.execute(store.db);
+        expect(locks.rows[0]?.n).toBe(0);
         // The connection serves the next transactions, which see none of the failed ones.
         expect(await ids(store.db)).toEqual([{ entity_id: 'a' }, { entity_id: 'b' }]);
         const payloads = await store.db
@@ -404,6 +529,34 @@ forEachDialect((dialect) => {
       } finally {
         await store.close();
         await dropSchema(schema);
+      }
+    });
+
+    it("introspects only its own schema, so the migrator never reads another schema's tables", async () => {
+      const mine = `t_own_${process.pid}_${Date.now().toString(36)}`;
+      const other = `t_other_${process.pid}_${Date.now().toString(36)}`;
+      const store = await Store.open(PG_URL, { pgSchema: mine, pgPoolSize: 1 });
+      try {
+        await store.migrate();
+        await sql`create schema ${sql.id(other)}`.execute(store.db);
+        await sql`create table ${sql.id(other, 'jobs')} (id text primary key, extra int)`.execute(store.db);
+        const tables = await store.db.introspection.getTables();
+        expect(new Set(tables.map((t) => t.schema))).toEqual(new Set([mine]));
+        const names = tables.map((t) => t.name);
+        expect(names).toContain('schema_migrations');
+        const jobs = tables.find((t) => t.name === 'jobs');
+        expect(jobs?.columns.map((c) => c.name)).toContain('state');
+        expect(jobs?.columns.map((c) => c.name)).not.toContain('extra');
+        expect((await store.db.introspection.getSchemas()).map((s) => s.name)).toEqual(
+          expect.arrayContaining([mine, other]),
+        );
+        // With the other schema gone, migrating again still finds the ledger and applies nothing.
+        await sql`drop schema ${sql.id(other)} cascade`.execute(store.db);
+        expect(await store.migrate()).toEqual([]);
+      } finally {
+        await store.close();
+        await dropSchema(other);
+        await dropSchema(mine);
       }
     });
 
