@@ -72,6 +72,11 @@ export const pipelineRepo = {
     return db.selectFrom('pipeline_stages').selectAll().where('job_id', '=', jobId).executeTakeFirst();
   },
 
+  /** The stages of these jobs (`stageByJob` for many); `jobIds` not empty. */
+  async stagesByJobs(db: Executor, jobIds: readonly string[]): Promise<StageRow[]> {
+    return db.selectFrom('pipeline_stages').selectAll().where('job_id', 'in', jobIds).execute();
+  },
+
   async stagesOf(db: Executor, pipelineId: string): Promise<StageRow[]> {
     return db
       .selectFrom('pipeline_stages')

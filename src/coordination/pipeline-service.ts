@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import type { EventPayloads, StoredEvent } from '../events/catalog.js';
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
+import { Prefetched } from '../events/prefetched.js';
 import type { PublishResult } from '../events/router.js';
 import type { JobService } from '../jobs/job-service.js';
+import { endedJobIds } from '../jobs/model.js';
 import type { JobRequest } from '../jobs/schemas.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
@@ -71,6 +73,9 @@ type Launch = { pipelineId: string; stage: PipelineStage; attempt: number };
  * retried by `tick()` until it is recorded, so a crash or a refused `can_spawn` loses nothing.
  */
 export class PipelineService {
+  /** Stages looked up for the batch of job events being delivered (see prepareJobEvents). */
+  private readonly stagesByJob = new Prefetched<StageRow>();
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -182,6 +187,19 @@ export class PipelineService {
   }
 
   /**
+   * Before a batch of job.state_changed events reaches `onJobEvent`: the stages of the jobs that
+   * ended, in one query (most jobs are no pipeline's, and each would cost a query of its own).
+   */
+  readonly prepareJobEvents = async (events: readonly StoredEvent[]): Promise<void> => {
+    const ended = endedJobIds(events.map((ev) => ev.payload as EventPayloads['job.state_changed']));
+    await this.stagesByJob.load(ended, async (ids) =>
+      (await pipelineRepo.stagesByJobs(this.store.db, ids)).flatMap((s) =>
+        s.job_id ? [[s.job_id, s] as const] : [],
+      ),
+    );
+  };
+
+  /**
    * A stage job ended: its success publishes the stage's completion event (payload from the
    * declared outputs and the job's result document), any other end its failure event. The
    * stage itself moves when that event comes back through the relay.
@@ -189,7 +207,9 @@ export class PipelineService {
   readonly onJobEvent = async (ev: StoredEvent): Promise<void> => {
     const p = ev.payload as EventPayloads['job.state_changed'];
     if (!TERMINAL.has(p.state)) return;
-    const row = await pipelineRepo.stageByJob(this.store.db, p.job_id);
+    const prefetched = this.stagesByJob.take(p.job_id);
+    const row =
+      prefetched === undefined ? await pipelineRepo.stageByJob(this.store.db, p.job_id) : prefetched;
     if (row?.status !== 'running') return;
     const pl = await pipelineRepo.get(this.store.db, row.pipeline_id);
     const stage = stageOf(row.stage);

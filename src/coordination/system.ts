@@ -101,7 +101,13 @@ export function createCoordination(
         ['pipeline.*.completed', 'pipeline.*.failed', 'model.promoted'],
         pipelines.onStageEvent,
       );
-      await relay.subscribe('pipelines.jobs', 'job.state_changed', pipelines.onJobEvent);
+      await relay.subscribe(
+        'pipelines.jobs',
+        'job.state_changed',
+        pipelines.onJobEvent,
+        false,
+        pipelines.prepareJobEvents,
+      );
       await relay.subscribe(
         'models',
         ['pipeline.training.completed', 'pipeline.evaluation.completed', 'model.promoted'],

@@ -4,11 +4,11 @@ import type { Store } from '../store/database.js';
 import { withTraceparent } from '../tracing/context.js';
 import type { StoredEvent } from './catalog.js';
 import type { DeadLetterQueue } from './dlq-service.js';
-import type { EventHandler } from './handler.js';
+import type { EventBatchPrepare, EventHandler } from './handler.js';
 import { outboxRepo } from './outbox-repo.js';
 import { compileMatcher, subjectMatches } from './subjects.js';
 
-export type { EventHandler } from './handler.js';
+export type { EventBatchPrepare, EventHandler } from './handler.js';
 
 /** A batch consumer of the log (the NATS publisher): it takes many events per call. */
 export type EventSink = (events: StoredEvent[]) => Promise<void>;
@@ -38,7 +38,9 @@ export interface RelayOptions {
   cursorSaveMs?: number;
 }
 
-type Delivery = { kind: 'handler'; handler: EventHandler } | { kind: 'sink'; sink: EventSink };
+type Delivery =
+  | { kind: 'handler'; handler: EventHandler; prepare: EventBatchPrepare | null }
+  | { kind: 'sink'; sink: EventSink };
 
 /** One subscriber's delivery lane: its own cursor, backoff and round, independent of the others. */
 interface Lane {
@@ -130,8 +132,9 @@ export class EventRelay {
     pattern: string | readonly string[],
     handler: EventHandler,
     fromStart = false,
+    prepare: EventBatchPrepare | null = null,
   ): Promise<void> {
-    await this.addLane(name, pattern, { kind: 'handler', handler }, fromStart);
+    await this.addLane(name, pattern, { kind: 'handler', handler, prepare }, fromStart);
     this.dlq?.register(name, handler);
   }
 
@@ -278,7 +281,7 @@ export class EventRelay {
       if (this.stopped) return;
       const batch = await this.readAfter(lane.cursor);
       if (batch.length === 0) return;
-      const more = await this.deliverToHandler(lane, lane.delivery.handler, batch);
+      const more = await this.deliverToHandler(lane, lane.delivery, batch);
       if (!more || batch.length < this.batchSize) return;
     }
   }
@@ -300,9 +303,20 @@ export class EventRelay {
   }
 
   /** Runs the handler over a batch in order; false when a failure holds the lane back. */
-  private async deliverToHandler(lane: Lane, handler: EventHandler, batch: StoredEvent[]): Promise<boolean> {
+  private async deliverToHandler(
+    lane: Lane,
+    { handler, prepare }: { handler: EventHandler; prepare: EventBatchPrepare | null },
+    batch: StoredEvent[],
+  ): Promise<boolean> {
     let last = lane.cursor;
     let blocked = false;
+    if (prepare) {
+      const matching = batch.filter((ev) => lane.match(ev.type));
+      if (matching.length > 0)
+        await prepare(matching).catch((err: unknown) =>
+          this.log.warn({ err, subscriber: lane.name }, 'preparing a batch of events failed'),
+        );
+    }
     for (const ev of batch) {
       if (lane.match(ev.type)) {
         lane.calls += 1;

@@ -25,6 +25,17 @@ export const endpointRepo = {
     return tx.deleteFrom('endpoints').where('job_id', 'in', jobIds).returningAll().execute();
   },
 
+  /** The jobs of these attempts that have endpoints (to read with them); `attemptIds` not empty. */
+  jobsWithEndpointsQuery(db: Executor, attemptIds: readonly string[]) {
+    return db
+      .selectFrom('endpoints')
+      .select('job_id')
+      .distinct()
+      .where('job_id', 'in', (eb) =>
+        eb.selectFrom('attempts').select('job_id').where('id', 'in', attemptIds),
+      );
+  },
+
   async deleteForJob(tx: Executor, jobId: string): Promise<EndpointRow[]> {
     return tx.deleteFrom('endpoints').where('job_id', '=', jobId).returningAll().execute();
   },

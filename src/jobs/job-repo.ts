@@ -1,6 +1,8 @@
 import { type Selectable, sql } from 'kysely';
 import { chunks } from '../shared/chunks.js';
 import type { Executor } from '../store/database.js';
+import { writeExpectingEach } from '../store/expected-write.js';
+import { sendWithNext } from '../store/postgres-dialect.js';
 import type { AttemptsTable, JobsTable } from '../store/schema.js';
 
 export type JobRow = Selectable<JobsTable>;
@@ -27,6 +29,7 @@ export interface PendingJobRow {
   gang_size: number | null;
   reason: string | null;
   run_id: string | null;
+  attempt_count: number;
 }
 
 const PENDING_COLUMNS = [
@@ -40,6 +43,7 @@ const PENDING_COLUMNS = [
   'gang_size',
   'reason',
   'run_id',
+  'attempt_count',
 ] as const;
 
 /** SQL for jobs and their attempts. One statement per method. */
@@ -187,7 +191,6 @@ export const jobRepo = {
       .execute();
   },
 
-  /** How many jobs are pending, and the smallest request among them in each dimension. */
   /** Whether any job is pending (one index probe). */
   async anyPending(db: Executor): Promise<boolean> {
     const r = await db
@@ -199,10 +202,9 @@ export const jobRepo = {
     return r !== undefined;
   },
 
-  async smallestPending(
-    db: Executor,
-  ): Promise<{ n: number; cpu: number; memory_mb: number; gpu: number; maxSeq: number }> {
-    const r = await db
+  /** How many jobs are pending, and the smallest request among them in each dimension. */
+  smallestPendingQuery(db: Executor) {
+    return db
       .selectFrom('jobs')
       .select((eb) => [
         eb.fn.countAll<number>().as('n'),
@@ -211,8 +213,20 @@ export const jobRepo = {
         eb.fn.min('memory_mb').as('memory_mb'),
         eb.fn.min('gpu').as('gpu'),
       ])
-      .where('state', '=', 'PENDING')
-      .executeTakeFirst();
+      .where('state', '=', 'PENDING');
+  },
+
+  /** The answer of `smallestPendingQuery` (one row). */
+  smallestPendingOf(
+    rows: ReadonlyArray<{
+      n: number | string;
+      max_seq: number | string | null;
+      cpu: number | string | null;
+      memory_mb: number | string | null;
+      gpu: number | string | null;
+    }>,
+  ): { n: number; cpu: number; memory_mb: number; gpu: number; maxSeq: number } {
+    const r = rows[0];
     return {
       n: Number(r?.n ?? 0),
       cpu: Number(r?.cpu ?? 0),
@@ -250,30 +264,26 @@ export const jobRepo = {
   },
 
   /**
-   * Marks placed jobs BUILDING with their new attempt. The attempt id is derived from the job
-   * id and attempt number, so one statement updates many jobs. Only still-PENDING jobs move;
-   * returns the ids that did.
+   * Places pending jobs read in this store write (the scheduling pass): each moves to BUILDING
+   * with its attempt count one higher and the attempt id derived from the two, so one statement
+   * serves many jobs, with no round trip of its own on Postgres; the write fails unless every one
+   * of them was still PENDING (writeExpecting).
    */
-  async markPlaced(
-    tx: Executor,
-    ids: readonly string[],
-    now: number,
-  ): Promise<Array<{ id: string; attempt_count: number }>> {
-    if (ids.length === 0) return [];
-    return tx
-      .updateTable('jobs')
-      .set({
-        state: 'BUILDING',
-        attempt_count: sql`attempt_count + 1`,
-        current_attempt_id: sql`id || '-' || (attempt_count + 1)`,
-        reason: null,
-        started_at: sql`coalesce(started_at, ${now})`,
-        updated_at: now,
-      })
-      .where('id', 'in', ids)
-      .where('state', '=', 'PENDING')
-      .returning(['id', 'attempt_count'])
-      .execute();
+  async markPlaced(tx: Executor, ids: readonly string[], now: number): Promise<void> {
+    await writeExpectingEach(tx, ids, (chunk) =>
+      tx
+        .updateTable('jobs')
+        .set({
+          state: 'BUILDING',
+          attempt_count: sql`attempt_count + 1`,
+          current_attempt_id: sql`id || '-' || (attempt_count + 1)`,
+          reason: null,
+          started_at: sql`coalesce(started_at, ${now})`,
+          updated_at: now,
+        })
+        .where('id', 'in', chunk)
+        .where('state', '=', 'PENDING'),
+    );
   },
 
   async setReason(tx: Executor, id: string, reason: string | null, now: number): Promise<void> {
@@ -321,6 +331,27 @@ export const jobRepo = {
     );
   },
 
+  /**
+   * `transitionMany` for jobs read in this store write and known to be in `expected`: no round
+   * trip of its own on Postgres, and the write fails unless every one of them moves
+   * (writeExpecting).
+   */
+  async transitionKnown(
+    tx: Executor,
+    ids: readonly string[],
+    expected: readonly string[],
+    set: Partial<Pick<JobRow, 'state' | 'reason' | 'finished_at'>>,
+    now: number,
+  ): Promise<void> {
+    await writeExpectingEach(tx, ids, (chunk) =>
+      tx
+        .updateTable('jobs')
+        .set({ ...set, updated_at: now })
+        .where('id', 'in', chunk)
+        .where('state', 'in', expected),
+    );
+  },
+
   async countByState(db: Executor): Promise<Array<{ state: string; n: number }>> {
     const rows = await db
       .selectFrom('jobs')
@@ -332,12 +363,17 @@ export const jobRepo = {
 
   // ----- attempts -----
 
+  /** Nobody reads the result: on Postgres it goes with the transaction's next statement. */
   async insertAttempts(tx: Executor, rows: readonly AttemptRow[]): Promise<void> {
     for (let i = 0; i < rows.length; i += 400)
-      await tx
-        .insertInto('attempts')
-        .values(rows.slice(i, i + 400))
-        .execute();
+      await tx.executeQuery(
+        sendWithNext(
+          tx
+            .insertInto('attempts')
+            .values(rows.slice(i, i + 400))
+            .compile(),
+        ),
+      );
   },
 
   async attemptsOf(db: Executor, jobId: string): Promise<AttemptRow[]> {
@@ -346,7 +382,20 @@ export const jobRepo = {
 
   async getAttempts(db: Executor, ids: readonly string[]): Promise<AttemptRow[]> {
     if (ids.length === 0) return [];
-    return db.selectFrom('attempts').selectAll().where('id', 'in', ids).execute();
+    return jobRepo.getAttemptsQuery(db, ids).execute();
+  },
+
+  /** `ids` must not be empty. */
+  getAttemptsQuery(db: Executor, ids: readonly string[]) {
+    return db.selectFrom('attempts').selectAll().where('id', 'in', ids);
+  },
+
+  /** The jobs of these attempts (to read together with `getAttemptsQuery`); `ids` not empty. */
+  jobsOfAttemptsQuery(db: Executor, ids: readonly string[]) {
+    return db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', 'in', (eb) => eb.selectFrom('attempts').select('job_id').where('id', 'in', ids));
   },
 
   /** Every active (BUILDING or RUNNING) attempt, for ListWorkers. */
@@ -362,19 +411,34 @@ export const jobRepo = {
 
   /** Active (BUILDING or RUNNING) attempts on the given worker. */
   async activeAttemptsOn(db: Executor, workerId: string): Promise<AttemptRow[]> {
+    return jobRepo.activeAttemptsOnQuery(db, workerId).execute();
+  },
+
+  activeAttemptsOnQuery(db: Executor, workerId: string) {
     return db
       .selectFrom('attempts')
       .selectAll()
       .where('worker_id', '=', workerId)
-      .where('state', 'in', ['BUILDING', 'RUNNING'])
-      .execute();
+      .where('state', 'in', ['BUILDING', 'RUNNING']);
   },
 
-  /** Capacity in use per worker: the sum over its active attempts. */
-  async usedCapacity(
-    db: Executor,
-  ): Promise<Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>> {
-    const rows = await db
+  /** The jobs of a worker's active attempts (to read together with `activeAttemptsOnQuery`). */
+  jobsActiveOnQuery(db: Executor, workerId: string) {
+    return db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('attempts')
+          .select('job_id')
+          .where('worker_id', '=', workerId)
+          .where('state', 'in', ['BUILDING', 'RUNNING']),
+      );
+  },
+
+  /** Capacity in use per worker: the sum over its active attempts (see `usedCapacityOf`). */
+  usedCapacityQuery(db: Executor) {
+    return db
       .selectFrom('attempts')
       .select((eb) => [
         'worker_id',
@@ -384,8 +448,12 @@ export const jobRepo = {
         eb.fn.countAll<number>().as('n'),
       ])
       .where('state', 'in', ['BUILDING', 'RUNNING'])
-      .groupBy('worker_id')
-      .execute();
+      .groupBy('worker_id');
+  },
+
+  usedCapacityOf(
+    rows: ReadonlyArray<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>,
+  ): Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }> {
     return rows.map((r) => ({
       worker_id: r.worker_id,
       cpu: Number(r.cpu),
@@ -393,6 +461,12 @@ export const jobRepo = {
       gpu: Number(r.gpu),
       n: Number(r.n),
     }));
+  },
+
+  async usedCapacity(
+    db: Executor,
+  ): Promise<Array<{ worker_id: string; cpu: number; memory_mb: number; gpu: number; n: number }>> {
+    return jobRepo.usedCapacityOf(await jobRepo.usedCapacityQuery(db).execute());
   },
 
   /** Moves many attempts that are in an expected state; returns the ids that moved. */
@@ -410,6 +484,18 @@ export const jobRepo = {
         .where('state', 'in', expected)
         .returning('id')
         .execute(),
+    );
+  },
+
+  /** `transitionAttempts` for attempts known to be in `expected` (see `transitionKnown`). */
+  async transitionAttemptsKnown(
+    tx: Executor,
+    ids: readonly string[],
+    expected: readonly string[],
+    set: Partial<Pick<AttemptRow, 'state' | 'exit_code' | 'reason' | 'started_at' | 'finished_at'>>,
+  ): Promise<void> {
+    await writeExpectingEach(tx, ids, (chunk) =>
+      tx.updateTable('attempts').set(set).where('id', 'in', chunk).where('state', 'in', expected),
     );
   },
 

@@ -29,38 +29,41 @@ export const lifecycle = {
 
   /**
    * attemptRunning for many attempts at once (a worker's report batch): one statement for the
-   * attempts and one for their jobs, the events in the same order as one by one.
+   * attempts and one for their jobs, the events in the same order as one by one. The attempts
+   * (BUILDING) and jobs are as read in this store write, so what moves is known: the statements
+   * cost no round trip of their own (writeExpecting).
    */
   async attemptsRunning(
     tx: Tx,
     items: ReadonlyArray<{ attempt: AttemptRow; job: JobRow | undefined }>,
     now: number,
   ): Promise<void> {
+    // What the statements expect is exactly what their WHERE says: a row that differs from what
+    // was read fails the write instead of being skipped silently.
+    items = items.filter((i) => i.attempt.state === 'BUILDING');
     if (items.length === 0) return;
-    const started = await jobRepo.transitionAttempts(
+    await jobRepo.transitionAttemptsKnown(
       tx,
       items.map((i) => i.attempt.id),
       ['BUILDING'],
       { state: 'RUNNING', started_at: now },
     );
-    const moving = items.filter((i) => started.has(i.attempt.id));
-    const current = moving.filter(
+    const current = items.filter(
       ({ attempt, job }) => job && job.current_attempt_id === attempt.id && job.state === 'BUILDING',
     );
-    const jobsMoved = await jobRepo.transitionMany(
+    await jobRepo.transitionKnown(
       tx,
       current.map((i) => i.attempt.job_id),
       ['BUILDING'],
       { state: 'RUNNING' },
       now,
     );
+    const jobMoves = new Set(current.map((i) => i.attempt.id));
     await outboxRepo.append(
       tx,
-      moving.flatMap(({ attempt, job }) => [
+      items.flatMap(({ attempt, job }) => [
         attemptChanged(attempt, 'RUNNING', null, null),
-        ...(job && jobsMoved.has(job.id) && job.current_attempt_id === attempt.id
-          ? [jobChanged(job, 'RUNNING', attempt, null)]
-          : []),
+        ...(job && jobMoves.has(attempt.id) ? [jobChanged(job, 'RUNNING', attempt, null)] : []),
       ]),
       now,
     );
@@ -69,7 +72,12 @@ export const lifecycle = {
   /**
    * attemptEnded for many attempts that SUCCEEDED as their job's current attempt: the job
    * ends SUCCEEDED with no retry, so three statements serve the whole batch (attempts, jobs,
-   * endpoints). Callers pass only such attempts of jobs that are not terminal.
+   * endpoints), the first two with no round trip of their own (writeExpecting: the attempts and
+   * jobs are as read in this store write). Callers pass only such attempts of jobs that are not
+   * terminal, and
+   * `withEndpoints`: which of their jobs have endpoints, read in this store write (endpoints are
+   * registered by store writes, so none can appear meanwhile); no statement removes endpoints
+   * when none of them has any.
    */
   async attemptsSucceeded(
     tx: Tx,
@@ -79,10 +87,12 @@ export const lifecycle = {
       exitCode: number | null;
       reason: string | null;
     }>,
+    withEndpoints: ReadonlySet<string>,
     now: number,
   ): Promise<void> {
+    const live = ['BUILDING', 'RUNNING'];
+    items = items.filter((i) => live.includes(i.attempt.state) && live.includes(i.job.state));
     if (items.length === 0) return;
-    const closed = new Set<string>();
     // One statement per distinct exit code and reason (nearly always one group: 0, none).
     const groups = new Map<string, { exitCode: number | null; reason: string | null; ids: string[] }>();
     for (const i of items) {
@@ -92,30 +102,32 @@ export const lifecycle = {
       groups.set(key, g);
     }
     for (const g of groups.values())
-      for (const id of await jobRepo.transitionAttempts(tx, g.ids, ['BUILDING', 'RUNNING'], {
+      await jobRepo.transitionAttemptsKnown(tx, g.ids, live, {
         state: 'SUCCEEDED',
         exit_code: g.exitCode,
         reason: g.reason,
         finished_at: now,
-      }))
-        closed.add(id);
-    const ending = items.filter((i) => closed.has(i.attempt.id));
-    const jobsEnded = await jobRepo.transitionMany(
+      });
+    const jobIds = items.map((i) => i.job.id);
+    await jobRepo.transitionKnown(
       tx,
-      ending.map((i) => i.job.id),
-      ['BUILDING', 'RUNNING'],
+      jobIds,
+      live,
       { state: 'SUCCEEDED', reason: null, finished_at: now },
       now,
     );
     await outboxRepo.append(
       tx,
-      ending.flatMap(({ attempt, job, exitCode, reason }) => [
+      items.flatMap(({ attempt, job, exitCode, reason }) => [
         attemptChanged(attempt, 'SUCCEEDED', exitCode, reason),
-        ...(jobsEnded.has(job.id) ? [jobChanged(job, 'SUCCEEDED', attempt, reason)] : []),
+        jobChanged(job, 'SUCCEEDED', attempt, reason),
       ]),
       now,
     );
-    const removed = await endpointRepo.deleteForJobs(tx, [...jobsEnded]);
+    const removed = await endpointRepo.deleteForJobs(
+      tx,
+      jobIds.filter((id) => withEndpoints.has(id)),
+    );
     await outboxRepo.append(
       tx,
       removed.map((e) =>

@@ -40,6 +40,11 @@ export type AttemptState = 'BUILDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KI
 export function isTerminal(state: JobState): boolean {
   return TERMINAL_JOB_STATES.has(state);
 }
+
+/** The jobs that ended, of a batch of `job.state_changed` payloads (see EventBatchPrepare). */
+export function endedJobIds(payloads: ReadonlyArray<{ job_id: string; state: string }>): string[] {
+  return payloads.filter((p) => TERMINAL_JOB_STATES.has(p.state as JobState)).map((p) => p.job_id);
+}
 export interface Resources {
   cpu: number;
   memory_mb: number;

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { event } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import type { Clock } from '../shared/clock.js';
-import type { Store, Tx } from '../store/database.js';
+import { leaderLockTaken, type Store, type Tx } from '../store/database.js';
+import { readTogether } from '../store/read-together.js';
 import { jobTraceparent } from '../tracing/context.js';
 import { type AttemptRow, jobRepo, type PendingJobRow } from './job-repo.js';
 import { describeResources } from './model.js';
@@ -141,11 +142,20 @@ export class SchedulerLoop {
       return stats;
     }
     const result = await this.store.write(async (tx) => {
-      if (!(await this.store.tryLeaderLock(tx, 'scheduler'))) return null;
+      // One round trip on Postgres (with BEGIN and the outbox lock): the leader lock, and what
+      // the pass decides from.
+      const leader = this.store.leaderLockQuery(tx, 'scheduler');
+      const [workers, usedRows, leastRows, lock] = await readTogether(tx, [
+        workerRepo.listQuery(tx),
+        jobRepo.usedCapacityQuery(tx),
+        jobRepo.smallestPendingQuery(tx),
+        ...(leader ? [leader] : []),
+      ]);
+      if (!leaderLockTaken(lock)) return null;
+      // Expiry changes the pending jobs and frees nothing: what was read still bounds the pass.
       const expired = full ? await this.expire(tx, now) : 0;
-      const [workers, used] = await Promise.all([workerRepo.list(tx), jobRepo.usedCapacity(tx)]);
-      const slots = freeSlots(workers, used);
-      const least = await jobRepo.smallestPending(tx);
+      const slots = freeSlots(workers, jobRepo.usedCapacityOf(usedRows));
+      const least = jobRepo.smallestPendingOf(leastRows);
       const { placements, loaded } = await this.decide(tx, slots, least);
       const wake = await this.persist(tx, placements, loaded, now);
       // A full pass re-checks every pending job; a quick one only those submitted since (none
@@ -238,48 +248,48 @@ export class SchedulerLoop {
     const wake = new Set<string>();
     if (placements.length === 0) return wake;
     const byId = new Map(pending.map((p) => [p.id, p]));
-    const target = new Map(placements.map((p) => [p.job_id, p.worker_id]));
+    // The jobs were read PENDING in this write, under the outbox lock: each of them moves.
+    const placed = placements.flatMap((p) => {
+      const job = byId.get(p.job_id);
+      return job ? [{ job, workerId: p.worker_id }] : [];
+    });
     const attempts: AttemptRow[] = [];
     const events = [];
-    for (let i = 0; i < placements.length; i += 500) {
-      const moved = await jobRepo.markPlaced(
-        tx,
-        placements.slice(i, i + 500).map((p) => p.job_id),
-        now,
-      );
-      for (const m of moved) {
-        const job = byId.get(m.id);
-        const workerId = target.get(m.id);
-        if (!job || !workerId) continue;
-        const attemptId = `${m.id}-${m.attempt_count}`;
-        attempts.push({
-          id: attemptId,
-          job_id: m.id,
-          attempt_no: m.attempt_count,
-          worker_id: workerId,
+    await jobRepo.markPlaced(
+      tx,
+      placed.map((p) => p.job.id),
+      now,
+    );
+    for (const { job, workerId } of placed) {
+      const attemptNo = job.attempt_count + 1;
+      const attemptId = `${job.id}-${attemptNo}`;
+      attempts.push({
+        id: attemptId,
+        job_id: job.id,
+        attempt_no: attemptNo,
+        worker_id: workerId,
+        state: 'BUILDING',
+        exit_code: null,
+        reason: null,
+        cpu: job.cpu,
+        memory_mb: job.memory_mb,
+        gpu: job.gpu,
+        assigned_at: now,
+        started_at: null,
+        finished_at: null,
+      });
+      events.push(
+        event('job.state_changed', job.id, {
+          job_id: job.id,
           state: 'BUILDING',
-          exit_code: null,
+          previous: 'PENDING',
+          attempt_id: attemptId,
+          worker_id: workerId,
           reason: null,
-          cpu: job.cpu,
-          memory_mb: job.memory_mb,
-          gpu: job.gpu,
-          assigned_at: now,
-          started_at: null,
-          finished_at: null,
-        });
-        events.push(
-          event('job.state_changed', m.id, {
-            job_id: m.id,
-            state: 'BUILDING',
-            previous: 'PENDING',
-            attempt_id: attemptId,
-            worker_id: workerId,
-            reason: null,
-            run_id: job.run_id,
-          }),
-        );
-        wake.add(workerId);
-      }
+          run_id: job.run_id,
+        }),
+      );
+      wake.add(workerId);
     }
     await jobRepo.insertAttempts(tx, attempts);
     await outboxRepo.append(tx, events, now);

@@ -11,7 +11,11 @@ export const workerRepo = {
   },
 
   async get(db: Executor, id: string): Promise<WorkerRow | undefined> {
-    return db.selectFrom('workers').selectAll().where('id', '=', id).executeTakeFirst();
+    return workerRepo.getQuery(db, id).executeTakeFirst();
+  },
+
+  getQuery(db: Executor, id: string) {
+    return db.selectFrom('workers').selectAll().where('id', '=', id);
   },
 
   async insert(tx: Executor, row: WorkerRow): Promise<void> {
@@ -24,7 +28,11 @@ export const workerRepo = {
   },
 
   async list(db: Executor): Promise<WorkerRow[]> {
-    return db.selectFrom('workers').selectAll().orderBy('registered_at').orderBy('id').execute();
+    return workerRepo.listQuery(db).execute();
+  },
+
+  listQuery(db: Executor) {
+    return db.selectFrom('workers').selectAll().orderBy('registered_at').orderBy('id');
   },
 
   /** Records a heartbeat; returns the health the worker had before, or undefined if unknown. */

@@ -6,6 +6,8 @@ import { toIso } from '../shared/clock.js';
 import { notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Store, Tx } from '../store/database.js';
+import { readTogether } from '../store/read-together.js';
+import { endpointRepo } from './endpoint-repo.js';
 import { type AttemptRow, type JobRow, jobRepo } from './job-repo.js';
 import type { JobSignals } from './job-service.js';
 import { lifecycle } from './lifecycle.js';
@@ -147,12 +149,19 @@ export class WorkerService {
   }
 
   private async pollOnce(workerId: string, known: Set<string>): Promise<PollResponse> {
-    const worker = await workerRepo.get(this.store.db, workerId);
-    if (!worker) throw notFound('worker', workerId);
-    const active = await jobRepo.activeAttemptsOn(this.store.db, workerId);
+    const db = this.store.db;
+    // One round trip on Postgres, and one snapshot (see readTogether).
+    const [worker, active, jobRows] = await readTogether(db, [
+      workerRepo.getQuery(db, workerId),
+      jobRepo.activeAttemptsOnQuery(db, workerId),
+      jobRepo.jobsActiveOnQuery(db, workerId),
+    ]);
+    if (worker.length === 0) throw notFound('worker', workerId);
     const activeIds = new Set(active.map((a) => a.id));
-    const jobIds = new Set(active.map((a) => a.job_id));
-    const jobs = new Map((await jobRepo.getMany(this.store.db, [...jobIds])).map((j) => [j.id, j]));
+    const jobs = new Map(jobRows.map((j) => [j.id, j]));
+    // On SQLite the reads are not one snapshot: an attempt placed between them has its job read here.
+    const unread = [...new Set(active.filter((a) => !jobs.has(a.job_id)).map((a) => a.job_id))];
+    for (const j of await jobRepo.getMany(db, unread)) jobs.set(j.id, j);
     const assignments: Assignment[] = [];
     const kill: PollResponse['kill'] = [];
     const neverStarted: AttemptRow[] = [];
@@ -188,24 +197,23 @@ export class WorkerService {
     let ignored = 0;
     const wake = await this.store.write(async (tx) => {
       const wake = new Set<string>();
-      const worker = await workerRepo.get(tx, workerId);
-      if (!worker) throw notFound('worker', workerId);
-      const attempts = new Map(
-        (
-          await jobRepo.getAttempts(tx, [
-            ...new Set([
-              ...body.updates.map((u) => u.attempt_id),
-              ...(body.logs ?? []).map((l) => l.attempt_id),
-            ]),
-          ])
-        ).map((a) => [a.id, a]),
-      );
-      const jobs = new Map(
-        (await jobRepo.getMany(tx, [...new Set([...attempts.values()].map((a) => a.job_id))])).map((j) => [
-          j.id,
-          j,
-        ]),
-      );
+      const ids = [
+        ...new Set([...body.updates.map((u) => u.attempt_id), ...(body.logs ?? []).map((l) => l.attempt_id)]),
+      ];
+      // The worker, the attempts reported on, their jobs and which of those have endpoints: one
+      // round trip on Postgres.
+      const [worker, attemptRows, jobRows, endpointRows] =
+        ids.length > 0
+          ? await readTogether(tx, [
+              workerRepo.getQuery(tx, workerId),
+              jobRepo.getAttemptsQuery(tx, ids),
+              jobRepo.jobsOfAttemptsQuery(tx, ids),
+              endpointRepo.jobsWithEndpointsQuery(tx, ids),
+            ])
+          : [await workerRepo.getQuery(tx, workerId).execute(), [], [], []];
+      if (worker.length === 0) throw notFound('worker', workerId);
+      const attempts = new Map(attemptRows.map((a) => [a.id, a]));
+      const jobs = new Map(jobRows.map((j) => [j.id, j]));
       // Exits per job in this batch.
       const exits = new Map<string, number>();
       for (const u of body.updates) {
@@ -254,7 +262,7 @@ export class WorkerService {
         }
       }
       await lifecycle.attemptsRunning(tx, running, now);
-      await lifecycle.attemptsSucceeded(tx, succeeded, now);
+      await lifecycle.attemptsSucceeded(tx, succeeded, new Set(endpointRows.map((e) => e.job_id)), now);
       for (const { u, attempt } of oneByOne) {
         const job = jobs.get(attempt.job_id);
         for (const w of await lifecycle.attemptEnded(

@@ -20,10 +20,16 @@ export class PodLoop {
   ) {}
 
   async attach(relay: EventRelay): Promise<void> {
-    await relay.subscribe('pods', 'job.state_changed', (ev: StoredEvent) => {
-      const p = ev.payload as EventPayloads['job.state_changed'];
-      return this.pods.onJobEnded(p.job_id, p.state, p.reason);
-    });
+    await relay.subscribe(
+      'pods',
+      'job.state_changed',
+      (ev: StoredEvent) => {
+        const p = ev.payload as EventPayloads['job.state_changed'];
+        return this.pods.onJobEnded(p.job_id, p.state, p.reason);
+      },
+      false,
+      this.pods.prepareJobEvents,
+    );
   }
 
   start(intervalMs = 1000): void {

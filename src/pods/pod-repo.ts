@@ -222,6 +222,11 @@ export const podRepo = {
     return db.selectFrom('pod_epochs').selectAll().where('job_id', '=', jobId).executeTakeFirst();
   },
 
+  /** The epochs of these jobs (`epochByJob` for many); `jobIds` not empty. */
+  async epochsByJobs(db: Executor, jobIds: readonly string[]): Promise<EpochRow[]> {
+    return db.selectFrom('pod_epochs').selectAll().where('job_id', 'in', jobIds).execute();
+  },
+
   /** Changes an epoch only while it is in one of `from` and at `attempt`: the epoch's own claim. */
   async updateEpochIf(
     tx: Executor,

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import type { EventPayloads, StoredEvent } from '../events/catalog.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
+import { Prefetched } from '../events/prefetched.js';
 import type { JobService } from '../jobs/job-service.js';
-import { type JobState, TERMINAL_JOB_STATES } from '../jobs/model.js';
+import { endedJobIds, type JobState, TERMINAL_JOB_STATES } from '../jobs/model.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -76,6 +78,8 @@ const parseConfig = (pod: PodRow) => JSON.parse(pod.config) as PodConfig;
  */
 export class PodService {
   private readonly launchGraceMs: number;
+  /** Epochs looked up for the batch of job events being delivered (see prepareJobEvents). */
+  private readonly epochsByJob = new Prefetched<EpochRow>();
 
   constructor(
     private readonly store: Store,
@@ -589,10 +593,24 @@ export class PodService {
 
   // ----- epoch ends, retries -----
 
+  /**
+   * Before a batch of job.state_changed events reaches `onJobEnded`: the epochs of the jobs that
+   * ended, in one query (most jobs are no pod's, and each would cost a query of its own).
+   */
+  readonly prepareJobEvents = async (events: readonly StoredEvent[]): Promise<void> => {
+    const ended = endedJobIds(events.map((ev) => ev.payload as EventPayloads['job.state_changed']));
+    await this.epochsByJob.load(ended, async (ids) =>
+      (await podRepo.epochsByJobs(this.store.db, ids)).flatMap((e) =>
+        e.job_id ? [[e.job_id, e] as const] : [],
+      ),
+    );
+  };
+
   /** The job of an epoch ended (from the job.state_changed event, or the loop's reconciliation). */
   async onJobEnded(jobId: string, state: string, reason: string | null): Promise<void> {
     if (!TERMINAL_JOB_STATES.has(state as JobState)) return;
-    const e = await podRepo.epochByJob(this.store.db, jobId);
+    const prefetched = this.epochsByJob.take(jobId);
+    const e = prefetched === undefined ? await podRepo.epochByJob(this.store.db, jobId) : prefetched;
     if (e?.status !== 'running') return;
     await this.endEpoch(e.pod_id, e.epoch_no, e.attempt, jobId, state, reason);
   }

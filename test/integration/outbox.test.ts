@@ -174,6 +174,50 @@ forEachDialect((dialect) => {
     });
   });
 
+  it('prepares each batch with the events the lane matches before its handler gets them; a failing prepare holds nothing back', async () => {
+    const t = await start({ workers: 0 });
+    const log: string[] = [];
+    let failNext = false;
+    await t.ctl.relay.subscribe(
+      'test-prepared',
+      'job.submitted',
+      (e) => {
+        log.push(`handle ${e.seq}`);
+      },
+      true,
+      async (events) => {
+        log.push(`prepare ${events.map((e) => `${e.type}:${e.seq}`).join(',')}`);
+        if (failNext) {
+          failNext = false;
+          throw new Error('lookup failed');
+        }
+      },
+    );
+    const first = await t.admin.launchJob({ command: ['true'] });
+    const seqOf = async (jobId: string) =>
+      Number(
+        (
+          await t.ctl.store.db
+            .selectFrom('events')
+            .select('seq')
+            .where('type', '=', 'job.submitted')
+            .where('entity_id', '=', jobId)
+            .executeTakeFirstOrThrow()
+        ).seq,
+      );
+    const s1 = await seqOf(first.job_id);
+    await eventually(() => log.includes(`handle ${s1}`));
+    // Only the matching events are prepared (not the job's other events), before the handler.
+    expect(log.indexOf(`prepare job.submitted:${s1}`)).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf(`prepare job.submitted:${s1}`)).toBeLessThan(log.indexOf(`handle ${s1}`));
+    failNext = true;
+    const second = await t.admin.launchJob({ command: ['true'] });
+    const s2 = await seqOf(second.job_id);
+    await eventually(() => log.includes(`handle ${s2}`));
+    expect(log.filter((l) => l === `handle ${s2}`)).toHaveLength(1);
+    expect(log.filter((l) => l.startsWith('prepare')).every((l) => !l.includes('state_changed'))).toBe(true);
+  });
+
   it('a subscriber resumes from its saved cursor after a restart of the relay', async () => {
     const t = await start({ workers: 0 });
     const log = pino({ level: 'silent' });
