@@ -449,8 +449,8 @@ export async function runController(argv: string[]): Promise<void> {
         notes.push(
           `${d} trace: ${s.transactions} store transactions (${(s.transactions / r.n).toFixed(2)}/job, ` +
             `${(s.transactionMs / s.transactions).toFixed(2)} ms each incl. waiting` +
-            `, of which ${(s.lockWaitMs / s.transactions).toFixed(2)} ms before the body began: pool, BEGIN` +
-            `${d === 'postgres' ? ' and the outbox lock' : ''}), ` +
+            `, of which ${(s.lockWaitMs / s.transactions).toFixed(2)} ms before the body began: pool` +
+            `${d === 'postgres' ? '; the outbox lock is taken with the first statement' : ', BEGIN'}), ` +
             `${s.passes} scheduling passes (${(s.passMs / Math.max(1, s.passes)).toFixed(1)} ms each, ` +
             `${fmtSeconds(s.passMs)} in all, ${(s.placed / Math.max(1, s.passes)).toFixed(1)} placed/pass)`,
         );

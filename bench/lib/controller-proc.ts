@@ -54,20 +54,29 @@ if (trace) {
       counters.transactionMs += performance.now() - t0;
     }
   } as typeof transaction;
-  // Time from asking for a write transaction to its body starting: pool, BEGIN and, on
-  // Postgres, the outbox lock taken with it.
+  // Time from asking for a write transaction to its body starting: the pool and, on SQLite and
+  // for Postgres writes that lock first, BEGIN and the lock (other Postgres writes take the
+  // outbox lock with their first statement, so their wait for it is in the body).
   const write = Store.prototype.write;
-  Store.prototype.write = async function <T>(this: Store, fn: Parameters<typeof write<T>>[0]): Promise<T> {
+  Store.prototype.write = async function <T>(
+    this: Store,
+    fn: Parameters<typeof write<T>>[0],
+    opts?: Parameters<typeof write<T>>[1],
+  ): Promise<T> {
     const t0 = performance.now();
-    return (await write.call(this, (tx) => {
-      counters.lockWaitMs += performance.now() - t0;
-      return fn(tx);
-    })) as T;
+    return (await write.call(
+      this,
+      (tx) => {
+        counters.lockWaitMs += performance.now() - t0;
+        return fn(tx);
+      },
+      opts,
+    )) as T;
   } as typeof write;
   const pass = SchedulerLoop.prototype.pass;
-  SchedulerLoop.prototype.pass = async function (this: SchedulerLoop) {
+  SchedulerLoop.prototype.pass = async function (this: SchedulerLoop, ...args: Parameters<typeof pass>) {
     const t0 = performance.now();
-    const stats = await pass.call(this);
+    const stats = await pass.apply(this, args);
     counters.passes++;
     counters.passMs += performance.now() - t0;
     counters.placed += stats?.placed ?? 0;
