@@ -284,12 +284,14 @@ forEachDialect((dialect) => {
       expect(archived.archived_at).not.toBeNull();
       expect((await t.admin.getJob(d.job_id!)).state).toBe('KILLED');
       expect((await t.admin.podEpochs(pod.pod_id)).epochs[0]?.status).toBe('cancelled');
-      for (const p of [
-        t.admin.dispatchPod(pod.pod_id),
-        t.admin.postPodResults(pod.pod_id, { games: orderedGames('a', 1) }),
-        t.admin.resetPod(pod.pod_id),
+      // One request at a time: a promise made before the previous one is awaited would
+      // reject with no handler attached yet.
+      for (const call of [
+        () => t.admin.dispatchPod(pod.pod_id),
+        () => t.admin.postPodResults(pod.pod_id, { games: orderedGames('a', 1) }),
+        () => t.admin.resetPod(pod.pod_id),
       ])
-        expect((await rejected(p)).code).toBe('POD_ARCHIVED');
+        expect((await rejected(call())).code).toBe('POD_ARCHIVED');
       expect((await t.admin.archivePod(pod.pod_id)).status).toBe('archived');
     });
 
