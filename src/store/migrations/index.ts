@@ -8,6 +8,7 @@ import { up0005 } from './0005_sweeps.js';
 import { up0006 } from './0006_coordination.js';
 import { up0007 } from './0007_tracing.js';
 import { up0008 } from './0008_event_type_index.js';
+import { up0009 } from './0009_drop_event_entity_index.js';
 
 /**
  * Append-only list of migrations. A shipped migration is never edited: add the next number.
@@ -23,5 +24,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0006_coordination': { up: up0006(dialect) },
     '0007_tracing': { up: up0007(dialect) },
     '0008_event_type_index': { up: up0008(dialect) },
+    '0009_drop_event_entity_index': { up: up0009(dialect) },
   };
 }

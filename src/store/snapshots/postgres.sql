@@ -424,7 +424,6 @@ CREATE UNIQUE INDEX endpoints_pkey ON <schema>.endpoints USING btree (id);
 CREATE UNIQUE INDEX event_cursors_pkey ON <schema>.event_cursors USING btree (subscriber);
 CREATE INDEX event_hashes_created_idx ON <schema>.event_hashes USING btree (created_at);
 CREATE UNIQUE INDEX event_hashes_pkey ON <schema>.event_hashes USING btree (hash);
-CREATE INDEX events_entity_idx ON <schema>.events USING btree (entity_id, seq);
 CREATE UNIQUE INDEX events_id_key ON <schema>.events USING btree (id);
 CREATE UNIQUE INDEX events_pkey ON <schema>.events USING btree (seq);
 CREATE INDEX events_type_seq_idx ON <schema>.events USING btree (type, seq);

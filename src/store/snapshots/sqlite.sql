@@ -33,9 +33,6 @@ CREATE INDEX "endpoints_name_idx" on "endpoints" ("name");
 -- index event_hashes_created_idx on event_hashes
 CREATE INDEX "event_hashes_created_idx" on "event_hashes" ("created_at");
 
--- index events_entity_idx on events
-CREATE INDEX "events_entity_idx" on "events" ("entity_id", "seq");
-
 -- index events_type_seq_idx on events
 CREATE INDEX "events_type_seq_idx" on "events" ("type", "seq");
 
