@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { bulkInsert, bulkStatement } from '../store/bulk-sql.js';
 import type { Executor } from '../store/database.js';
 import { deferWrite } from '../store/deferred-writes.js';
+import { readTogether } from '../store/read-together.js';
 import type { RunCommandsTable } from '../store/schema.js';
 
 export type CommandRow = Selectable<RunCommandsTable>;
@@ -89,31 +90,6 @@ export const commandRepo = {
   },
 
   /**
-   * What a long-poll that found nothing to deliver needs, in one statement: whether the run
-   * exists and when its next unacknowledged command becomes deliverable (null: none).
-   */
-  async pollState(
-    db: Executor,
-    runId: string,
-  ): Promise<{ runExists: boolean; nextVisibleAt: number | null }> {
-    const r = await db
-      .selectNoFrom((eb) => [
-        eb.selectFrom('runs').select('id').where('id', '=', runId).as('run_id'),
-        eb
-          .selectFrom('run_commands')
-          .select((e) => e.fn.min('visible_at').as('t'))
-          .where('run_id', '=', runId)
-          .where('acknowledged_at', 'is', null)
-          .as('next_visible_at'),
-      ])
-      .executeTakeFirstOrThrow();
-    return {
-      runExists: r.run_id !== null,
-      nextVisibleAt: r.next_visible_at == null ? null : Number(r.next_visible_at),
-    };
-  },
-
-  /**
    * Undoes the delivery stamp of a command handed to a poll that went away before it got it:
    * deliverable again at once, as if never delivered.
    */
@@ -141,37 +117,56 @@ export const commandRepo = {
   },
 
   /**
-   * Claims the run's oldest deliverable command in one statement: it stamps the delivery and
-   * hides the command until `visibleAgainAt`. Two polls racing for it cannot both get this
-   * delivery (the loser's re-checked WHERE no longer matches); undefined when none is due.
+   * A long-poll's turn, in one round trip: claims the run's oldest deliverable command (stamps
+   * the delivery and hides it until `visibleAgainAt`), and says whether the run exists and when
+   * its next unacknowledged command becomes deliverable (null: none), which a poll that claimed
+   * nothing waits for. Two polls racing for a command cannot both get this delivery (the
+   * loser's re-checked WHERE no longer matches). On Postgres both statements go in one pipeline
+   * and one implicit transaction, so the state is read after the claim.
    */
   async claimNext(
     db: Executor,
     runId: string,
     now: number,
     visibleAgainAt: number,
-  ): Promise<CommandRow | undefined> {
-    return db
-      .updateTable('run_commands')
-      .set((eb) => ({
-        delivered_at: now,
-        visible_at: visibleAgainAt,
-        delivery_count: eb('delivery_count', '+', 1),
-      }))
-      .where('id', '=', (eb) =>
+  ): Promise<{ claimed: CommandRow | undefined; runExists: boolean; nextVisibleAt: number | null }> {
+    const [claimed, state] = await readTogether(db, [
+      db
+        .updateTable('run_commands')
+        .set((eb) => ({
+          delivered_at: now,
+          visible_at: visibleAgainAt,
+          delivery_count: eb('delivery_count', '+', 1),
+        }))
+        .where('id', '=', (eb) =>
+          eb
+            .selectFrom('run_commands as c')
+            .select('c.id')
+            .where('c.run_id', '=', runId)
+            .where('c.acknowledged_at', 'is', null)
+            .where('c.visible_at', '<=', now)
+            .orderBy('c.seq')
+            .limit(1),
+        )
+        .where('acknowledged_at', 'is', null)
+        .where('visible_at', '<=', now)
+        .returningAll(),
+      db.selectNoFrom((eb) => [
+        eb.selectFrom('runs').select('id').where('id', '=', runId).as('run_id'),
         eb
-          .selectFrom('run_commands as c')
-          .select('c.id')
-          .where('c.run_id', '=', runId)
-          .where('c.acknowledged_at', 'is', null)
-          .where('c.visible_at', '<=', now)
-          .orderBy('c.seq')
-          .limit(1),
-      )
-      .where('acknowledged_at', 'is', null)
-      .where('visible_at', '<=', now)
-      .returningAll()
-      .executeTakeFirst();
+          .selectFrom('run_commands')
+          .select((e) => e.fn.min('visible_at').as('t'))
+          .where('run_id', '=', runId)
+          .where('acknowledged_at', 'is', null)
+          .as('next_visible_at'),
+      ]),
+    ] as const);
+    const r = state[0];
+    return {
+      claimed: claimed[0],
+      runExists: r?.run_id != null,
+      nextVisibleAt: r?.next_visible_at == null ? null : Number(r.next_visible_at),
+    };
   },
 
   /** A command the learner reports holding counts as delivered even if no poll returned it. */

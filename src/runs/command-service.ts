@@ -211,11 +211,17 @@ export class CommandService {
     for (;;) {
       if (signal?.aborted) return null;
       const seen = this.waiters.generation;
-      // Claim first: an unknown run has nothing to claim, and is found out just below.
-      const got = await this.tryDeliver(runId);
-      if (got) return got;
-      const { runExists, nextVisibleAt: visibleAt } = await commandRepo.pollState(this.store.db, runId);
-      if (!runExists) throw notFound('run', runId);
+      // Claim first: an unknown run has nothing to claim, and is found out by the same call.
+      const now = this.clock.now();
+      const poll = await commandRepo.claimNext(
+        this.store.db,
+        runId,
+        now,
+        now + this.policy.visibilityTimeoutMs,
+      );
+      if (poll.claimed) return commandView(poll.claimed);
+      if (!poll.runExists) throw notFound('run', runId);
+      const visibleAt = poll.nextVisibleAt;
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return null;
       const untilVisible = visibleAt === null ? left : Math.max(1, visibleAt - this.clock.now());
@@ -227,17 +233,6 @@ export class CommandService {
       );
       if (handed) return commandView(handed);
     }
-  }
-
-  /**
-   * One statement, outside any transaction: a delivery is not a state change of the run, only a
-   * stamp on the command (delivered_at, delivery_count), so it needs neither the outbox lock nor
-   * an event; if the stamp were lost the command would simply be delivered again.
-   */
-  private async tryDeliver(runId: string): Promise<CommandView | null> {
-    const now = this.clock.now();
-    const row = await commandRepo.claimNext(this.store.db, runId, now, now + this.policy.visibilityTimeoutMs);
-    return row ? commandView(row) : null;
   }
 
   /** Stamps acknowledged_at (idempotent), mirrors it in the audit log and moves the run. */

@@ -16,7 +16,10 @@ type Rows<Q> = {
  * Runs reads that do not depend on each other's results, and answers with each one's rows in
  * order. On Postgres they go in one round trip (in a transaction, with its BEGIN and outbox lock
  * when they are its first statements; outside one, in one implicit transaction, so they see one
- * snapshot). On SQLite they run one after another, which costs no round trip.
+ * snapshot). On SQLite they run one after another, which costs no round trip. A statement read
+ * for its rows may change what it returns (an `UPDATE … RETURNING` claiming a row): the reads
+ * after it then see the change, and outside a transaction it is durable before the answer, as
+ * any write is.
  */
 export async function readTogether<const Q extends readonly Read[]>(
   db: Executor,
