@@ -19,6 +19,9 @@ export const usage = `npm run bench -- commands [options]
   --commands <n>   commands measured (sent one at a time), default 1000
   --warmup <n>     commands sent first and not measured, default 200
   --dialect <d>    sqlite | postgres | both (default both)
+  --profile <dir>  run the controller with --cpu-prof, profiles written to <dir>
+  --built          run the built controller (dist/, as \`npx runplane up\` does) instead of src/
+                   under tsx; dist/ must be up to date (npm run build)
   --markdown       also print the table as markdown (for bench/RESULTS.md)`;
 
 const ADMIN = 'rp_bench_admin_token_0123456789abcdef';
@@ -30,6 +33,8 @@ interface Options {
   warmup: number;
   dialects: Dialect[];
   markdown: boolean;
+  profile: string | null;
+  built: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -39,6 +44,8 @@ function options(argv: string[]): Options {
     warmup: 'string',
     dialect: 'string',
     markdown: 'boolean',
+    profile: 'string',
+    built: 'boolean',
   });
   return {
     learners: f.int('learners', 100),
@@ -46,6 +53,8 @@ function options(argv: string[]): Options {
     warmup: f.int('warmup', 200),
     dialects: f.dialects('dialect', 'both'),
     markdown: f.bool('markdown'),
+    profile: f.str('profile') ?? null,
+    built: f.bool('built'),
   };
 }
 
@@ -61,8 +70,9 @@ async function measure(dialect: Dialect, o: Options): Promise<Measured> {
   const db = freshDb(dialect);
   const ctl = await startControllerProcess(
     { databaseUrl: db.url, dataDir: db.dir, adminToken: ADMIN, workers: 0, heartbeatMinIntervalMs: '0ms' },
-    null,
+    o.profile,
     false,
+    o.built,
   );
   const admin = new RunplaneClient(ctl.url, ADMIN);
   const polls = new LoadClient(ctl.url, o.learners * 2);

@@ -18,6 +18,9 @@ export const usage = `npm run bench -- heartbeats [options]
   --concurrency <n>   heartbeats in flight at once, default 16
   --seconds <n>       measured seconds per target, default 10
   --dialect <d>       sqlite | postgres | both (default both)
+  --profile <dir>     run the controller with --cpu-prof, profiles written to <dir>
+  --built             run the built controller (dist/, as \`npx runplane up\` does) instead of
+                      src/ under tsx; dist/ must be up to date (npm run build)
   --markdown          also print the table as markdown (for bench/RESULTS.md)`;
 
 const ADMIN = 'rp_bench_admin_token_0123456789abcdef';
@@ -92,6 +95,8 @@ interface Options {
   seconds: number;
   dialects: Dialect[];
   markdown: boolean;
+  profile: string | null;
+  built: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -101,6 +106,8 @@ function options(argv: string[]): Options {
     seconds: 'string',
     dialect: 'string',
     markdown: 'boolean',
+    profile: 'string',
+    built: 'boolean',
   });
   return {
     learners: f.int('learners', 1000),
@@ -108,6 +115,8 @@ function options(argv: string[]): Options {
     seconds: f.int('seconds', 10),
     dialects: f.dialects('dialect', 'both'),
     markdown: f.bool('markdown'),
+    profile: f.str('profile') ?? null,
+    built: f.bool('built'),
   };
 }
 
@@ -122,8 +131,9 @@ async function controllerRun(dialect: Dialect, o: Options): Promise<LoadResult> 
       heartbeatMinIntervalMs: '0ms',
       // The liveness monitor and relay run as in production; nobody goes quiet here.
     },
-    null,
+    o.profile,
     false,
+    o.built,
   );
   const admin = new RunplaneClient(ctl.url, ADMIN);
   const learners = await mapLimit(
