@@ -328,6 +328,22 @@ forEachDialect((dialect) => {
       const [rows, counted] = await readTogether(store.db, [ids(store.db), count(store.db)]);
       expect(rows).toEqual([{ entity_id: 'a' }, { entity_id: 'b' }]);
       expect(Number(counted[0]?.n)).toBe(2);
+      // A statement read for its rows may change them (a claim): the reads after it see the change.
+      const [claimed, after] = await readTogether(store.db, [
+        store.db
+          .updateTable('events')
+          .set({ payload: '"claimed"' })
+          .where('type', '=', 'test.together')
+          .where('entity_id', '=', 'a')
+          .returning('entity_id'),
+        store.db
+          .selectFrom('events')
+          .select('payload')
+          .where('type', '=', 'test.together')
+          .where('entity_id', '=', 'a'),
+      ]);
+      expect(claimed).toEqual([{ entity_id: 'a' }]);
+      expect(after).toEqual([{ payload: '"claimed"' }]);
       // First in a store write (on Postgres with its BEGIN and outbox lock), with a leader lock.
       const seen = await store.write(async (tx) => {
         const leader = store.leaderLockQuery(tx, 'test-together');
