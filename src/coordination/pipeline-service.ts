@@ -191,8 +191,7 @@ export class PipelineService {
    * ended, in one query (most jobs are no pipeline's, and each would cost a query of its own).
    */
   readonly prepareJobEvents = async (events: readonly StoredEvent[]): Promise<void> => {
-    const ended = endedJobIds(events.map((ev) => ev.payload as EventPayloads['job.state_changed']));
-    await this.stagesByJob.load(ended, async (ids) =>
+    await this.stagesByJob.load(endedJobIds(events), async (ids) =>
       (await pipelineRepo.stagesByJobs(this.store.db, ids)).flatMap((s) =>
         s.job_id ? [[s.job_id, s] as const] : [],
       ),
@@ -207,9 +206,9 @@ export class PipelineService {
   readonly onJobEvent = async (ev: StoredEvent): Promise<void> => {
     const p = ev.payload as EventPayloads['job.state_changed'];
     if (!TERMINAL.has(p.state)) return;
-    const prefetched = this.stagesByJob.take(p.job_id);
-    const row =
-      prefetched === undefined ? await pipelineRepo.stageByJob(this.store.db, p.job_id) : prefetched;
+    const row = await this.stagesByJob.takeOr(p.job_id, () =>
+      pipelineRepo.stageByJob(this.store.db, p.job_id),
+    );
     if (row?.status !== 'running') return;
     const pl = await pipelineRepo.get(this.store.db, row.pipeline_id);
     const stage = stageOf(row.stage);

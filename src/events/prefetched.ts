@@ -24,4 +24,10 @@ export class Prefetched<T> {
     this.rows.delete(key);
     return row;
   }
+
+  /** The row kept for `key`, or, when it was not looked up, what `readOne` finds. */
+  async takeOr(key: string, readOne: () => Promise<T | undefined>): Promise<T | null | undefined> {
+    const row = this.take(key);
+    return row === undefined ? readOne() : row;
+  }
 }

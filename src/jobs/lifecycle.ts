@@ -74,10 +74,9 @@ export const lifecycle = {
    * ends SUCCEEDED with no retry, so three statements serve the whole batch (attempts, jobs,
    * endpoints), the first two with no round trip of their own (writeExpecting: the attempts and
    * jobs are as read in this store write). Callers pass only such attempts of jobs that are not
-   * terminal, and
-   * `withEndpoints`: which of their jobs have endpoints, read in this store write (endpoints are
-   * registered by store writes, so none can appear meanwhile); no statement removes endpoints
-   * when none of them has any.
+   * terminal, and `withEndpoints`: which of their jobs have endpoints, read in this store write
+   * (endpoints are registered by store writes, so none can appear meanwhile); no statement
+   * removes endpoints when none of them has any.
    */
   async attemptsSucceeded(
     tx: Tx,

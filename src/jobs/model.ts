@@ -41,9 +41,12 @@ export function isTerminal(state: JobState): boolean {
   return TERMINAL_JOB_STATES.has(state);
 }
 
-/** The jobs that ended, of a batch of `job.state_changed` payloads (see EventBatchPrepare). */
-export function endedJobIds(payloads: ReadonlyArray<{ job_id: string; state: string }>): string[] {
-  return payloads.filter((p) => TERMINAL_JOB_STATES.has(p.state as JobState)).map((p) => p.job_id);
+/** The jobs that ended, of a batch of `job.state_changed` events (see EventBatchPrepare). */
+export function endedJobIds(events: ReadonlyArray<{ payload: unknown }>): string[] {
+  return events
+    .map((ev) => ev.payload as { job_id: string; state: string })
+    .filter((p) => TERMINAL_JOB_STATES.has(p.state as JobState))
+    .map((p) => p.job_id);
 }
 export interface Resources {
   cpu: number;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EventPayloads, StoredEvent } from '../events/catalog.js';
+import type { StoredEvent } from '../events/catalog.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { outboxRepo } from '../events/outbox-repo.js';
 import { Prefetched } from '../events/prefetched.js';
@@ -598,8 +598,7 @@ export class PodService {
    * ended, in one query (most jobs are no pod's, and each would cost a query of its own).
    */
   readonly prepareJobEvents = async (events: readonly StoredEvent[]): Promise<void> => {
-    const ended = endedJobIds(events.map((ev) => ev.payload as EventPayloads['job.state_changed']));
-    await this.epochsByJob.load(ended, async (ids) =>
+    await this.epochsByJob.load(endedJobIds(events), async (ids) =>
       (await podRepo.epochsByJobs(this.store.db, ids)).flatMap((e) =>
         e.job_id ? [[e.job_id, e] as const] : [],
       ),
@@ -609,8 +608,7 @@ export class PodService {
   /** The job of an epoch ended (from the job.state_changed event, or the loop's reconciliation). */
   async onJobEnded(jobId: string, state: string, reason: string | null): Promise<void> {
     if (!TERMINAL_JOB_STATES.has(state as JobState)) return;
-    const prefetched = this.epochsByJob.take(jobId);
-    const e = prefetched === undefined ? await podRepo.epochByJob(this.store.db, jobId) : prefetched;
+    const e = await this.epochsByJob.takeOr(jobId, () => podRepo.epochByJob(this.store.db, jobId));
     if (e?.status !== 'running') return;
     await this.endEpoch(e.pod_id, e.epoch_no, e.attempt, jobId, state, reason);
   }

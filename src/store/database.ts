@@ -155,7 +155,8 @@ export class Store {
         eventTypes = await runCommitHooks(tx);
         return r;
       });
-    const result = await (opts.write && opts.lockFirst ? lockFirst(run) : run());
+    // SQLite's writer holds its lock from BEGIN IMMEDIATE on: `lockFirst` matters on Postgres only.
+    const result = await (opts.write && opts.lockFirst && this.caps.advisoryLocks ? lockFirst(run) : run());
     await this.wal?.sync();
     this.commits.emit('commit', { eventTypes } satisfies CommitInfo);
     return result;

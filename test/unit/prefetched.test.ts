@@ -32,4 +32,18 @@ describe('Prefetched', () => {
     expect(p.take('k0')).toBe(0);
     expect(p.take('k1199')).toBe(1199);
   });
+
+  it('reads a row itself only for a key that was not looked up', async () => {
+    const p = new Prefetched<string>();
+    await p.load(['a', 'b'], async () => [['a', 'row a']]);
+    const reads: string[] = [];
+    const readOne = (k: string) => async () => {
+      reads.push(k);
+      return `read ${k}`;
+    };
+    expect(await p.takeOr('a', readOne('a'))).toBe('row a');
+    expect(await p.takeOr('b', readOne('b'))).toBeNull();
+    expect(await p.takeOr('c', readOne('c'))).toBe('read c');
+    expect(reads).toEqual(['c']);
+  });
 });
