@@ -28,7 +28,6 @@ interface Pending {
 }
 
 const BATCH = 500;
-const RECENT = 8;
 
 /**
  * Accepts learner heartbeats. Heartbeats that arrive together are checked one by one and
@@ -41,9 +40,6 @@ export class HeartbeatService {
   private pending = false;
   /** Writes started and not yet finished. */
   private running = 0;
-  /** Sizes of the last writes' batches (a ring), for the SQLite overlap rule in `schedule`. */
-  private readonly recent: number[] = [];
-  private recentAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -51,11 +47,6 @@ export class HeartbeatService {
     private readonly policy: HeartbeatPolicy,
     private readonly onAccepted: (runIds: string[]) => void = () => undefined,
   ) {}
-
-  /** Writes started and not yet finished (tests look at it). */
-  get writesInFlight(): number {
-    return this.running;
-  }
 
   accept(runId: string, body: Heartbeat): Promise<HeartbeatAccepted> {
     if (body.run_id !== runId) {
@@ -80,20 +71,15 @@ export class HeartbeatService {
 
   /**
    * Starts a write for the queued heartbeats unless one is already on its way that has not yet
-   * taken its batch. On Postgres the next write may start while one is committing: it waits for
-   * the outbox lock (taken before its code runs: `lockFirst`), which it gets once that commit is
-   * durable, and then takes what arrived meanwhile, so the wait for BEGIN and the lock is not
-   * added to every batch. On SQLite a write committed before its fdatasync (see `WalSync`), so
-   * the next write can run its transaction while the previous one syncs; it starts then only
-   * once at least as many heartbeats wait as the largest of the last RECENT batches. Otherwise it
-   * waits for the sync to end and takes everything that arrived meanwhile: starting at once with
-   * whatever waits makes batches small, and their per-batch cost (one fdatasync each among it)
-   * outweighs the overlap (bench/RESULTS.md, ninth session).
+   * taken its batch. On SQLite a write starts only once the previous one is durable, so each
+   * batch takes everything that arrived meanwhile. On Postgres the next write may start while
+   * one is committing: it waits for the outbox lock (taken before its code runs: `lockFirst`),
+   * which it gets once that commit is durable, and then takes what arrived meanwhile, so the
+   * wait for BEGIN and the lock is not added to every batch.
    */
   private schedule(): void {
     if (this.pending || this.queue.length === 0) return;
-    if (this.running > 0 && !this.store.caps.advisoryLocks && this.queue.length < Math.max(1, ...this.recent))
-      return;
+    if (this.running > 0 && !this.store.caps.advisoryLocks) return;
     this.pending = true;
     this.running += 1;
     setImmediate(() => this.writeBatch());
@@ -106,7 +92,6 @@ export class HeartbeatService {
         (tx) => {
           this.pending = false;
           batch = this.queue.splice(0, BATCH);
-          this.recent[this.recentAt++ % RECENT] = batch.length;
           this.schedule();
           return this.apply(tx, batch, this.clock.now());
         },
