@@ -20,7 +20,7 @@ export interface ControllerProcess {
  * Refuses to measure a stale build: `built` runs dist/, which must be at least as new as every
  * file under src/ (`npm install` builds it; `npm run build` rebuilds it).
  */
-export function assertFreshBuild(): void {
+function assertFreshBuild(): void {
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const built = join(root, 'dist', 'runtime.js');
   if (!existsSync(built)) throw new Error('--built needs dist/: run npm run build first');
@@ -40,6 +40,7 @@ export async function startControllerProcess(
   trace: boolean,
   built = false,
 ): Promise<ControllerProcess> {
+  if (built) assertFreshBuild();
   const script = fileURLToPath(new URL('./controller-proc.ts', import.meta.url));
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(flags)], {
